@@ -1,0 +1,222 @@
+"""The `iemk-etl` command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+import psycopg
+
+from iemk_etl import db, demo_data, integration, report
+from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl import settings as settings_mod
+from iemk_etl.settings import Settings
+
+log = logging.getLogger("iemk_etl")
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _connect(settings: Settings) -> tuple[str, psycopg.Connection]:
+    dsn = db.resolve_dsn(settings)
+    db.migrate(dsn)
+    return dsn, db.connect(dsn, autocommit=True)
+
+
+# -- db ------------------------------------------------------------------------------------------------------
+
+def cmd_db_init(args: argparse.Namespace, settings: Settings) -> int:
+    dsn = db.resolve_dsn(settings)
+    applied = db.migrate(dsn)
+    print(f"schema is up to date ({', '.join(applied) if applied else 'nothing to apply'})")
+    return 0
+
+
+def cmd_db_seed(args: argparse.Namespace, settings: Settings) -> int:
+    _, conn = _connect(settings)
+    with conn:
+        result = demo_data.seed(conn, patients=args.patients, days=args.days, seed=args.seed, end=args.end,
+                                fail_share=args.fail_share)
+    print(f"seeded: {result.patients} patients, {result.documents} new documents ({result.signed} signed; "
+          f"{result.bad_format} must fail format control, {result.bad_snils} have a patient with a bad СНИЛС)")
+    return 0
+
+
+def cmd_db_start(args: argparse.Namespace, settings: Settings) -> int:
+    print(db.resolve_dsn(settings))
+    return 0
+
+
+def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl import embedded_pg
+
+    print("stopped" if embedded_pg.stop(settings.home) else "not running")
+    return 0
+
+
+# -- integration -------------------------------------------------------------------------------------------
+
+def cmd_integration(args: argparse.Namespace, settings: Settings) -> int:
+    _, conn = _connect(settings)
+    with conn:
+        if args.action in ("enable", "disable"):
+            if not args.mo:
+                raise SystemExit("--mo is required to enable or disable the integration")
+            state = integration.set_enabled(conn, args.mo, args.action == "enable")
+            integration.remember_mo(settings.mo_config_path, integration.MoEntry(state.oid, state.code, state.name))
+            rows = [state]
+        else:
+            rows = integration.status(conn, args.mo)
+    for row in rows:
+        print(f"{row.code:<10} {row.oid:<34} {settings_mod.EXTERNAL_SYSTEM}  {row.shown}  {row.name}")
+    return 0
+
+
+# -- servers -----------------------------------------------------------------------------------------------
+
+def _serve_until_signal(stop: Callable[[], None], url: str, what: str) -> int:
+    print(f"{what} listening on {url} (Ctrl+C to stop)", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    stop()
+    return 0
+
+
+def emulator_config(settings: Settings, reply_delay: float = 0.5) -> EmulatorConfig:
+    return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay)
+
+
+def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl.emulator.server import EmulatorServer
+
+    server = EmulatorServer(emulator_config(settings, args.reply_delay), args.host, args.port).start()
+    return _serve_until_signal(server.stop, server.url, "ИЭМК emulator")
+
+
+def cmd_callback_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl.callback import CallbackServer
+
+    dsn, conn = _connect(settings)
+    conn.close()
+    server = CallbackServer(dsn, args.host, args.port).start()
+    return _serve_until_signal(server.stop, server.url, "callback receiver")
+
+
+# -- export / status ---------------------------------------------------------------------------------------
+
+def run_export(mo: list[str], start: dt.date, end: dt.date, env: dict[str, str] | None = None) -> int:
+    """Run the export DAGs in-process (dag.test per interval) in a fresh Python with Airflow configured."""
+    command = [sys.executable, "-m", "iemk_airflow.runner", "--from", start.isoformat(), "--to", end.isoformat()]
+    for m in mo:
+        command += ["--mo", m]
+    return subprocess.run(command, env={**os.environ, **(env or {})}, check=False).returncode
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    if args.end < args.start:
+        raise SystemExit("--to must not be before --from")
+    return run_export(args.mo, args.start, args.end)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    _, conn = _connect(settings)
+    with conn:
+        frame = report.documents(conn, args.mo)
+    sys.stdout.write(report.render(frame, args.format))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl import demo
+
+    return demo.run(settings, patients=args.patients, days=args.days, seed=args.seed)
+
+
+# -- parser ------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="iemk-etl", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    dbp = sub.add_parser("db", help="the database: schema, demo data, the embedded server").add_subparsers(
+        dest="db_command", required=True)
+    dbp.add_parser("init", help="create or migrate the schema").set_defaults(func=cmd_db_init)
+    seed = dbp.add_parser("seed", help="generate demo МИС data")
+    seed.add_argument("--patients", type=int, default=40)
+    seed.add_argument("--days", type=int, default=3, help="days of documents, ending the day before --end")
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--end", type=_date, default=None, help="first day after the generated period (default today)")
+    seed.add_argument("--fail-share", type=float, default=0.2, help="share of documents that must fail control")
+    seed.set_defaults(func=cmd_db_seed)
+    dbp.add_parser("start", help="start the embedded PostgreSQL and print its DSN").set_defaults(func=cmd_db_start)
+    dbp.add_parser("stop", help="stop the embedded PostgreSQL").set_defaults(func=cmd_db_stop)
+
+    ip = sub.add_parser("integration", help="the per-МО switch of external system fed_iemk")
+    ip.add_argument("action", choices=("enable", "disable", "status"))
+    ip.add_argument("--mo", help="МО OID or short code")
+    ip.set_defaults(func=cmd_integration)
+
+    ep = sub.add_parser("emulator", help="the ИЭМК emulator").add_subparsers(dest="emulator_command", required=True)
+    es = ep.add_parser("serve", help="serve the emulator over HTTP")
+    es.add_argument("--host", default="127.0.0.1")
+    es.add_argument("--port", type=int, default=8510)
+    es.add_argument("--reply-delay", type=float, default=0.5, help="seconds before the asynchronous reply")
+    es.set_defaults(func=cmd_emulator_serve)
+
+    cp = sub.add_parser("callback", help="the receiver of asynchronous replies").add_subparsers(
+        dest="callback_command", required=True)
+    cs = cp.add_parser("serve", help="serve the callback receiver over HTTP")
+    cs.add_argument("--host", default="127.0.0.1")
+    cs.add_argument("--port", type=int, default=8520)
+    cs.set_defaults(func=cmd_callback_serve)
+
+    xp = sub.add_parser("export", help="export a period now, through the Airflow DAG, without a scheduler")
+    xp.add_argument("--mo", action="append", required=True, help="МО OID or code (repeat, or 'all')")
+    xp.add_argument("--from", dest="start", type=_date, required=True, help="first day, inclusive")
+    xp.add_argument("--to", dest="end", type=_date, required=True, help="last day, inclusive")
+    xp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("status", help="documents by status and МО")
+    sp.add_argument("--mo")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.set_defaults(func=cmd_status)
+
+    dp = sub.add_parser("demo", help="set everything up and export a 3-day period on the embedded defaults")
+    dp.add_argument("--patients", type=int, default=40)
+    dp.add_argument("--days", type=int, default=3)
+    dp.add_argument("--seed", type=int, default=42)
+    dp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args, settings_mod.load())
+    except (integration.UnknownMoError, db.NoDatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

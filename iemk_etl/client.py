@@ -1,0 +1,83 @@
+"""The ИЭМК client: one signed SOAP transport with timeouts, and a plain verdict on every call."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from iemk_etl import soap, wssecurity, xds
+from iemk_etl.wssecurity import Signer
+
+log = logging.getLogger(__name__)
+
+# 429 and the 5xx that mean "not now": the same request may be repeated later, with the same MessageID.
+_TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
+
+
+class Verdict(enum.Enum):
+    ACCEPTED = "accepted"      # the service took the request; the answer comes asynchronously
+    REJECTED = "rejected"      # the service refused it for good: resending the same request won't help
+    TRANSIENT = "transient"    # transport trouble or a busy service: try again later
+
+
+@dataclass(frozen=True)
+class CallResult:
+    verdict: Verdict
+    error: str = ""
+    http_status: int | None = None
+
+
+class IemkClient:
+    def __init__(self, repository_url: str, *, client_entity_id: str, signer: Signer, timeout: float,
+                 http: httpx.Client | None = None) -> None:
+        self.repository_url = repository_url
+        self.client_entity_id = client_entity_id
+        self.signer = signer
+        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> IemkClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def provide_and_register(self, submission: xds.Submission, *, message_id: str, reply_to: str) -> CallResult:
+        addressing = soap.Addressing(message_id=message_id, action=xds.ACTION, to=self.repository_url,
+                                     reply_to=reply_to)
+        envelope = soap.build_envelope(xds.build_request(submission), addressing, self.client_entity_id)
+        wssecurity.sign_envelope(envelope, self.signer)
+        return self._post(self.repository_url, soap.to_bytes(envelope), message_id)
+
+    def _post(self, url: str, payload: bytes, message_id: str) -> CallResult:
+        try:
+            response = self._http.post(url, content=payload, headers={"Content-Type": soap.CONTENT_TYPE})
+        except httpx.TimeoutException as exc:
+            return CallResult(Verdict.TRANSIENT, f"Таймаут обращения к ИЭМК: {type(exc).__name__}")
+        except httpx.HTTPError as exc:
+            return CallResult(Verdict.TRANSIENT, f"ИЭМК недоступна: {type(exc).__name__}: {exc}")
+        log.info("ITI-41 %s -> HTTP %s", message_id, response.status_code)
+        if response.status_code in (200, 202) and not _fault_of(response):
+            return CallResult(Verdict.ACCEPTED, http_status=response.status_code)
+        fault = _fault_of(response)
+        if fault is not None:
+            verdict = Verdict.TRANSIENT if fault.is_transient or response.status_code in _TRANSIENT_HTTP \
+                else Verdict.REJECTED
+            code = f"{fault.subcode}: " if fault.subcode else ""
+            return CallResult(verdict, f"{code}{fault.reason}", response.status_code)
+        verdict = Verdict.TRANSIENT if response.status_code in _TRANSIENT_HTTP else Verdict.REJECTED
+        return CallResult(verdict, f"ИЭМК ответила HTTP {response.status_code}", response.status_code)
+
+
+def _fault_of(response: httpx.Response) -> soap.Fault | None:
+    if not response.content:
+        return None
+    try:
+        return soap.find_fault(soap.parse(response.content))
+    except soap.SoapFormatError:
+        return None

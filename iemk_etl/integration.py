@@ -1,0 +1,105 @@
+"""The integration section: the per-МО switch of the external system fed_iemk and its two procedures.
+
+«Включить интеграцию» turns both procedures on (0/2 → 2/2), «Выключить интеграцию» turns them off. The
+switch lives in the database, where the МИС's own triggers read it. The list of МО that have DAGs is
+kept in a small JSON file as well, because a DAG file must not query a database when it is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+
+from iemk_etl.settings import EXTERNAL_SYSTEM
+
+
+class UnknownMoError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class MoIntegration:
+    oid: str
+    code: str
+    name: str
+    enabled: int
+    total: int
+
+    @property
+    def shown(self) -> str:
+        return f"{self.enabled}/{self.total}"
+
+
+@dataclass(frozen=True)
+class MoEntry:
+    oid: str
+    code: str
+    name: str
+
+
+def procedures_enabled(conn: psycopg.Connection, mo_oid: str) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE iemk.procedure_enabled(%s, p.code)), count(*)"
+        " FROM iemk.integration_procedure p WHERE p.external_system = %s",
+        (mo_oid, EXTERNAL_SYSTEM),
+    ).fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def resolve_mo(conn: psycopg.Connection, mo: str) -> MoEntry:
+    """An МО by its OID or its short code."""
+    row = conn.execute("SELECT oid, code, name FROM mis.mo WHERE oid = %s OR code = %s", (mo, mo)).fetchone()
+    if row is None:
+        raise UnknownMoError(f"МО [{mo}] не найдена в справочнике МО (mis.mo)")
+    return MoEntry(*row)
+
+
+def set_enabled(conn: psycopg.Connection, mo: str, enabled: bool) -> MoIntegration:
+    entry = resolve_mo(conn, mo)
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO iemk.mo_integration (mo_oid, procedure_code, enabled)"
+            " SELECT %s, code, %s FROM iemk.integration_procedure WHERE external_system = %s"
+            " ON CONFLICT (mo_oid, procedure_code) DO UPDATE SET enabled = EXCLUDED.enabled, changed_at = now()",
+            (entry.oid, enabled, EXTERNAL_SYSTEM),
+        )
+    return status(conn, entry.oid)[0]
+
+
+def status(conn: psycopg.Connection, mo: str | None = None) -> list[MoIntegration]:
+    oid = resolve_mo(conn, mo).oid if mo else None
+    rows = conn.execute(
+        "SELECT m.oid, m.code, m.name,"
+        "  (SELECT count(*) FROM iemk.integration_procedure p"
+        "    WHERE p.external_system = %s AND iemk.procedure_enabled(m.oid, p.code)),"
+        "  (SELECT count(*) FROM iemk.integration_procedure p WHERE p.external_system = %s)"
+        " FROM mis.mo m WHERE %s::text IS NULL OR m.oid = %s ORDER BY m.code",
+        (EXTERNAL_SYSTEM, EXTERNAL_SYSTEM, oid, oid),
+    ).fetchall()
+    return [MoIntegration(*r) for r in rows]
+
+
+def read_mo_config(path: Path) -> list[MoEntry]:
+    """The МО that get DAGs; no database involved, so it is safe at DAG parse time."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [MoEntry(**item) for item in data.get("mo", [])]
+
+
+def remember_mo(path: Path, entry: MoEntry) -> None:
+    """Add (or refresh) an МО in the DAG configuration file, atomically."""
+    entries = {e.oid: e for e in read_mo_config(path)}
+    entries[entry.oid] = entry
+    payload = {"external_system": EXTERNAL_SYSTEM,
+               "mo": [asdict(e) for e in sorted(entries.values(), key=lambda e: e.code)]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mo-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(payload, f, ensure_ascii=False, indent=2)
+    os.replace(tmp, path)

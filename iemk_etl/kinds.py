@@ -1,0 +1,54 @@
+"""The СЭМД kinds iemk-etl produces, by their code in НСИ 1.2.643.5.1.13.13.11.1520."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NSI_1520 = "1.2.643.5.1.13.13.11.1520"
+NSI_1522 = "1.2.643.5.1.13.13.11.1522"
+
+
+@dataclass(frozen=True)
+class SemdKind:
+    code: int             # НСИ 1520: the registered kind and edition
+    name: str
+    doc_type: int         # НСИ 1522: «Виды медицинской документации», the ClinicalDocument/code
+    doc_type_name: str
+    template_id: str
+
+
+KINDS: dict[int, SemdKind] = {
+    k.code: k
+    for k in (
+        SemdKind(41, "Эпикриз в стационаре выписной (CDA) Редакция 3", 1, "Эпикриз стационара",
+                 "1.2.643.5.1.13.2.7.5.1.1.3"),
+        SemdKind(42, "Эпикриз по законченному случаю амбулаторный (CDA) Редакция 3", 2, "Амбулаторный эпикриз",
+                 "1.2.643.5.1.13.2.7.5.1.2.3"),
+        SemdKind(43, "Направление на госпитализацию, восстановительное лечение, обследование, консультацию "
+                 "(CDA) Редакция 2", 3, "Направление на госпитализацию, восстановительное лечение, "
+                 "обследование, консультацию", "1.2.643.5.1.13.2.7.5.1.3.2"),
+        SemdKind(119, "Протокол консультации (CDA) Редакция 4", 5, "Протокол консультации",
+                 "1.2.643.5.1.13.2.7.5.1.5.9.4"),
+        SemdKind(174, "Протокол инструментального исследования (CDA) Редакция 4", 6,
+                 "Протокол инструментального исследования", "1.2.643.5.1.13.13.14.6.9.4"),
+        SemdKind(186, "Протокол лабораторного исследования (CDA) Редакция 5", 7,
+                 "Протокол лабораторного исследования", "1.2.643.5.1.13.13.14.7.9.5"),
+    )
+}
+
+_BY_TEMPLATE = {k.template_id: k for k in KINDS.values()}
+
+
+class UnknownKindError(ValueError):
+    pass
+
+
+def get(code: int) -> SemdKind:
+    try:
+        return KINDS[code]
+    except KeyError:
+        raise UnknownKindError(f"СЭМД kind {code} (НСИ 1520) is not supported; known: {sorted(KINDS)}") from None
+
+
+def by_template_id(template_id: str) -> SemdKind | None:
+    return _BY_TEMPLATE.get(template_id)

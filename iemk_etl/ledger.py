@@ -1,0 +1,94 @@
+"""The export ledger: one row per (МО, document uniqueId, version), the record of what happened to it.
+
+The status a user sees in the МИС is derived from the ledger state and written back in the same
+transaction as every state change, so the two never disagree for long; ``sync_statuses`` repairs any
+drift (e.g. a МИС-side edit of the status column).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+
+import psycopg
+
+# The seed's statuses, spelled as ЕГИСЗ users know them.
+NOT_SIGNED = "Не подписан"
+SIGNED = "Подписан"
+SENT = "Передан в ИЭМК"
+STORED = "Сохранен в ИЭМК"
+ERROR_PREFIX = "Ошибка: "
+
+_MAX_ERROR_CHARS = 2000
+# A stable namespace for MessageIDs derived from document content (see ``message_id``).
+_MESSAGE_NS = uuid.UUID("8f1f2f5e-4f0b-4c55-9d0c-2d1b6b1f0e42")
+
+
+class State(enum.StrEnum):
+    QUEUED = "queued"        # taken from the outbox, not yet checked
+    VALID = "valid"          # passed format control, waiting to be sent (or to be re-sent after a transient error)
+    INVALID = "invalid"      # failed format control here: never sent
+    SENT = "sent"            # ИЭМК accepted the request; the asynchronous answer is awaited
+    STORED = "stored"        # ИЭМК answered Success
+    REJECTED = "rejected"    # ИЭМК refused it (synchronously or in the asynchronous answer)
+    FAILED = "failed"        # could not be delivered within the allowed attempts
+
+
+FINAL = frozenset({State.INVALID, State.STORED, State.REJECTED, State.FAILED})
+OPEN = frozenset(State) - FINAL
+
+
+def visible_status(state: str, last_error: str | None) -> str:
+    s = State(state)
+    if s in (State.QUEUED, State.VALID):
+        return SIGNED
+    if s is State.SENT:
+        return SENT
+    if s is State.STORED:
+        return STORED
+    return ERROR_PREFIX + (last_error or "причина не указана")
+
+
+def message_id(mo_oid: str, unique_id: str, version: int, content_hash: str) -> str:
+    """The WS-Addressing MessageID of a document's submission.
+
+    Derived from the content, so every resend of the same bytes (a retry, a crash between the POST and
+    the commit, a concurrent backfill) carries the same MessageID and the receiver can drop the repeat.
+    """
+    return f"urn:uuid:{uuid.uuid5(_MESSAGE_NS, f'{mo_oid}|{unique_id}|{version}|{content_hash}')}"
+
+
+def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: str | None = None,
+              error_code: str | None = None) -> str:
+    """Move one ledger row to ``state`` and write the derived status to the МИС document; returns it."""
+    error = error[:_MAX_ERROR_CHARS] if error else None
+    status = visible_status(state, error)
+    conn.execute(
+        "WITH l AS ("
+        "  UPDATE iemk.ledger SET state = %(state)s, last_error = %(error)s, error_code = %(code)s,"
+        "         updated_at = now(),"
+        "         replied_at = CASE WHEN %(state)s IN ('stored', 'rejected') AND message_id IS NOT NULL"
+        "                           THEN now() ELSE replied_at END"
+        "  WHERE id = %(id)s RETURNING document_id)"
+        " UPDATE mis.semd_document d SET status = %(status)s, status_at = now()"
+        " FROM l WHERE d.id = l.document_id AND d.status IS DISTINCT FROM %(status)s",
+        {"state": state.value, "error": error, "code": error_code, "id": ledger_id, "status": status},
+    )
+    return status
+
+
+def sync_statuses(conn: psycopg.Connection, ledger_ids: list[int]) -> int:
+    """Rewrite the МИС status of these documents where it differs from the ledger; returns rows fixed."""
+    fixed = 0
+    rows = conn.execute(
+        "SELECT l.document_id, l.state, l.last_error, d.status FROM iemk.ledger l"
+        " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s)",
+        (ledger_ids,),
+    ).fetchall()
+    for document_id, state, last_error, current in rows:
+        wanted = visible_status(state, last_error)
+        if current != wanted:
+            conn.execute("UPDATE mis.semd_document SET status = %s, status_at = now() WHERE id = %s",
+                         (wanted, document_id))
+            fixed += 1
+    return fixed

@@ -1,0 +1,63 @@
+"""Reports for people: documents by status and МО, as a table, CSV or JSON (pandas does the shaping)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import psycopg
+
+STATUS_ORDER = ("Не подписан", "Подписан", "Передан в ИЭМК", "Сохранен в ИЭМК", "Ошибка")
+
+
+def documents(conn: psycopg.Connection, mo: str | None = None) -> pd.DataFrame:
+    cur = conn.execute(
+        "SELECT m.code AS mo, m.oid AS mo_oid, d.id AS document_id, d.local_uid, d.version, d.kind_code,"
+        " d.signed_at, d.status, l.state, l.attempts, l.error_code"
+        " FROM mis.semd_document d JOIN mis.mo m ON m.oid = d.mo_oid"
+        " LEFT JOIN iemk.ledger l ON l.document_id = d.id AND l.version = d.version"
+        " WHERE %s::text IS NULL OR m.oid = %s OR m.code = %s ORDER BY m.code, d.id",
+        (mo, mo, mo),
+    )
+    columns = [c.name for c in cur.description or []]
+    return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def status_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts per МО and status group («Ошибка: …» texts folded into «Ошибка»)."""
+    if frame.empty:
+        return pd.DataFrame(columns=["mo", "status", "documents"])
+    group = frame["status"].where(~frame["status"].str.startswith("Ошибка"), "Ошибка")
+    summary = (frame.assign(status=pd.Categorical(group, STATUS_ORDER, ordered=True))
+               .groupby(["mo", "status"], observed=True).size().rename("documents").reset_index())
+    return summary
+
+
+def error_samples(frame: pd.DataFrame, per_mo: int = 3) -> pd.DataFrame:
+    errors = frame[frame["status"].str.startswith("Ошибка")]
+    return errors.groupby("mo").head(per_mo)[["mo", "local_uid", "status"]]
+
+
+def render_text(frame: pd.DataFrame, *, errors_per_mo: int = 3) -> str:
+    lines = []
+    summary = status_summary(frame)
+    samples = error_samples(frame, errors_per_mo)
+    for mo, part in summary.groupby("mo", sort=True):
+        oid = frame.loc[frame["mo"] == mo, "mo_oid"].iloc[0]
+        lines.append(f"МО {mo} ({oid})")
+        width = max(len(s) for s in STATUS_ORDER)
+        for _, row in part.iterrows():
+            lines.append(f"  {row['status']:<{width}}  {row['documents']:>5}")
+        for _, row in samples[samples["mo"] == mo].iterrows():
+            lines.append(f"    {row['local_uid']}: {row['status']}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n" if lines else "нет документов\n"
+
+
+def render(frame: pd.DataFrame, fmt: str) -> str:
+    if fmt == "table":
+        return render_text(frame)
+    summary = status_summary(frame)
+    if fmt == "csv":
+        return summary.to_csv(index=False)
+    if fmt == "json":
+        return summary.to_json(orient="records", force_ascii=False) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; use table, csv or json")

@@ -1,0 +1,135 @@
+"""SOAP 1.2 envelopes as the ИПС expects them: WS-Addressing 2005/08 and the egisz transportHeader."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from lxml import etree
+
+from iemk_etl import xmlsafe
+
+SOAP = "http://www.w3.org/2003/05/soap-envelope"
+WSA = "http://www.w3.org/2005/08/addressing"
+EGIS = "http://egisz.rosminzdrav.ru"
+ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
+CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+
+_NS = {"s": SOAP, "wsa": WSA, "egis": EGIS}
+
+
+class SoapFormatError(ValueError):
+    """A message that is not a usable SOAP 1.2 envelope (said in Russian: it may reach a status)."""
+
+
+@dataclass(frozen=True)
+class Addressing:
+    message_id: str
+    action: str
+    to: str | None = None
+    reply_to: str | None = None
+    relates_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    envelope: etree._Element
+    addressing: Addressing
+    client_entity_id: str | None
+    body: etree._Element | None  # the first child of soap:Body
+
+
+@dataclass(frozen=True)
+class Fault:
+    code: str        # "Sender" or "Receiver"
+    subcode: str | None
+    reason: str
+
+    @property
+    def is_transient(self) -> bool:
+        # A Receiver fault is the service's own trouble: the same request may succeed later.
+        return self.code == "Receiver"
+
+
+def new_message_id() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{ns}}}{tag}")
+    if text is not None:
+        el.text = text
+    return el
+
+
+def build_envelope(body_child: etree._Element | None, addressing: Addressing,
+                   client_entity_id: str | None = None) -> etree._Element:
+    env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA, "egis": EGIS})
+    header = _sub(env, SOAP, "Header")
+    if client_entity_id is not None:
+        auth = _sub(_sub(header, EGIS, "transportHeader"), EGIS, "authInfo")
+        _sub(auth, EGIS, "clientEntityId", client_entity_id)
+    _sub(header, WSA, "Action", addressing.action)
+    _sub(header, WSA, "MessageID", addressing.message_id)
+    if addressing.reply_to is not None:
+        _sub(_sub(header, WSA, "ReplyTo"), WSA, "Address", addressing.reply_to)
+    if addressing.to is not None:
+        _sub(header, WSA, "To", addressing.to)
+    if addressing.relates_to is not None:
+        _sub(header, WSA, "RelatesTo", addressing.relates_to)
+    body = _sub(env, SOAP, "Body")
+    if body_child is not None:
+        body.append(body_child)
+    return env
+
+
+def to_bytes(envelope: etree._Element) -> bytes:
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def parse(data: bytes) -> Message:
+    try:
+        env = xmlsafe.parse(data)
+    except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError) as exc:
+        raise SoapFormatError(f"сообщение не является корректным XML: {exc}") from None
+    if env.tag != f"{{{SOAP}}}Envelope":
+        raise SoapFormatError(f"ожидался конверт SOAP 1.2 ({SOAP}), получен {env.tag}")
+
+    def text(xpath: str) -> str | None:
+        value = env.xpath(f"normalize-space({xpath})", namespaces=_NS)
+        return value or None
+
+    addressing = Addressing(
+        message_id=text("/s:Envelope/s:Header/wsa:MessageID") or "",
+        action=text("/s:Envelope/s:Header/wsa:Action") or "",
+        to=text("/s:Envelope/s:Header/wsa:To"),
+        reply_to=text("/s:Envelope/s:Header/wsa:ReplyTo/wsa:Address"),
+        relates_to=text("/s:Envelope/s:Header/wsa:RelatesTo"),
+    )
+    body = env.find(f"{{{SOAP}}}Body")
+    first = body[0] if body is not None and len(body) else None
+    client = text("/s:Envelope/s:Header/egis:transportHeader/egis:authInfo/egis:clientEntityId")
+    return Message(env, addressing, client, first)
+
+
+def build_fault(fault: Fault, *, relates_to: str | None = None) -> bytes:
+    addressing = Addressing(new_message_id(), f"{WSA}/soap/fault", relates_to=relates_to)
+    env = build_envelope(None, addressing)
+    fault_el = _sub(env.find(f"{{{SOAP}}}Body"), SOAP, "Fault")
+    code = _sub(fault_el, SOAP, "Code")
+    _sub(code, SOAP, "Value", f"soap:{fault.code}")
+    if fault.subcode:
+        _sub(_sub(code, SOAP, "Subcode"), SOAP, "Value", fault.subcode)
+    text = _sub(_sub(fault_el, SOAP, "Reason"), SOAP, "Text", fault.reason)
+    text.set("{http://www.w3.org/XML/1998/namespace}lang", "ru")
+    return to_bytes(env)
+
+
+def find_fault(message: Message) -> Fault | None:
+    if message.body is None or message.body.tag != f"{{{SOAP}}}Fault":
+        return None
+    f = message.body
+    value = f.xpath("normalize-space(s:Code/s:Value)", namespaces=_NS)
+    subcode = f.xpath("normalize-space(s:Code/s:Subcode/s:Value)", namespaces=_NS) or None
+    reason = f.xpath("normalize-space(s:Reason/s:Text)", namespaces=_NS)
+    return Fault(value.split(":")[-1] or "Receiver", subcode, reason)

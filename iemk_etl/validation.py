@@ -1,0 +1,96 @@
+"""Format control of a СЭМД before it leaves (and, in the emulator, when it arrives).
+
+Format control is the kind's XSD when its pack is configured, or the built-in checks otherwise
+(see ``packs``). Logical control (Schematron) comes with the six-kinds work and runs only after the
+format control passed, as ФЛК does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from iemk_etl import packs, xmlsafe
+from iemk_etl.cda import NS, SNILS_ROOT
+
+_H = {"h": NS}
+
+
+@dataclass(frozen=True)
+class Finding:
+    stage: str          # "format" (XSD), "builtin" (no pack configured), "policy", "parse"
+    rule: str           # an XSD error type, a built-in rule id, ...
+    message: str
+    location: str = ""
+
+    def text(self) -> str:
+        where = f" ({self.location})" if self.location else ""
+        label = {
+            "format": "Ошибка форматного контроля (XSD)",
+            "builtin": "Ошибка встроенной проверки",
+            "policy": "Ошибка настройки ФЛК",
+            "parse": "Документ не является корректным XML",
+        }.get(self.stage, self.stage)
+        return f"{label}: {self.message}{where}"
+
+
+# Built-in header rules: (rule id, XPath that must select something, what is missing).
+_REQUIRED = (
+    ("B1", "/h:ClinicalDocument", "корневой элемент ClinicalDocument в пространстве имён urn:hl7-org:v3"),
+    ("B2", "/h:ClinicalDocument/h:typeId", "ClinicalDocument/typeId"),
+    ("B3", "/h:ClinicalDocument/h:templateId/@root", "ClinicalDocument/templateId/@root"),
+    ("B4", "/h:ClinicalDocument/h:id[@root and @extension]", "ClinicalDocument/id с атрибутами @root и @extension"),
+    ("B5", "/h:ClinicalDocument/h:code/@code", "ClinicalDocument/code/@code"),
+    ("B6", "/h:ClinicalDocument/h:effectiveTime/@value", "ClinicalDocument/effectiveTime/@value"),
+    ("B7", "/h:ClinicalDocument/h:confidentialityCode", "ClinicalDocument/confidentialityCode"),
+    ("B8", "/h:ClinicalDocument/h:setId", "ClinicalDocument/setId"),
+    ("B9", "/h:ClinicalDocument/h:versionNumber/@value", "ClinicalDocument/versionNumber/@value"),
+    ("B10", "/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id", "recordTarget/patientRole/id"),
+    ("B11", "/h:ClinicalDocument/h:recordTarget/h:patientRole/h:patient/h:name/h:family",
+     "recordTarget/patientRole/patient/name/family"),
+    ("B12", "/h:ClinicalDocument/h:author/h:assignedAuthor/h:id", "author/assignedAuthor/id"),
+    ("B13", "/h:ClinicalDocument/h:custodian/h:assignedCustodian/h:representedCustodianOrganization/h:id",
+     "custodian/assignedCustodian/representedCustodianOrganization/id"),
+    ("B14", "/h:ClinicalDocument/h:component", "ClinicalDocument/component"),
+)
+
+
+def builtin_findings(root: etree._Element) -> list[Finding]:
+    found = [
+        Finding("builtin", rule, f"отсутствует обязательный элемент {what}")
+        for rule, xpath, what in _REQUIRED
+        if not root.xpath(xpath, namespaces=_H)
+    ]
+    snils = root.xpath(f"/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id[@root='{SNILS_ROOT}']/@extension",
+                       namespaces=_H)
+    if not snils:
+        found.append(Finding("builtin", "B15", "не указан СНИЛС пациента (patientRole/id root=1.2.643.100.3)"))
+    elif not (len(snils[0]) == 11 and snils[0].isdigit()):
+        found.append(Finding("builtin", "B16", f"СНИЛС пациента [{snils[0]}] должен состоять из 11 цифр"))
+    return found
+
+
+def xsd_findings(schema: etree.XMLSchema, root: etree._Element) -> list[Finding]:
+    if schema.validate(root.getroottree()):
+        return []
+    return [
+        Finding("format", e.type_name, e.message, f"строка {e.line}")
+        for e in schema.error_log  # type: ignore[attr-defined]
+    ]
+
+
+def validate_format(kind_code: int, data: bytes, *, packs_dir: Path | None, require_packs: bool) -> list[Finding]:
+    """Findings of format control; an empty list means the document may go on."""
+    try:
+        root = xmlsafe.parse(data)
+    except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError) as exc:
+        return [Finding("parse", "XML", str(exc))]
+    try:
+        schema = packs.xsd_for(packs_dir, kind_code, require=require_packs)
+    except packs.PackMissingError as exc:
+        return [Finding("policy", "IEMK_REQUIRE_PACKS", str(exc))]
+    if schema is None:
+        return builtin_findings(root)
+    return xsd_findings(schema, root)

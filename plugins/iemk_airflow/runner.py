@@ -1,0 +1,165 @@
+"""Export over a period without a scheduler: the real export DAG, one ``dag.test()`` run per day.
+
+``iemk-etl export --mo OID --from D1 --to D2`` runs this module in a fresh Python. It uses a throwaway
+Airflow home and metadata database of its own, because runs created by ``dag.test()`` occupy logical
+dates and would make a later ``airflow backfill create`` on a shared metadata database skip them.
+
+With CronDataIntervalTimetable, ``dag.test(logical_date=T)`` runs the last complete interval before T,
+so the run for day D is started with T = D+1 00:00 in the DAG's timezone and covers [D, D+1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+REPO_DAGS = Path(__file__).resolve().parent.parent.parent / "dags"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    dag_id: str
+    day: dt.date
+    state: str
+    interval: tuple[dt.datetime | None, dt.datetime | None]
+    seconds: float
+
+
+def dags_folder() -> Path:
+    explicit = os.environ.get("IEMK_DAGS_FOLDER")
+    if explicit:
+        return Path(explicit)
+    if (REPO_DAGS / "iemk_export.py").is_file():
+        return REPO_DAGS
+    # Installed without the repository: a one-line DAG file over the installed package does the same.
+    folder = Path(tempfile.mkdtemp(prefix="iemk-dags-"))
+    (folder / "iemk_export.py").write_text(
+        "from iemk_airflow.export_dag import build_all  # airflow DAG file\nglobals().update(build_all())\n")
+    return folder
+
+
+def configure(airflow_home: Path) -> None:
+    """Airflow reads its configuration at import: call this before anything imports airflow."""
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    # Airflow's own deprecation chatter would bury the progress lines; our code's warnings still show.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.update({
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("IEMK_AIRFLOW_LOG_LEVEL", "ERROR"),
+    })
+
+
+def init_metadata_db() -> None:
+    from airflow.utils.db import initdb
+
+    initdb()
+
+
+def _clear_previous(dag_id: str, logical_date: dt.datetime) -> None:
+    # dag.test() reuses a run with the same logical date and would not run it again once finished.
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date).delete()
+
+
+def run_day(dag: object, day: dt.date, tz: str) -> RunResult:
+    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
+    dag_id: str = dag.dag_id  # type: ignore[attr-defined]
+    _clear_previous(dag_id, logical)
+    started = time.monotonic()
+    dr = dag.test(logical_date=logical)  # type: ignore[attr-defined]
+    interval = (dr.data_interval_start, dr.data_interval_end)
+    expected = dt.datetime.combine(day, dt.time(), ZoneInfo(tz))
+    if interval[0] is None or interval[0] != expected:
+        raise RuntimeError(f"{dag_id}: the run for {day} covered {interval}, not the day itself")
+    return RunResult(dag_id, day, str(dr.state), interval, time.monotonic() - started)
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    filled = width * done // max(total, 1)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def export_period(mo: list[str], start: dt.date, end: dt.date, out: TextIO = sys.stdout) -> list[RunResult]:
+    """Run the export DAG of each МО for each day of [start, end]; Airflow must be configured already."""
+    from iemk_airflow.export_dag import build_all
+    from iemk_etl import settings as settings_mod
+
+    settings = settings_mod.load()
+    dags = build_all()
+    wanted = _select(dags, mo)
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    total, results = len(wanted) * len(days), []
+    for dag_id in wanted:
+        for day in days:
+            out.write(f"\r{_bar(len(results), total)} {dag_id} {day} …")
+            out.flush()
+            results.append(run_day(dags[dag_id], day, settings.timezone))
+            r = results[-1]
+            out.write(f"\r{_bar(len(results), total)} {dag_id} {day} {r.state} ({r.seconds:.1f} s)\n")
+    return results
+
+
+def _select(dags: dict[str, object], mo: list[str]) -> list[str]:
+    from iemk_etl import integration
+    from iemk_etl import settings as settings_mod
+
+    entries = integration.read_mo_config(settings_mod.load().mo_config_path)
+    if "all" in mo:
+        return sorted(dags)
+    chosen = []
+    for item in mo:
+        match = [e for e in entries if item in (e.oid, e.code)]
+        if not match:
+            raise SystemExit(f"МО [{item}] has no export DAG: run `iemk-etl integration enable --mo {item}` first")
+        chosen.append(f"iemk_export__{match[0].code}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m iemk_airflow.runner", description=__doc__)
+    p.add_argument("--mo", action="append", required=True)
+    p.add_argument("--from", dest="start", type=dt.date.fromisoformat, required=True)
+    p.add_argument("--to", dest="end", type=dt.date.fromisoformat, required=True)
+    p.add_argument("--keep-airflow-home", action="store_true", help="keep the throwaway Airflow home for a look")
+    args = p.parse_args(argv)
+    from iemk_etl import settings as settings_mod
+
+    home = Path(tempfile.mkdtemp(prefix="airflow-", dir=_runs_dir(settings_mod.load().home)))
+    configure(home)
+    try:
+        init_metadata_db()
+        results = export_period(args.mo, args.start, args.end)
+    finally:
+        if not args.keep_airflow_home:
+            shutil.rmtree(home, ignore_errors=True)
+    failed = [r for r in results if r.state != "success"]
+    print(f"{len(results) - len(failed)} of {len(results)} runs succeeded")
+    for r in failed:
+        print(f"  {r.dag_id} {r.day}: {r.state}")
+    return 1 if failed else 0
+
+
+def _runs_dir(home: Path) -> Path:
+    runs = home / "airflow-runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    return runs
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
