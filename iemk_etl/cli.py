@@ -11,12 +11,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 
 from iemk_etl import db, demo_data, integration, report
-from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl import settings as settings_mod
+from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.settings import Settings
 
 log = logging.getLogger("iemk_etl")
@@ -63,6 +64,14 @@ def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl import embedded_pg
 
     print("stopped" if embedded_pg.stop(settings.home) else "not running")
+    return 0
+
+
+def cmd_dev_cert(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl import keys
+
+    cert, key = keys.ensure_dev_certificate(Path(args.out))
+    print(f"test certificate {cert}\ntest key         {key}  (for the demo and tests only)")
     return 0
 
 
@@ -167,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=cmd_db_seed)
     dbp.add_parser("start", help="start the embedded PostgreSQL and print its DSN").set_defaults(func=cmd_db_start)
     dbp.add_parser("stop", help="stop the embedded PostgreSQL").set_defaults(func=cmd_db_stop)
+
+    dc = sub.add_parser("dev-cert", help="create a self-signed test certificate and key for signing requests")
+    dc.add_argument("--out", required=True, help="folder for client-cert.pem and client-key.pem")
+    dc.set_defaults(func=cmd_dev_cert)
 
     ip = sub.add_parser("integration", help="the per-МО switch of external system fed_iemk")
     ip.add_argument("action", choices=("enable", "disable", "status"))

@@ -84,7 +84,7 @@ def _sign(data: bytes, key: rsa.RSAPrivateKey, cert: x509.Certificate) -> bytes:
 def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: int = 42,
          end: dt.date | None = None, fail_share: float = 0.2, unsigned_share: float = 0.1) -> SeedResult:
     """Fill the МИС tables; re-running with the same arguments adds nothing new."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     end = end or dt.datetime.now(MSK).date()
     first_day = end - dt.timedelta(days=days)
     totals = {"documents": 0, "signed": 0, "bad_format": 0, "bad_snils": 0, "patients": 0}

@@ -33,6 +33,8 @@ def _period(conf: dict[str, Any], start: dt.datetime | None, end: dt.datetime | 
 
 
 def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
+    """``settings`` shape the DAG (schedule, sensor timing); tasks read theirs when they run."""
+
     @dag(
         dag_id=f"iemk_export__{mo.code}",
         description=f"Экспорт СЭМД в ИЭМК: {mo.name} ({mo.oid})",
@@ -48,7 +50,7 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
     def iemk_export() -> None:
         @task.short_circuit
         def check_integration() -> bool:
-            with db.connect(resources.source_dsn(settings)) as conn:
+            with db.connect(resources.source_dsn(settings_mod.load())) as conn:
                 on = export.integration_on(conn, mo.oid)
             if not on:
                 log.warning("integration %s is OFF for МО %s (%s): nothing is exported, tasks are skipped",
@@ -58,20 +60,23 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         @task
         def extract(data_interval_start: dt.datetime | None = None,
                     data_interval_end: dt.datetime | None = None) -> list[int]:
+            cfg = settings_mod.load()
             conf = get_current_context()["dag_run"].conf or {}
-            start, end = _period(conf, data_interval_start, data_interval_end, settings.timezone)
-            with db.connect(resources.source_dsn(settings)) as conn:
+            start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
+            with db.connect(resources.source_dsn(cfg)) as conn:
                 return export.extract(conn, mo.oid, start, end)
 
         @task
         def validate(ids: list[int]) -> list[int]:
-            with db.connect(resources.source_dsn(settings), autocommit=True) as conn:
-                return export.validate(conn, ids, settings)
+            cfg = settings_mod.load()
+            with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
+                return export.validate(conn, ids, cfg)
 
         @task
         def send(ids: list[int]) -> list[int]:
-            with resources.iemk_client(settings) as iemk:
-                report = export.send(resources.source_dsn(settings), ids, settings, iemk)
+            cfg = settings_mod.load()
+            with resources.iemk_client(cfg) as iemk:
+                report = export.send(resources.source_dsn(cfg), ids, cfg, iemk)
             if report.transient:
                 # Recorded in the ledger already; failing the task makes Airflow retry only those.
                 raise RuntimeError(f"{report.transient} documents met a transient ИЭМК error; they will be retried")
@@ -80,14 +85,14 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         @task.sensor(poke_interval=settings.reply_poke_seconds, timeout=settings.reply_timeout_seconds,
                      mode="reschedule", soft_fail=True)
         def wait_for_replies(ids: list[int]) -> PokeReturnValue:
-            with db.connect(resources.source_dsn(settings)) as conn:
+            with db.connect(resources.source_dsn(settings_mod.load())) as conn:
                 answered, awaited = export.replies_pending(conn, ids)
             log.info("asynchronous answers: %d of %d", answered, awaited)
             return PokeReturnValue(is_done=answered >= awaited)
 
         @task(trigger_rule="none_failed")
         def write_statuses(ids: list[int]) -> dict[str, int]:
-            with db.connect(resources.source_dsn(settings), autocommit=True) as conn:
+            with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
                 return export.write_back(conn, mo.oid, ids)
 
         ids = extract()

@@ -1,0 +1,62 @@
+"""Per-document cost of the send path: format control, building and signing the ITI-41 request, and the
+emulator's verification of it. Run: .venv/bin/python benchmarks/bench_send_path.py [--repeat N]"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from cda_factory import MO, header  # noqa: E402
+
+from iemk_etl import cda, keys, settings, soap, validation, wssecurity, xds, xmlsafe  # noqa: E402
+
+
+def _document(size: int) -> bytes:
+    filler = "Текст осмотра. " * max(1, size // 28)
+    return cda.build(header(), sections=[("Заключение", filler)])
+
+
+def _build_and_sign(sub: xds.Submission, signer: keys.RsaSha256Signer) -> bytes:
+    env = soap.build_envelope(xds.build_request(sub), soap.Addressing(
+        soap.new_message_id(), xds.ACTION, "http://iemk/xds", "http://mis/cb"), "client")
+    wssecurity.sign_envelope(env, signer)
+    return soap.to_bytes(env)
+
+
+def _timed(fn, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--repeat", type=int, default=20)
+    args = p.parse_args()
+    signer = keys.load_signer(*keys.create_dev_certificate(Path(tempfile.mkdtemp())))
+    packs = settings.load().packs_dir
+    print(f"packs: {packs or 'none (built-in checks)'}; median of {args.repeat} runs, ms per document")
+    print(f"{'size':>8} {'validate':>9} {'sign':>8} {'verify':>8}")
+    for size in (1_000, 100_000, 1_000_000):
+        data = _document(size)
+        sub = xds.Submission(cda.unique_id(MO.oid, "D-1"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
+                             xds.AuthorRef("11223344595", "Петрова", "Анна", None), data, "1.2.3")
+        signed = _build_and_sign(sub, signer)
+        v = _timed(lambda d=data: validation.validate_format(42, d, packs_dir=packs, require_packs=False), args.repeat)
+        s = _timed(lambda sb=sub: _build_and_sign(sb, signer), args.repeat)
+        r = _timed(lambda sg=signed: wssecurity.verify_envelope(xmlsafe.parse(sg)), args.repeat)
+        print(f"{len(data):>8} {v:>9.2f} {s:>8.2f} {r:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Every DAG file imports cleanly, with no database access at parse time."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch):
+    import psycopg
+
+    from iemk_etl import embedded_pg
+
+    config = tmp_path / "mo.json"
+    config.write_text(json.dumps({"mo": [
+        {"oid": "1.2.643.5.1.13.13.12.2.77.7801", "code": "gkb7801", "name": "ГКБ № 1"},
+        {"oid": "1.2.643.5.1.13.13.12.2.50.5012", "code": "orb5012", "name": "Одинцовская ОБ"},
+    ]}, ensure_ascii=False))
+    monkeypatch.setenv("IEMK_MO_CONFIG", str(config))
+
+    def no_database(*args, **kwargs):
+        raise AssertionError("a DAG file touched a database at parse time")
+
+    monkeypatch.setattr(psycopg, "connect", no_database)
+    monkeypatch.setattr(embedded_pg, "start", no_database)
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import CronDataIntervalTimetable
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == ["iemk_export__gkb7801", "iemk_export__orb5012"]
+    dag = bag.dags["iemk_export__gkb7801"]
+    assert set(dag.task_ids) == {"check_integration", "extract", "validate", "send", "wait_for_replies",
+                                 "write_statuses"}
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.max_active_runs == 1
+    assert dag.params["mo_oid"] == "1.2.643.5.1.13.13.12.2.77.7801"
+    sensor = dag.get_task("wait_for_replies")
+    assert sensor.mode == "reschedule" and sensor.soft_fail
+
+
+@pytest.mark.parametrize("missing", [True])
+def test_no_configured_mo_means_no_dags(tmp_path, monkeypatch, missing):
+    monkeypatch.setenv("IEMK_MO_CONFIG", str(tmp_path / "absent.json"))
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {} and bag.dags == {}

@@ -1,0 +1,162 @@
+"""The ИЭМК emulator over real HTTP, with the real callback receiver storing its answers."""
+
+import datetime as dt
+import time
+
+import httpx
+import psycopg
+import pytest
+from cda_factory import MO, document
+
+from iemk_etl import cda, client, keys, soap, xds
+from iemk_etl.callback import CallbackServer
+from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
+from iemk_etl.emulator.service import EmulatorConfig
+
+
+@pytest.fixture
+def servers(fresh_dsn, packs_dir):
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+            CallbackServer(fresh_dsn) as callback:
+        yield emulator, callback, fresh_dsn
+
+
+@pytest.fixture
+def iemk(servers, dev_keys):
+    emulator = servers[0]
+    with client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
+                           signer=keys.load_signer(*dev_keys), timeout=10) as c:
+        yield c
+
+
+def _submission(data: bytes, local_uid: str = "D-1") -> xds.Submission:
+    return xds.Submission(
+        unique_id=cda.unique_id(MO.oid, local_uid), mo_oid=MO.oid, mo_name=MO.name, patient_local_id="P-1",
+        kind_code=42, created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        author=xds.AuthorRef("11223344595", "Петрова", "Анна", "Сергеевна"), document=data,
+        submission_set_id="1.2.3.4")
+
+
+def _replies(dsn: str, relates_to: str, timeout: float = 10) -> list[xds.RegistryResponse]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute("SELECT body FROM iemk.inbox WHERE relates_to = %s", (relates_to,)).fetchall()
+        if rows:
+            return [xds.read_response(soap.parse(bytes(r[0])).body) for r in rows]
+        time.sleep(0.05)
+    raise AssertionError(f"no reply for {relates_to}")
+
+
+def test_valid_document_is_accepted_then_stored(servers, iemk):
+    _, callback, dsn = servers
+    result = iemk.provide_and_register(_submission(document()), message_id="urn:uuid:m-1", reply_to=callback.url)
+    assert result.verdict is client.Verdict.ACCEPTED
+    [reply] = _replies(dsn, "urn:uuid:m-1")
+    assert reply.success
+
+
+def test_bad_snils_is_refused_asynchronously_with_the_patient_index_error(servers, iemk):
+    _, callback, dsn = servers
+    iemk.provide_and_register(_submission(document(snils="11223344596")), message_id="urn:uuid:m-2",
+                              reply_to=callback.url)
+    [reply] = _replies(dsn, "urn:uuid:m-2")
+    assert not reply.success
+    assert reply.errors[0].error_code == "XDSPatientRegistrationError"
+    assert "СНИЛС [11223344596] не валидно контрольное число" in reply.errors[0].code_context
+
+
+def test_xsd_failure_is_a_cda_validation_error(servers, iemk):
+    _, callback, dsn = servers
+    iemk.provide_and_register(_submission(document(omit=("code",))), message_id="urn:uuid:m-3",
+                              reply_to=callback.url)
+    [reply] = _replies(dsn, "urn:uuid:m-3")
+    assert reply.errors[0].error_code == "XDS.CDA.ValidationError"
+    assert "{urn:hl7-org:v3}code" in reply.errors[0].code_context
+
+
+def test_metadata_disagreeing_with_the_cda_names_both_values(servers, iemk):
+    _, callback, dsn = servers
+    iemk.provide_and_register(_submission(document(local_uid="D-X"), local_uid="D-Y"), message_id="urn:uuid:m-4",
+                              reply_to=callback.url)
+    [reply] = _replies(dsn, "urn:uuid:m-4")
+    assert reply.errors[0].error_code == "XDSDocumentUniqueIdError"
+    assert "D-X" in reply.errors[0].code_context and "D-Y" in reply.errors[0].code_context
+
+
+def test_repeated_message_is_processed_once(servers, iemk):
+    emulator, callback, dsn = servers
+    for _ in range(3):
+        r = iemk.provide_and_register(_submission(document()), message_id="urn:uuid:m-5", reply_to=callback.url)
+        assert r.verdict is client.Verdict.ACCEPTED
+    assert len(_replies(dsn, "urn:uuid:m-5")) == 1
+    stats = emulator.emulator.stats()
+    assert stats["received"] == 1 and stats["duplicate_deliveries"] == 2
+
+
+def test_same_document_under_a_new_message_is_a_duplicate(servers, iemk):
+    _, callback, dsn = servers
+    iemk.provide_and_register(_submission(document()), message_id="urn:uuid:m-6", reply_to=callback.url)
+    assert _replies(dsn, "urn:uuid:m-6")[0].success
+    iemk.provide_and_register(_submission(document()), message_id="urn:uuid:m-7", reply_to=callback.url)
+    assert _replies(dsn, "urn:uuid:m-7")[0].errors[0].error_code == "XDSDuplicateUniqueIdInRegistry"
+
+
+def _raw_post(emulator, payload: bytes) -> httpx.Response:
+    return httpx.post(emulator.url + REPOSITORY_PATH, content=payload,
+                      headers={"Content-Type": soap.CONTENT_TYPE}, timeout=10)
+
+
+def test_unsigned_request_gets_a_specific_fault(servers):
+    emulator, callback, _ = servers
+    env = soap.build_envelope(xds.build_request(_submission(document())),
+                              soap.Addressing("urn:uuid:u-1", xds.ACTION, "x", callback.url), "client-id")
+    response = _raw_post(emulator, soap.to_bytes(env))
+    assert response.status_code == 400
+    fault = soap.find_fault(soap.parse(response.content))
+    assert fault.subcode == "wsse:NO_SIGNATURE"
+    assert "запрос не подписан" in fault.reason
+
+
+def test_missing_client_entity_id_gets_a_specific_fault(servers, dev_keys):
+    from iemk_etl import wssecurity
+
+    emulator, callback, _ = servers
+    env = soap.build_envelope(xds.build_request(_submission(document())),
+                              soap.Addressing("urn:uuid:u-2", xds.ACTION, "x", callback.url), None)
+    wssecurity.sign_envelope(env, keys.load_signer(*dev_keys))
+    fault = soap.find_fault(soap.parse(_raw_post(emulator, soap.to_bytes(env)).content))
+    assert fault.subcode == "egis:AuthorizationRequired"
+    assert "clientEntityId" in fault.reason
+
+
+def test_client_reads_a_sync_fault_as_a_rejection(servers, dev_keys):
+    emulator, callback, _ = servers
+    with client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="", signer=keys.load_signer(*dev_keys),
+                           timeout=5) as c:
+        result = c.provide_and_register(_submission(document()), message_id="urn:uuid:u-3", reply_to=callback.url)
+    assert result.verdict is client.Verdict.REJECTED
+    assert "clientEntityId" in result.error
+
+
+def test_unreachable_service_is_transient(dev_keys):
+    with client.IemkClient("http://127.0.0.1:9/xds/repository", client_entity_id="c",
+                           signer=keys.load_signer(*dev_keys), timeout=2) as c:
+        result = c.provide_and_register(_submission(document()), message_id="urn:uuid:u-4", reply_to="http://x")
+    assert result.verdict is client.Verdict.TRANSIENT
+
+
+def test_callback_stores_a_reply_once(servers):
+    _, callback, dsn = servers
+    reply = soap.to_bytes(soap.build_envelope(
+        xds.build_response(xds.RegistryResponse(xds.SUCCESS)),
+        soap.Addressing("urn:uuid:r-1", xds.ASYNC_RESPONSE_ACTION, relates_to="urn:uuid:q-1")))
+    for _ in range(2):
+        assert httpx.post(callback.url, content=reply, headers={"Content-Type": soap.CONTENT_TYPE}).status_code == 202
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM iemk.inbox WHERE relates_to = 'urn:uuid:q-1'").fetchone()[0] == 1
+
+
+def test_callback_refuses_a_reply_without_message_id(servers):
+    _, callback, _ = servers
+    assert httpx.post(callback.url, content=b"<not-soap/>").status_code == 400

@@ -1,0 +1,119 @@
+"""The whole chain on real parts: МИС PostgreSQL → export DAG (dag.test, in-process) → ИЭМК emulator over
+HTTP → callback receiver → statuses back in the МИС."""
+
+import datetime as dt
+import io
+
+import psycopg
+import pytest
+from lxml import etree
+from psycopg.conninfo import make_conninfo
+
+from iemk_etl import cda, demo_data, integration, snils
+from iemk_etl.callback import CallbackServer
+from iemk_etl.emulator.server import EmulatorServer
+from iemk_etl.emulator.service import EmulatorConfig
+
+END = dt.date(2026, 11, 21)            # seeded days: 11-16 … 11-20
+FIRST, LAST = dt.date(2026, 11, 17), dt.date(2026, 11, 19)
+GKB, ORB = demo_data.DEMO_MO[0][0], demo_data.DEMO_MO[1][0]
+
+
+@pytest.fixture(scope="module")
+def chain(pg_template, dev_keys, packs_dir, tmp_root):
+    with psycopg.connect(pg_template, autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS iemk_chain")
+        c.execute("CREATE DATABASE iemk_chain TEMPLATE iemk_template")
+    dsn = make_conninfo(pg_template, dbname="iemk_chain")
+    mo_config = tmp_root / "chain-mo.json"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        demo_data.seed(conn, patients=30, days=5, seed=5, end=END, fail_share=0.5)
+        for oid in (GKB, ORB):
+            entry = integration.resolve_mo(conn, oid)
+            integration.remember_mo(mo_config, entry)
+        integration.set_enabled(conn, GKB, True)       # ORB stays off: its DAG must send nothing
+    with pytest.MonkeyPatch.context() as mp, \
+            EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+            CallbackServer(dsn) as callback:
+        for name, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
+                            "IEMK_SIGN_CERT": str(dev_keys[0]), "IEMK_SIGN_KEY": str(dev_keys[1]),
+                            "IEMK_MO_CONFIG": str(mo_config)}.items():
+            mp.setenv(name, value)
+        from iemk_airflow import runner
+
+        runner.init_metadata_db()
+        yield dsn, emulator.emulator, runner
+
+
+def _documents(dsn, mo_oid):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "SELECT d.local_uid, d.signed_at, d.status, convert_from(d.cda, 'UTF8'), p.snils,"
+            "       (SELECT count(*) FROM iemk.ledger l WHERE l.document_id = d.id)"
+            " FROM mis.semd_document d JOIN mis.patient p ON p.id = d.patient_id WHERE d.mo_oid = %s",
+            (mo_oid,)).fetchall()
+
+
+def _has_document_code(xml: str) -> bool:
+    root = etree.fromstring(xml.encode())
+    return root.find("{urn:hl7-org:v3}code") is not None
+
+
+def _in_period(signed_at):
+    tz = demo_data.MSK
+    return signed_at is not None and dt.datetime.combine(FIRST, dt.time(), tz) <= signed_at \
+        < dt.datetime.combine(LAST + dt.timedelta(days=1), dt.time(), tz)
+
+
+def test_three_day_export_gives_every_document_a_true_status(chain):
+    dsn, emulator, runner = chain
+    results = runner.export_period(["gkb7801"], FIRST, LAST, out=io.StringIO())
+    assert [(r.day, r.state) for r in results] == [(FIRST + dt.timedelta(days=n), "success") for n in range(3)]
+
+    received = set(emulator.state.received.values())
+    kinds_seen = set()
+    for uid, signed_at, status, xml, patient_snils, ledger_rows in _documents(dsn, GKB):
+        unique = cda.unique_id(GKB, uid)
+        if signed_at is None:
+            assert (status, ledger_rows) == ("Не подписан", 0)
+            kinds_seen.add("unsigned")
+        elif not _in_period(signed_at):
+            # outside the exported days: untouched, never sent
+            assert (status, ledger_rows, unique in received) == ("Подписан", 0, False)
+            kinds_seen.add("outside")
+        elif not _has_document_code(xml):
+            assert status.startswith("Ошибка: Ошибка форматного контроля (XSD): ")
+            assert "{urn:hl7-org:v3}code" in status
+            assert unique not in received, "a document that failed format control was sent"
+            kinds_seen.add("bad format")
+        elif not snils.is_valid(patient_snils):
+            assert status == ("Ошибка: XDSPatientRegistrationError: [CRE-122]: PAT-001; Пациент не определен: "
+                              f"[СНИЛС [{patient_snils}] не валидно контрольное число]")
+            assert unique in received
+            kinds_seen.add("rejected by ИЭМК")
+        else:
+            assert status == "Сохранен в ИЭМК"
+            assert unique in received
+            kinds_seen.add("stored")
+    assert kinds_seen == {"unsigned", "outside", "bad format", "rejected by ИЭМК", "stored"}
+
+
+def test_running_the_same_period_again_sends_nothing(chain):
+    dsn, emulator, runner = chain
+    before_stats, before_docs = emulator.stats(), _documents(dsn, GKB)
+    results = runner.export_period(["1.2.643.5.1.13.13.12.2.77.7801"], FIRST, LAST, out=io.StringIO())
+    assert all(r.state == "success" for r in results)
+    assert emulator.stats()["received"] == before_stats["received"]
+    assert emulator.stats().get("duplicate_deliveries", 0) == before_stats.get("duplicate_deliveries", 0)
+    assert _documents(dsn, GKB) == before_docs
+
+
+def test_an_mo_with_integration_off_sends_nothing(chain):
+    dsn, emulator, runner = chain
+    before = emulator.stats()["received"]
+    results = runner.export_period(["orb5012"], FIRST, LAST, out=io.StringIO())
+    assert all(r.state == "success" for r in results)
+    assert emulator.stats()["received"] == before
+    docs = _documents(dsn, ORB)
+    assert docs and all(rows == 0 for *_, rows in docs)
+    assert {status for _, _, status, *_ in docs} <= {"Подписан", "Не подписан"}
