@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -143,6 +144,36 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return run_export(args.mo, args.start, args.end)
 
 
+def _airflow_executable() -> str:
+    beside = Path(sys.executable).parent / "airflow"  # the same environment as this command
+    return str(beside) if beside.exists() else "airflow"
+
+
+def backfill_command(dag_id: str, start: dt.date, end: dt.date, tz: str, *, reprocess: str,
+                     dry_run: bool) -> list[str]:
+    """`airflow backfill create` for whole local days: the CLI reads bare dates as UTC, which would shift
+    every Moscow day by three hours, so the bounds carry the DAG's UTC offset explicitly."""
+
+    def bound(day: dt.date) -> str:
+        return dt.datetime.combine(day, dt.time(), ZoneInfo(tz)).isoformat()
+
+    command = [_airflow_executable(), "backfill", "create", "--dag-id", dag_id, "--from-date", bound(start),
+               "--to-date", bound(end), "--max-active-runs", "1", "--reprocess-behavior", reprocess]
+    return command + (["--dry-run"] if dry_run else [])
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    entries = [e for e in integration.read_mo_config(settings.mo_config_path) if args.mo in (e.oid, e.code)]
+    if not entries:
+        raise SystemExit(f"МО [{args.mo}] has no export DAG: run `iemk-etl integration enable --mo {args.mo}` first")
+    command = backfill_command(f"iemk_export__{entries[0].code}", args.start, args.end, settings.timezone,
+                               reprocess=args.reprocess, dry_run=args.dry_run)
+    print(" ".join(command), flush=True)
+    print("(the scheduler runs it; the DAG must be unpaused: `airflow dags unpause "
+          f"iemk_export__{entries[0].code}`)", flush=True)
+    return subprocess.run(command, check=False).returncode
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     _, conn = _connect(settings)
     with conn:
@@ -205,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--from", dest="start", type=_date, required=True, help="first day, inclusive")
     xp.add_argument("--to", dest="end", type=_date, required=True, help="last day, inclusive")
     xp.set_defaults(func=cmd_export)
+
+    bp = sub.add_parser("backfill", help="create a native Airflow backfill of whole days (needs a running scheduler)")
+    bp.add_argument("--mo", required=True, help="МО OID or code")
+    bp.add_argument("--from", dest="start", type=_date, required=True, help="first day, inclusive")
+    bp.add_argument("--to", dest="end", type=_date, required=True, help="last day, inclusive")
+    bp.add_argument("--reprocess", choices=("none", "failed", "completed"), default="none",
+                    help="what to do with days that already have a run")
+    bp.add_argument("--dry-run", action="store_true")
+    bp.set_defaults(func=cmd_backfill)
 
     sp = sub.add_parser("status", help="documents by status and МО")
     sp.add_argument("--mo")

@@ -105,13 +105,17 @@ def export_period(mo: list[str], start: dt.date, end: dt.date, out: TextIO = sys
     wanted = _select(dags, mo)
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     total, results = len(wanted) * len(days), []
+    live = out.isatty()  # redraw in place on a terminal; one plain line per run in a log
     for dag_id in wanted:
         for day in days:
-            out.write(f"\r{_bar(len(results), total)} {dag_id} {day} …")
-            out.flush()
+            if live:
+                out.write(f"\r{_bar(len(results), total)} {dag_id} {day} …")
+                out.flush()
             results.append(run_day(dags[dag_id], day, settings.timezone))
             r = results[-1]
-            out.write(f"\r{_bar(len(results), total)} {dag_id} {day} {r.state} ({r.seconds:.1f} s)\n")
+            prefix = "\r" if live else ""
+            out.write(f"{prefix}{_bar(len(results), total)} {dag_id} {day} {r.state} ({r.seconds:.1f} s)\n")
+            out.flush()
     return results
 
 
