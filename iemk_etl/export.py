@@ -21,6 +21,7 @@ from iemk_etl.settings import Settings
 log = logging.getLogger(__name__)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CHUNK = 200
 
 
 @dataclass
@@ -84,24 +85,31 @@ def extract(conn: psycopg.Connection, mo_oid: str, start: dt.datetime | None, en
 
 def validate(conn: psycopg.Connection, ids: list[int], settings: Settings) -> list[int]:
     """Format control of the not-yet-checked documents; returns the ids that may go on."""
-    rows = conn.execute(
-        "SELECT l.id, l.kind_code, l.content_hash, d.cda FROM iemk.ledger l"
-        " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s) AND l.state = 'queued'",
-        (ids,),
-    ).fetchall()
-    for ledger_id, kind_code, content_hash, data in rows:
-        findings = _findings(kind_code, bytes(data), content_hash, settings)
-        with conn.transaction():
-            if findings:
-                text = "; ".join(f.text() for f in findings[:3])
-                ledger.set_state(conn, ledger_id, State.INVALID, error=text, error_code=findings[0].rule)
-                log.info("ledger %s failed format control: %s", ledger_id, findings[0].rule)
-            else:
-                ledger.set_state(conn, ledger_id, State.VALID)
+    checked = 0
+    # In chunks, so a large backlog never holds every document's bytes in memory at once.
+    for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
+        rows = conn.execute(
+            "SELECT l.id, l.kind_code, l.content_hash, d.cda FROM iemk.ledger l"
+            " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s) AND l.state = 'queued'",
+            (chunk,),
+        ).fetchall()
+        for ledger_id, kind_code, content_hash, data in rows:
+            _check_one(conn, ledger_id, _findings(kind_code, bytes(data), content_hash, settings))
+        checked += len(rows)
     passed = [r[0] for r in conn.execute(
         "SELECT id FROM iemk.ledger WHERE id = ANY(%s) AND state IN ('valid', 'sent') ORDER BY id", (ids,))]
-    log.info("format control: %d checked now, %d of %d may go on", len(rows), len(passed), len(ids))
+    log.info("format control: %d checked now, %d of %d may go on", checked, len(passed), len(ids))
     return passed
+
+
+def _check_one(conn: psycopg.Connection, ledger_id: int, findings: list[validation.Finding]) -> None:
+    with conn.transaction():
+        if findings:
+            text = "; ".join(f.text() for f in findings[:3])
+            ledger.set_state(conn, ledger_id, State.INVALID, error=text, error_code=findings[0].rule)
+            log.info("ledger %s failed format control: %s", ledger_id, findings[0].rule)
+        else:
+            ledger.set_state(conn, ledger_id, State.VALID)
 
 
 def _findings(kind_code: int, data: bytes, content_hash: str, settings: Settings) -> list[validation.Finding]:
@@ -245,10 +253,11 @@ def _already_registered(response: xds.RegistryResponse) -> bool:
 
 
 def write_back(conn: psycopg.Connection, mo_oid: str, ids: list[int]) -> dict[str, int]:
-    counts = apply_replies(conn, mo_oid)
+    """Apply the answers, repair drifted МИС statuses; counts of what was done and where ``ids`` stand now."""
+    counts = {f"replies_{k}": v for k, v in apply_replies(conn, mo_oid).items()}
     with conn.transaction():
         counts["statuses_repaired"] = ledger.sync_statuses(conn, ids)
-    counts.update(state_counts(conn, ids))
+    counts.update({f"now_{k}": v for k, v in state_counts(conn, ids).items()})
     return counts
 
 

@@ -1,0 +1,138 @@
+"""The export steps without Airflow: failures, retries and crash-safety, on real PostgreSQL and HTTP."""
+
+import dataclasses
+import datetime as dt
+import time
+
+import psycopg
+import pytest
+
+from iemk_etl import client, demo_data, export, integration, keys, ledger, settings
+from iemk_etl.callback import CallbackServer
+from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
+from iemk_etl.emulator.service import EmulatorConfig
+
+END = dt.date(2026, 9, 10)
+GKB = demo_data.DEMO_MO[0][0]
+PERIOD = (dt.datetime(2026, 9, 1, tzinfo=demo_data.MSK), dt.datetime(2026, 9, 10, tzinfo=demo_data.MSK))
+
+
+@pytest.fixture
+def db(fresh_dsn):
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        demo_data.seed(conn, patients=6, days=3, seed=1, end=END, fail_share=0.0, unsigned_share=0.0)
+        integration.set_enabled(conn, GKB, True)
+        yield fresh_dsn, conn
+
+
+def _settings(callback_url: str, **changes) -> settings.Settings:
+    return dataclasses.replace(settings.load(), callback_url=callback_url, max_send_attempts=2, **changes)
+
+
+def _client(url: str, dev_keys, entity: str = "17c74e63-dc38-438d-a27a-a1aa063ee7b8") -> client.IemkClient:
+    return client.IemkClient(url + REPOSITORY_PATH, client_entity_id=entity, signer=keys.load_signer(*dev_keys),
+                             timeout=3)
+
+
+def _statuses(conn) -> set[str]:
+    return {s for (s,) in conn.execute("SELECT DISTINCT status FROM mis.semd_document WHERE mo_oid = %s", (GKB,))}
+
+
+def _wait_answers(conn, ids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answered, awaited = export.replies_pending(conn, ids)
+        if answered == awaited:
+            return
+        time.sleep(0.05)
+    raise AssertionError("answers did not arrive")
+
+
+def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev_keys):
+    dsn, conn = db
+    cfg = _settings("http://127.0.0.1:9/cb")
+    ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+    with _client("http://127.0.0.1:9", dev_keys) as iemk:
+        first = export.send(dsn, ids, cfg, iemk)
+        assert (first.transient, first.failed, first.sent) == (len(ids), 0, [])
+        assert _statuses(conn) == {"Подписан"}
+        assert {r[0] for r in conn.execute("SELECT attempts FROM iemk.ledger")} == {1}
+        second = export.send(dsn, ids, cfg, iemk)
+    assert second.failed == len(ids)
+    [status] = _statuses(conn)
+    assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток: ИЭМК недоступна")
+
+
+def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, packs_dir):
+    dsn, conn = db
+    config = EmulatorConfig(packs_dir=packs_dir, known_clients=frozenset({"another-system"}))
+    with EmulatorServer(config) as emulator, CallbackServer(dsn) as callback:
+        cfg = _settings(callback.url)
+        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        with _client(emulator.url, dev_keys) as iemk:
+            report = export.send(dsn, ids, cfg, iemk)
+    assert report.rejected == len(ids)
+    assert _statuses(conn) == {"Ошибка: egis:UnknownClient: информационная система "
+                               "[17c74e63-dc38-438d-a27a-a1aa063ee7b8] не зарегистрирована в ЕГИСЗ"}
+
+
+def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, packs_dir):
+    """The POST went out but the ledger never recorded it (a crash): the next run sends the same MessageID."""
+    dsn, conn = db
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+            CallbackServer(dsn) as callback:
+        cfg = _settings(callback.url)
+        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        with _client(emulator.url, dev_keys) as iemk:
+            with pytest.raises(RuntimeError, match="crash"), psycopg.connect(dsn) as crashing:
+                with crashing.transaction():
+                    report = export.SendReport()
+                    export._send_one(crashing, ids[0], cfg, iemk, report)   # sent, then the process dies:
+                    raise RuntimeError("crash")                              # the ledger update is rolled back
+            assert conn.execute("SELECT state FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()[0] == "valid"
+            report = export.send(dsn, ids, cfg, iemk)
+        assert report.accepted_now == len(ids)
+        _wait_answers(conn, report.sent)
+        export.write_back(conn, GKB, ids)
+        stats = emulator.emulator.stats()
+    assert stats["received"] == len(ids) and stats["duplicate_deliveries"] == 1
+    assert _statuses(conn) == {"Сохранен в ИЭМК"}
+
+
+def test_late_answers_are_applied_by_the_next_run(db, dev_keys, packs_dir):
+    dsn, conn = db
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+            CallbackServer(dsn) as callback:
+        cfg = _settings(callback.url)
+        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        with _client(emulator.url, dev_keys) as iemk:
+            sent = export.send(dsn, ids, cfg, iemk).sent
+        assert _statuses(conn) == {"Передан в ИЭМК"}      # the sensor gave up before the answers came
+        _wait_answers(conn, sent)
+    # next night: the old, unanswered documents are in scope again, and their answers are applied
+    later = (PERIOD[1], PERIOD[1] + dt.timedelta(days=1))
+    again = export.extract(conn, GKB, *later)
+    assert sorted(again) == sorted(sent)
+    counts = export.write_back(conn, GKB, again)
+    assert counts["replies_stored"] == counts["now_stored"] == len(sent)
+    assert _statuses(conn) == {"Сохранен в ИЭМК"}
+    assert export.write_back(conn, GKB, again)["replies_stored"] == 0   # applying again changes nothing
+
+
+def test_write_back_repairs_a_status_edited_behind_the_ledger(db):
+    dsn, conn = db
+    ids = export.extract(conn, GKB, *PERIOD)
+    conn.execute("UPDATE mis.semd_document SET status = 'Сохранен в ИЭМК' WHERE mo_oid = %s", (GKB,))
+    assert export.write_back(conn, GKB, ids)["statuses_repaired"] == len(ids)
+    assert _statuses(conn) == {ledger.SIGNED}
+
+
+def test_bytes_changed_after_queueing_need_a_new_version(db):
+    dsn, conn = db
+    ids = export.extract(conn, GKB, *PERIOD)
+    conn.execute("UPDATE mis.semd_document SET cda = cda || '\\x20'::bytea WHERE id = (SELECT document_id"
+                 " FROM iemk.ledger WHERE id = %s)", (ids[0],))
+    passed = export.validate(conn, ids, settings.load())
+    assert ids[0] not in passed
+    state, error = conn.execute("SELECT state, last_error FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()
+    assert state == "invalid" and "без новой версии" in error
