@@ -1,0 +1,176 @@
+"""Detached CMS SignedData over a СЭМД's exact bytes, CAdES-BES, GOST R 34.10-2012 / 34.11-2012.
+
+One signer per container (РЭМД refuses more: MULTIPLE_SIGNERS), the signer certificate embedded
+(NO_END_ENTITY_CERTIFICATE otherwise), signed attributes content-type, signing-time (mandatory:
+«В подписи отсутствует атрибут "Дата и время создания"»), message-digest and signingCertificateV2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from asn1crypto import algos, cms, core, x509
+
+from iemk_etl.crypto import asn1
+from iemk_etl.crypto.backend import GostBackend, GostPrivateKey
+
+
+class IssuerSerial(core.Sequence):
+    _fields = [("issuer", x509.GeneralNames), ("serial_number", core.Integer)]
+
+
+class EssCertIdV2(core.Sequence):
+    _fields = [
+        ("hash_algorithm", algos.DigestAlgorithm, {"default": {"algorithm": "sha256"}}),
+        ("cert_hash", core.OctetString),
+        ("issuer_serial", IssuerSerial, {"optional": True}),
+    ]
+
+
+class EssCertIdsV2(core.SequenceOf):
+    _child_spec = EssCertIdV2
+
+
+class SigningCertificateV2(core.Sequence):
+    _fields = [("certs", EssCertIdsV2), ("policies", core.Any, {"optional": True})]
+
+
+class SetOfSigningCertificateV2(core.SetOf):
+    _child_spec = SigningCertificateV2
+
+
+def _register_signing_certificate_v2() -> None:
+    # RFC 5035 id-aa-signingCertificateV2, which asn1crypto does not know; CAdES-BES requires it.
+    oid, name = "1.2.840.113549.1.9.16.2.47", "signing_certificate_v2"
+    cms.CMSAttributeType._map[oid] = name
+    if cms.CMSAttributeType._reverse_map is not None:
+        cms.CMSAttributeType._reverse_map[name] = oid
+    cms.CMSAttribute._oid_specs[name] = SetOfSigningCertificateV2
+
+
+_register_signing_certificate_v2()
+
+
+class CmsError(ValueError):
+    """A signature that cannot be accepted; ``code`` follows НСИ 1.2.643.5.1.13.13.99.2.305 where one fits."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VerifiedCms:
+    certificate: x509.Certificate
+    signing_time: dt.datetime
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.human_friendly
+
+
+def _streebog_algorithm() -> algos.DigestAlgorithm:
+    return algos.DigestAlgorithm({"algorithm": asn1.STREEBOG_256})
+
+
+def sign_detached(data: bytes, key: GostPrivateKey, certificate: x509.Certificate, backend: GostBackend, *,
+                  signing_time: dt.datetime | None = None) -> bytes:
+    """DER of ContentInfo(SignedData) without encapsulated content."""
+    when = (signing_time or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    ess = {"certs": [{"hash_algorithm": _streebog_algorithm(),
+                      "cert_hash": backend.streebog256(certificate.dump()),
+                      "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=certificate.issuer)],
+                                        "serial_number": certificate.serial_number}}]}
+    signed_attrs = cms.CMSAttributes([
+        {"type": "content_type", "values": ["data"]},
+        {"type": "signing_time", "values": [cms.Time(name="utc_time", value=when)]},
+        {"type": "message_digest", "values": [backend.streebog256(data)]},
+        {"type": "signing_certificate_v2", "values": [ess]},
+    ])
+    # The signature covers the attributes as a DER SET OF, not as the [0]-tagged field they are stored in.
+    signature = backend.sign_digest(key, backend.streebog256(signed_attrs.dump()))
+    signer = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
+            "issuer": certificate.issuer, "serial_number": certificate.serial_number}),
+        "digest_algorithm": _streebog_algorithm(),
+        "signed_attrs": signed_attrs,
+        "signature_algorithm": {"algorithm": asn1.KEY_2012_256},
+        "signature": signature,
+    })
+    signed_data = cms.SignedData({
+        "version": "v1",
+        "digest_algorithms": [_streebog_algorithm()],
+        "encap_content_info": {"content_type": "data"},
+        "certificates": [certificate],
+        "signer_infos": [signer],
+    })
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+def _attribute(signer: cms.SignerInfo, name: str) -> core.Asn1Value | None:
+    for attr in signer["signed_attrs"]:
+        if attr["type"].native == name:
+            return attr["values"][0]
+    return None
+
+
+def verify_detached(data: bytes, signature_der: bytes, backend: GostBackend) -> VerifiedCms:
+    """Check a detached signature over ``data``; raise CmsError with the specific reason."""
+    try:
+        info = cms.ContentInfo.load(signature_der)
+        signed = info["content"]
+        signers = list(signed["signer_infos"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CmsError("SIGNATURE_DECODING_ERROR", f"контейнер подписи не читается: {exc}") from None
+    if info["content_type"].native != "signed_data":
+        raise CmsError("WRONG_SIGNATURE_FORMAT", "ожидался CMS SignedData")
+    if len(signers) != 1:
+        raise CmsError("MULTIPLE_SIGNERS", "В контейнере ЭП указано более одного подписанта")
+    signer = signers[0]
+    cert = _signer_certificate(signed, signer)
+    if signer["digest_algorithm"]["algorithm"].dotted != asn1.STREEBOG_256 or \
+            signer["signature_algorithm"]["algorithm"].dotted not in (asn1.KEY_2012_256, asn1.SIGN_2012_256):
+        raise CmsError("UNKNOWN_ALGORITHM", "алгоритм подписи не ГОСТ Р 34.10-2012 (256)")
+    if not signer["signed_attrs"]:
+        raise CmsError("WRONG_SIGNATURE_FORMAT", "в подписи нет подписанных атрибутов")
+    signing_time = _attribute(signer, "signing_time")
+    if signing_time is None:
+        raise CmsError("WRONG_SIGNATURE_FORMAT", 'В подписи отсутствует атрибут "Дата и время создания"')
+    digest = _attribute(signer, "message_digest")
+    if digest is None or digest.native != backend.streebog256(data):
+        raise CmsError("DIGEST_MISMATCH", "хэш документа не совпадает с подписанным (документ изменён)")
+    _check_ess(signer, cert, backend)
+    attrs = signer["signed_attrs"].dump()
+    to_sign = b"\x31" + attrs[1:]   # the received encoding, re-tagged [0] -> SET OF, never re-encoded
+    if not backend.verify_digest(asn1.certificate_public_key(cert), backend.streebog256(to_sign),
+                                 signer["signature"].native):
+        raise CmsError("SIGNATURE_VERIFICATION_ERROR", "подпись не верна")
+    return VerifiedCms(cert, signing_time.native)
+
+
+def _signer_certificate(signed: cms.SignedData, signer: cms.SignerInfo) -> x509.Certificate:
+    sid = signer["sid"]
+    for choice in signed["certificates"] or []:
+        cert = choice.chosen
+        if not isinstance(cert, x509.Certificate):
+            continue
+        if sid.name == "issuer_and_serial_number" and cert.issuer == sid.chosen["issuer"] and \
+                cert.serial_number == sid.chosen["serial_number"].native:
+            if not asn1.is_gost_certificate(cert):
+                raise CmsError("UNKNOWN_ALGORITHM", "сертификат подписанта не ГОСТ Р 34.10-2012")
+            return cert
+    raise CmsError("NO_END_ENTITY_CERTIFICATE", "сертификат подписанта не вложен в контейнер подписи")
+
+
+def _check_ess(signer: cms.SignerInfo, cert: x509.Certificate, backend: GostBackend) -> None:
+    ess = _attribute(signer, "signing_certificate_v2")
+    if ess is None:
+        raise CmsError("WRONG_SIGNATURE_FORMAT", "нет атрибута signingCertificateV2 (CAdES-BES)")
+    first = ess["certs"][0]
+    if first["hash_algorithm"]["algorithm"].dotted == asn1.STREEBOG_256 and \
+            first["cert_hash"].native != backend.streebog256(cert.dump()):
+        raise CmsError("VALUE_MISMATCH_METADATA_AND_CERTIFICATE",
+                       "signingCertificateV2 не соответствует сертификату подписанта")
