@@ -19,6 +19,7 @@ import psycopg
 from iemk_etl import db, demo_data, integration, report
 from iemk_etl import settings as settings_mod
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.keystore import KeyStore
 from iemk_etl.settings import Settings
 
 log = logging.getLogger("iemk_etl")
@@ -50,7 +51,7 @@ def cmd_db_seed(args: argparse.Namespace, settings: Settings) -> int:
     _, conn = _connect(settings)
     with conn:
         result = demo_data.seed(conn, patients=args.patients, days=args.days, seed=args.seed, end=args.end,
-                                fail_share=args.fail_share)
+                                fail_share=args.fail_share, store=KeyStore(settings))
     print(f"seeded: {result.patients} patients, {result.documents} new documents ({result.signed} signed; "
           f"{result.bad_format} must fail format control, {result.bad_snils} have a patient with a bad СНИЛС)")
     return 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from iemk_etl import soap, wssecurity, xds
-from iemk_etl.wssecurity import Signer
+from iemk_etl.keys import Signer
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,12 @@ import datetime as dt
 import sys
 import time
 
-from iemk_etl import db, demo_data, integration, keys, report
+from iemk_etl import db, demo_data, integration, report
 from iemk_etl.callback import CallbackServer
+from iemk_etl.crypto.backend import get_backend
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.keystore import KeyStore
 from iemk_etl.settings import Settings
 
 
@@ -31,21 +33,21 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
     db.migrate(dsn)
     end = dt.datetime.now(demo_data.MSK).date()
     with db.connect(dsn, autocommit=True) as conn:
-        result = demo_data.seed(conn, patients=patients, days=days, seed=seed, end=end)
-        _say(f"2/5 demo data: {result.patients} patients of {result.mo} МО, {result.documents} new documents")
+        result = demo_data.seed(conn, patients=patients, days=days, seed=seed, end=end, store=KeyStore(settings))
+        _say(f"2/5 demo data: {result.patients} patients of {result.mo} МО, {result.documents} new documents, "
+             f"signed with GOST R 34.10-2012 test keys in {settings.keys_dir} ({get_backend().name} backend)")
         for oid, *_ in demo_data.DEMO_MO:
             state = integration.set_enabled(conn, oid, True)
             integration.remember_mo(settings.mo_config_path,
                                     integration.MoEntry(state.oid, state.code, state.name))
             _say(f"3/5 integration {state.code}: {state.shown}")
-    cert, key = keys.ensure_dev_certificate(settings.home / "certs")
     packs = settings.packs_dir or "none configured: built-in checks only"
     config = EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=0.3)
     with EmulatorServer(config) as emulator, CallbackServer(dsn) as callback:
         _say(f"4/5 ИЭМК emulator {emulator.url} (packs: {packs}), callback receiver {callback.url}")
         env = {
             "IEMK_SOURCE_DSN": dsn, "IEMK_HOME": str(settings.home), "IEMK_URL": emulator.url,
-            "IEMK_CALLBACK_URL": callback.url, "IEMK_SIGN_CERT": str(cert), "IEMK_SIGN_KEY": str(key),
+            "IEMK_CALLBACK_URL": callback.url,
             "IEMK_REPLY_POKE_SECONDS": "1", "IEMK_REPLY_TIMEOUT_SECONDS": "120",
         }
         first, last = end - dt.timedelta(days=days), end - dt.timedelta(days=1)

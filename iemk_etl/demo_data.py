@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import psycopg
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 
-from iemk_etl import cda, snils
+from iemk_etl import cda, semd_signing, snils
+from iemk_etl import settings as settings_mod
+from iemk_etl.keystore import KeyStore
 
 MSK = ZoneInfo("Europe/Moscow")
 
@@ -65,25 +62,15 @@ def _person(rng: random.Random) -> tuple[int, tuple[str, str, str]]:
     return sex, rng.choice(_MALE if sex == 1 else _FEMALE)
 
 
-def _doctor_key(mo_code: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    # A per-МО test signer so the demo documents carry a real detached CMS; GOST replaces it later.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Тестовый врач {mo_code}")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=400))
-            .not_valid_after(now + dt.timedelta(days=400)).sign(key, hashes.SHA256()))
-    return key, cert
-
-
-def _sign(data: bytes, key: rsa.RSAPrivateKey, cert: x509.Certificate) -> bytes:
-    return (pkcs7.PKCS7SignatureBuilder().set_data(data).add_signer(cert, key, hashes.SHA256())
-            .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature]))
-
-
 def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: int = 42,
-         end: dt.date | None = None, fail_share: float = 0.2, unsigned_share: float = 0.1) -> SeedResult:
-    """Fill the МИС tables; re-running with the same arguments adds nothing new."""
+         end: dt.date | None = None, fail_share: float = 0.2, unsigned_share: float = 0.1,
+         store: KeyStore | None = None) -> SeedResult:
+    """Fill the МИС tables; re-running with the same arguments adds nothing new.
+
+    Signed documents carry real GOST signatures (author and МО) made with test certificates that are
+    created in the key store for the demo МО and their staff.
+    """
+    store = store or KeyStore(settings_mod.load())
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     end = end or dt.datetime.now(MSK).date()
     first_day = end - dt.timedelta(days=days)
@@ -93,7 +80,7 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
             conn.execute("INSERT INTO mis.mo (oid, code, name, region) VALUES (%s, %s, %s, %s)"
                          " ON CONFLICT (oid) DO NOTHING", (oid, code, name, region))
             staff_ids = _seed_staff(conn, rng, oid)
-            signer = _doctor_key(code)
+            store.ensure_test_material(code, [(a.local_id, f"{a.family} {a.given}") for _, a in staff_ids])
             per_mo = patients // len(DEMO_MO) + (1 if mo_index < patients % len(DEMO_MO) else 0)
             for n in range(per_mo):
                 bad_snils = rng.random() < fail_share / 2
@@ -105,7 +92,7 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
                     signed = rng.random() >= unsigned_share
                     made = _seed_document(conn, rng, oid, name, code, n, day, patient_id, patient,
                                           rng.choice(staff_ids), bad_format=bad_format, signed=signed,
-                                          signer=signer)
+                                          store=store)
                     if made:
                         totals["documents"] += 1
                         totals["signed"] += signed
@@ -156,7 +143,7 @@ def _seed_patient(conn: psycopg.Connection, rng: random.Random, oid: str, local_
 
 def _seed_document(conn: psycopg.Connection, rng: random.Random, oid: str, mo_name: str, code: str, n: int,
                    day: dt.date, patient_id: int, patient: cda.Patient, author: tuple[int, cda.Author], *,
-                   bad_format: bool, signed: bool, signer: tuple[rsa.RSAPrivateKey, x509.Certificate]) -> bool:
+                   bad_format: bool, signed: bool, store: KeyStore) -> bool:
     created = dt.datetime.combine(day, dt.time(8, 0), MSK) + dt.timedelta(minutes=rng.randint(0, 11 * 60))
     signed_at = created + dt.timedelta(minutes=rng.randint(5, 90)) if signed else None
     local_uid = f"{code}-{day:%Y%m%d}-{n + 1:05d}"
@@ -164,12 +151,19 @@ def _seed_document(conn: psycopg.Connection, rng: random.Random, oid: str, mo_na
     data = cda.build(header, sections=[("Жалобы и анамнез", rng.choice(_COMPLAINTS)),
                                        ("Заключение", "Рекомендовано наблюдение у участкового терапевта.")],
                      omit=("code",) if bad_format else ())
-    signature = _sign(data, *signer) if signed else None
+    exists = conn.execute("SELECT 1 FROM mis.semd_document WHERE mo_oid = %s AND local_uid = %s AND version = 1",
+                          (oid, local_uid)).fetchone()
+    if exists:
+        return False
+    signature = org_signature = None
+    if signed:
+        signature, org_signature = semd_signing.sign_document(
+            data, 42, store.staff_signer(code, author[1].local_id), store.org_signer(code))
     row = conn.execute(
         "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at,"
-        " signed_at, cda, signature, status) VALUES (%s, 42, %s, %s, %s, 1, %s, %s, %s, %s, %s)"
+        " signed_at, cda, signature, org_signature, status) VALUES (%s, 42, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (mo_oid, local_uid, version) DO NOTHING RETURNING id",
-        (oid, patient_id, author[0], local_uid, created, signed_at, data, signature,
+        (oid, patient_id, author[0], local_uid, created, signed_at, data, signature, org_signature,
          "Подписан" if signed else "Не подписан"),
     ).fetchone()
     return row is not None

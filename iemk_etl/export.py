@@ -191,6 +191,19 @@ def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: cli
         report.transient += 1
 
 
+def hold_for_signing_key(dsn: str, ids: list[int], problem: str) -> int:
+    """The request-signing certificate cannot be used: say so on every document waiting to be sent."""
+    text = f"сертификат ЭП для подписания запросов к ИЭМК не может быть использован: {problem}"
+    with db.connect(dsn) as conn:
+        waiting = [r[0] for r in conn.execute(
+            "SELECT id FROM iemk.ledger WHERE id = ANY(%s) AND state = 'valid'", (ids,))]
+        for ledger_id in waiting:
+            with conn.transaction():
+                ledger.set_state(conn, ledger_id, State.VALID, error=text, error_code="SIGNING_KEY")
+    log.error("МО documents held back (%d): %s", len(waiting), problem)
+    return len(waiting)
+
+
 def replies_pending(conn: psycopg.Connection, ids: list[int]) -> tuple[int, int]:
     """(answered, awaited) among the documents of ``ids`` that wait for ИЭМК's asynchronous answer."""
     awaited, answered = conn.execute(

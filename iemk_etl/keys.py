@@ -1,61 +1,205 @@
-"""Signing material: the certificate and key that sign every request to ИЭМК.
+"""Signing material: certificates and private keys, checked before use, never logged.
 
-GOST R 34.10-2012 keys come with the signing work; until then requests are signed with RSA-SHA256,
-which the emulator verifies the same way. Keys are read from files named by settings and never logged.
+A signer signs bytes and names its XMLDSig algorithms; GOST R 34.10-2012-256 (what ЕГИСЗ expects) and
+RSA-SHA256 (non-GOST setups) share the interface. Files are PEM (certificate; PKCS#8 key) or PKCS#12.
+Before a signer is handed out its certificate is checked: validity period, key usage, key matches.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
+
+from iemk_etl.crypto import asn1
+from iemk_etl.crypto.backend import GostBackend, GostPrivateKey, get_backend
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+# GOST URIs: the xmldsig-more spelling (what the ИПС signer emits) and CryptoPro's URN spelling.
+GOST_2012_256 = "http://www.w3.org/2001/04/xmldsig-more#gostr34102012-gostr34112012-256"
+GOST_2012_256_CP = "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256"
+STREEBOG_256 = "http://www.w3.org/2001/04/xmldsig-more#gostr34112012-256"
+STREEBOG_256_CP = "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-256"
 
 
 class KeyMaterialError(RuntimeError):
-    pass
+    """Signing material that must not be used; the message says why, in Russian (it reaches statuses)."""
+
+
+class Signer(Protocol):
+    signature_method: str
+    digest_method: str
+    certificate_der: bytes
+
+    def sign(self, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
 class RsaSha256Signer:
-    key: rsa.RSAPrivateKey
-    certificate: x509.Certificate
+    key: rsa.RSAPrivateKey = field(repr=False)
+    certificate_der: bytes = field(repr=False)
     signature_method: str = RSA_SHA256
     digest_method: str = SHA256
 
     def sign(self, data: bytes) -> bytes:
         return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
-    def __repr__(self) -> str:  # never print the key
-        return f"RsaSha256Signer(subject={self.certificate.subject.rfc4514_string()!r})"
+
+@dataclass(frozen=True)
+class GostSigner:
+    key: GostPrivateKey = field(repr=False)
+    certificate_der: bytes = field(repr=False)
+    backend: GostBackend = field(repr=False)
+    signature_method: str = GOST_2012_256
+    digest_method: str = STREEBOG_256
+
+    def sign(self, data: bytes) -> bytes:
+        return self.backend.sign_digest(self.key, self.backend.streebog256(data))
+
+    @property
+    def certificate(self) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(self.certificate_der)
 
 
-def load_signer(cert_path: Path, key_path: Path) -> RsaSha256Signer:
+AnySigner = RsaSha256Signer | GostSigner
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    subject: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    algorithm: str
+
+    def days_left(self, now: dt.datetime | None = None) -> int:
+        return (self.not_after - (now or dt.datetime.now(dt.UTC))).days
+
+    def describe(self, warn_days: int) -> str:
+        left = self.days_left()
+        text = f"{self.algorithm}, «{self.subject}», действителен до {self.not_after:%Y-%m-%d} (осталось {left} дн.)"
+        if left < 0:
+            return text + " — СРОК ИСТЁК"
+        return text + (" — СКОРО ИСТЕКАЕТ" if left <= warn_days else "")
+
+
+def certificate_info(der: bytes) -> CertificateInfo:
+    cert = x509.load_der_x509_certificate(der)
+    gost = asn1.is_gost_certificate(asn1_x509.Certificate.load(der))
+    return CertificateInfo(cert.subject.rfc4514_string(), cert.not_valid_before_utc, cert.not_valid_after_utc,
+                           "ГОСТ Р 34.10-2012 (256)" if gost else "RSA")
+
+
+def _read_certificate(data: bytes) -> bytes:
     try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except FileNotFoundError as exc:
-        raise KeyMaterialError(f"signing certificate or key not found: {exc.filename}") from None
-    except ValueError as exc:
-        raise KeyMaterialError(f"signing certificate or key cannot be read: {type(exc).__name__}") from None
+        return asn1.unpem(data, "CERTIFICATE")
+    except asn1.KeyFormatError:
+        raise KeyMaterialError("файл сертификата не содержит сертификат X.509 (PEM или DER)") from None
+
+
+def check_certificate(der: bytes, *, at: dt.datetime | None = None) -> None:
+    """Validity period and key usage, as the receiving side will check them."""
+    now = at or dt.datetime.now(dt.UTC)
+    cert = x509.load_der_x509_certificate(der)
+    if now < cert.not_valid_before_utc:
+        raise KeyMaterialError(f"сертификат ЭП ещё не действует (с {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC)")
+    if now > cert.not_valid_after_utc:
+        raise KeyMaterialError(f"срок действия сертификата ЭП истёк {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not (usage.digital_signature or usage.content_commitment):
+        raise KeyMaterialError("назначение ключа сертификата (keyUsage) не допускает электронную подпись")
+
+
+def signer_from_pem(cert_data: bytes, key_data: bytes, *, backend: GostBackend | None = None,
+                    check: bool = True) -> AnySigner:
+    """A checked signer from a certificate (PEM/DER) and a PKCS#8 private key (PEM/DER)."""
+    der = _read_certificate(cert_data)
+    if check:
+        check_certificate(der)
+    if asn1.is_gost_certificate(asn1_x509.Certificate.load(der)):
+        return _gost_signer(der, key_data, backend or get_backend())
+    return _rsa_signer(der, key_data)
+
+
+def _gost_signer(der: bytes, key_data: bytes, backend: GostBackend) -> GostSigner:
+    try:
+        key = asn1.read_private_key(asn1.unpem(key_data, "PRIVATE KEY"))
+    except (asn1.KeyFormatError, ValueError):
+        raise KeyMaterialError("закрытый ключ не читается как ключ ГОСТ Р 34.10-2012 (PKCS#8)") from None
+    if key.public_key() != asn1.certificate_public_key(asn1_x509.Certificate.load(der)):
+        raise KeyMaterialError("закрытый ключ не соответствует сертификату ЭП")
+    return GostSigner(key, der, backend)
+
+
+def _rsa_signer(der: bytes, key_data: bytes) -> RsaSha256Signer:
+    try:
+        key = serialization.load_pem_private_key(key_data, password=None) if b"-----BEGIN" in key_data \
+            else serialization.load_der_private_key(key_data, password=None)
+    except ValueError:
+        raise KeyMaterialError("закрытый ключ не читается (ожидался PKCS#8 без пароля)") from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyMaterialError(f"unsupported key type {type(key).__name__}; RSA is supported until GOST lands")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
-        raise KeyMaterialError("the signing key does not match the certificate")
-    return RsaSha256Signer(key, cert)
+        raise KeyMaterialError(f"неподдерживаемый тип ключа {type(key).__name__}")
+    if key.public_key().public_numbers() != x509.load_der_x509_certificate(der).public_key().public_numbers():  # type: ignore[union-attr]
+        raise KeyMaterialError("закрытый ключ не соответствует сертификату ЭП")
+    return RsaSha256Signer(key, der)
 
 
-def create_dev_certificate(out_dir: Path, *, common_name: str = "iemk-etl demo client",
-                           days: int = 365, not_before: dt.datetime | None = None) -> tuple[Path, Path]:
-    """A self-signed RSA test certificate and key (PEM) for the demo and the tests."""
+def load_signer(cert_path: Path, key_path: Path, *, backend: GostBackend | None = None,
+                check: bool = True) -> AnySigner:
+    try:
+        return signer_from_pem(cert_path.read_bytes(), key_path.read_bytes(), backend=backend, check=check)
+    except FileNotFoundError as exc:
+        raise KeyMaterialError(f"не найден файл сертификата или ключа ЭП: {exc.filename}") from None
+
+
+def load_pkcs12(path: Path, password: bytes | None) -> AnySigner:
+    """RSA material from a PKCS#12 container (GOST containers: export the key as PKCS#8 for now)."""
+    try:
+        key, cert, _ = pkcs12.load_key_and_certificates(path.read_bytes(), password)
+    except (ValueError, TypeError) as exc:
+        raise KeyMaterialError(f"контейнер PKCS#12 не читается: {exc}") from None
+    if key is None or cert is None:
+        raise KeyMaterialError("в контейнере PKCS#12 нет ключа и сертификата")
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return signer_from_pem(cert.public_bytes(serialization.Encoding.DER), pem_key)
+
+
+# -- test material ------------------------------------------------------------------------------------------
+
+def create_dev_certificate(out_dir: Path, *, algorithm: str = "gost", common_name: str = "iemk-etl test client",
+                           days: int = 365, not_before: dt.datetime | None = None, prefix: str = "client",
+                           backend: GostBackend | None = None) -> tuple[Path, Path]:
+    """A self-signed test certificate and PKCS#8 key (PEM): GOST R 34.10-2012-256 by default, or RSA."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if algorithm == "gost":
+        key = asn1.generate_private_key()
+        cert = asn1.self_signed_certificate(key, backend or get_backend(), common_name=common_name, days=days,
+                                            not_before=not_before)
+        cert_pem, key_pem = asn1.pem("CERTIFICATE", cert.dump()), asn1.pem("PRIVATE KEY", asn1.private_key_der(key))
+    elif algorithm == "rsa":
+        cert_pem, key_pem = _rsa_dev_certificate(common_name, days, not_before)
+    else:
+        raise ValueError(f"algorithm {algorithm!r}: use gost or rsa")
+    cert_path, key_path = out_dir / f"{prefix}-cert.pem", out_dir / f"{prefix}-key.pem"
+    cert_path.write_bytes(cert_pem)
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(key_pem)
+    return cert_path, key_path
+
+
+def _rsa_dev_certificate(common_name: str, days: int, not_before: dt.datetime | None) -> tuple[bytes, bytes]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -67,18 +211,20 @@ def create_dev_certificate(out_dir: Path, *, common_name: str = "iemk-etl demo c
         .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = out_dir / "client-cert.pem", out_dir / "client-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return cert_path, key_path
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
 
 
-def ensure_dev_certificate(out_dir: Path) -> tuple[Path, Path]:
-    cert_path, key_path = out_dir / "client-cert.pem", out_dir / "client-key.pem"
+def ensure_dev_certificate(out_dir: Path, *, algorithm: str = "gost", prefix: str = "client",
+                           common_name: str = "iemk-etl test client") -> tuple[Path, Path]:
+    cert_path, key_path = out_dir / f"{prefix}-cert.pem", out_dir / f"{prefix}-key.pem"
     if cert_path.exists() and key_path.exists():
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
-            return cert_path, key_path
-    return create_dev_certificate(out_dir)
+        try:
+            signer = load_signer(cert_path, key_path)
+            left = certificate_info(signer.certificate_der).days_left()
+            if left > 1 and (algorithm == "gost") == isinstance(signer, GostSigner):
+                return cert_path, key_path
+        except KeyMaterialError:
+            pass
+    return create_dev_certificate(out_dir, algorithm=algorithm, prefix=prefix, common_name=common_name)

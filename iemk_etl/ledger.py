@@ -38,10 +38,14 @@ FINAL = frozenset({State.INVALID, State.STORED, State.REJECTED, State.FAILED})
 OPEN = frozenset(State) - FINAL
 
 
-def visible_status(state: str, last_error: str | None) -> str:
+# Errors that hold a document back without ending it: shown to users, cleared by the next good attempt.
+BLOCKING_CODES = frozenset({"SIGNING_KEY"})
+
+
+def visible_status(state: str, last_error: str | None, error_code: str | None = None) -> str:
     s = State(state)
     if s in (State.QUEUED, State.VALID):
-        return SIGNED
+        return ERROR_PREFIX + (last_error or "") if error_code in BLOCKING_CODES else SIGNED
     if s is State.SENT:
         return SENT
     if s is State.STORED:
@@ -62,7 +66,7 @@ def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: 
               error_code: str | None = None) -> str:
     """Move one ledger row to ``state`` and write the derived status to the МИС document; returns it."""
     error = error[:_MAX_ERROR_CHARS] if error else None
-    status = visible_status(state, error)
+    status = visible_status(state, error, error_code)
     conn.execute(
         "WITH l AS ("
         "  UPDATE iemk.ledger SET state = %(state)s, last_error = %(error)s, error_code = %(code)s,"
@@ -81,12 +85,12 @@ def sync_statuses(conn: psycopg.Connection, ledger_ids: list[int]) -> int:
     """Rewrite the МИС status of these documents where it differs from the ledger; returns rows fixed."""
     fixed = 0
     rows = conn.execute(
-        "SELECT l.document_id, l.state, l.last_error, d.status FROM iemk.ledger l"
+        "SELECT l.document_id, l.state, l.last_error, l.error_code, d.status FROM iemk.ledger l"
         " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s)",
         (ledger_ids,),
     ).fetchall()
-    for document_id, state, last_error, current in rows:
-        wanted = visible_status(state, last_error)
+    for document_id, state, last_error, error_code, current in rows:
+        wanted = visible_status(state, last_error, error_code)
         if current != wanted:
             conn.execute("UPDATE mis.semd_document SET status = %s, status_at = now() WHERE id = %s",
                          (wanted, document_id))

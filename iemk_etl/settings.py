@@ -52,6 +52,8 @@ class Settings:
     client_entity_id: str
     sign_cert: Path
     sign_key: Path
+    keys_dir: Path
+    cert_warn_days: int
     http_timeout: float
     max_send_attempts: int
     reply_poke_seconds: float
@@ -86,6 +88,8 @@ def load() -> Settings:
         client_entity_id=_env("IEMK_CLIENT_ENTITY_ID", "17c74e63-dc38-438d-a27a-a1aa063ee7b8") or "",
         sign_cert=Path(_env("IEMK_SIGN_CERT") or home / "certs" / "client-cert.pem"),
         sign_key=Path(_env("IEMK_SIGN_KEY") or home / "certs" / "client-key.pem"),
+        keys_dir=Path(_env("IEMK_KEYS_DIR") or home / "keys"),
+        cert_warn_days=_env_int("IEMK_CERT_WARN_DAYS", 30),
         http_timeout=_env_float("IEMK_HTTP_TIMEOUT", 30.0),
         max_send_attempts=_env_int("IEMK_MAX_SEND_ATTEMPTS", 5),
         reply_poke_seconds=_env_float("IEMK_REPLY_POKE_SECONDS", 60.0),

@@ -14,16 +14,18 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from iemk_etl.keys import RSA_SHA256, SHA256
+from iemk_etl import keys
+from iemk_etl.crypto import asn1
+from iemk_etl.crypto.backend import get_backend
+from iemk_etl.keys import Signer
 from iemk_etl.soap import SOAP, WSA
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -47,14 +49,6 @@ REQUIRED_PARTS = {
 }
 
 
-class Signer(Protocol):
-    signature_method: str
-    digest_method: str
-    certificate: x509.Certificate
-
-    def sign(self, data: bytes) -> bytes: ...
-
-
 class SignatureError(ValueError):
     """A request whose signature cannot be accepted; ``code`` says why, ``message`` says it in Russian."""
 
@@ -64,16 +58,34 @@ class SignatureError(ValueError):
         self.message = message
 
 
-def _rsa_verify(cert: x509.Certificate, data: bytes, signature: bytes) -> None:
-    key = cert.public_key()
+def _rsa_verify(cert_der: bytes, data: bytes, signature: bytes) -> None:
+    key = x509.load_der_x509_certificate(cert_der).public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise SignatureError("UNKNOWN_ALGORITHM", "ключ сертификата не соответствует алгоритму RSA-SHA256")
     key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
 
 
-# Allow-lists: an algorithm not listed here is refused, never guessed.
-SIGNATURE_VERIFIERS: dict[str, Callable[[x509.Certificate, bytes, bytes], None]] = {RSA_SHA256: _rsa_verify}
-DIGESTS: dict[str, Callable[[bytes], bytes]] = {SHA256: lambda data: hashlib.sha256(data).digest()}
+def _gost_verify(cert_der: bytes, data: bytes, signature: bytes) -> None:
+    cert = asn1_x509.Certificate.load(cert_der)
+    if not asn1.is_gost_certificate(cert):
+        raise SignatureError("UNKNOWN_ALGORITHM", "ключ сертификата не ГОСТ Р 34.10-2012, а алгоритм подписи — ГОСТ")
+    backend = get_backend()
+    if not backend.verify_digest(asn1.certificate_public_key(cert), backend.streebog256(data), signature):
+        raise InvalidSignature()
+
+
+def _streebog(data: bytes) -> bytes:
+    return get_backend().streebog256(data)
+
+
+# Allow-lists: an algorithm not listed here is refused, never guessed. Both spellings of the GOST URIs.
+SIGNATURE_VERIFIERS: dict[str, Callable[[bytes, bytes, bytes], None]] = {
+    keys.RSA_SHA256: _rsa_verify, keys.GOST_2012_256: _gost_verify, keys.GOST_2012_256_CP: _gost_verify,
+}
+DIGESTS: dict[str, Callable[[bytes], bytes]] = {
+    keys.SHA256: lambda data: hashlib.sha256(data).digest(),
+    keys.STREEBOG_256: _streebog, keys.STREEBOG_256_CP: _streebog,
+}
 
 
 def c14n(element: etree._Element) -> bytes:
@@ -114,8 +126,7 @@ def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int 
         raise ValueError("the envelope has no soap:Header")
     security = _sub(header, WSSE, "Security", **{_q(SOAP, "mustUnderstand"): "true"})
     token_id = f"X509-{uuid.uuid4()}"
-    der = signer.certificate.public_bytes(Encoding.DER)
-    _sub(security, WSSE, "BinarySecurityToken", base64.b64encode(der).decode(),
+    _sub(security, WSSE, "BinarySecurityToken", base64.b64encode(signer.certificate_der).decode(),
          EncodingType=BASE64, ValueType=X509V3, **{_WSU_ID: token_id})
     signature = _sub(security, DS, "Signature", Id=f"SIG-{uuid.uuid4()}")
     timestamp = _sub(security, WSU, "Timestamp", **{_WSU_ID: f"TS-{uuid.uuid4()}"})
@@ -143,7 +154,7 @@ def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int 
 
 @dataclass(frozen=True)
 class VerifiedSignature:
-    certificate: x509.Certificate
+    certificate_der: bytes
     signature_method: str
 
 
@@ -159,7 +170,8 @@ def verify_envelope(envelope: etree._Element, *, now: dt.datetime | None = None,
         raise SignatureError("WRONG_SIGNATURE_FORMAT", "в подписи нет SignedInfo")
     _require_algorithm(signed_info, "CanonicalizationMethod", {EXC_C14N})
     method = _require_algorithm(signed_info, "SignatureMethod", set(SIGNATURE_VERIFIERS))
-    cert = _signer_certificate(envelope, signature)
+    cert_der = _signer_certificate(envelope, signature)
+    cert = x509.load_der_x509_certificate(cert_der)
     if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
         raise SignatureError(
             "CERT_NOT_VALID",
@@ -168,13 +180,13 @@ def verify_envelope(envelope: etree._Element, *, now: dt.datetime | None = None,
         )
     value = base64.b64decode(signature.findtext(_q(DS, "SignatureValue")) or "")
     try:
-        SIGNATURE_VERIFIERS[method](cert, c14n(signed_info), value)
+        SIGNATURE_VERIFIERS[method](cert_der, c14n(signed_info), value)
     except InvalidSignature:
         raise SignatureError("SIGNATURE_VERIFICATION_ERROR", "значение подписи SignedInfo не верно") from None
     referenced = _check_references(envelope, signed_info)
     _check_coverage(envelope, referenced)
     _check_timestamp(envelope, now, clock_skew_seconds)
-    return VerifiedSignature(cert, method)
+    return VerifiedSignature(cert_der, method)
 
 
 def _require_algorithm(signed_info: etree._Element, tag: str, allowed: set[str]) -> str:
@@ -185,17 +197,19 @@ def _require_algorithm(signed_info: etree._Element, tag: str, allowed: set[str])
     return algorithm
 
 
-def _signer_certificate(envelope: etree._Element, signature: etree._Element) -> x509.Certificate:
+def _signer_certificate(envelope: etree._Element, signature: etree._Element) -> bytes:
     ref = signature.find(f"{_q(DS, 'KeyInfo')}/{_q(WSSE, 'SecurityTokenReference')}/{_q(WSSE, 'Reference')}")
     uri = ref.get("URI", "") if ref is not None else ""
     tokens = envelope.xpath("/s:Envelope/s:Header/wsse:Security/wsse:BinarySecurityToken[@wsu:Id=$id]",
                             namespaces=_NS, id=uri.removeprefix("#"))
     if not uri.startswith("#") or len(tokens) != 1:
         raise SignatureError("NO_END_ENTITY_CERTIFICATE", "сертификат подписи (BinarySecurityToken) не найден")
+    der = base64.b64decode(tokens[0].text or "")
     try:
-        return x509.load_der_x509_certificate(base64.b64decode(tokens[0].text or ""))
+        x509.load_der_x509_certificate(der)
     except ValueError:
         raise SignatureError("SIGNATURE_DECODING_ERROR", "сертификат подписи не читается") from None
+    return der
 
 
 def _check_references(envelope: etree._Element, signed_info: etree._Element) -> set[str]:

@@ -14,7 +14,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
 from iemk_airflow import resources
-from iemk_etl import db, export, integration
+from iemk_etl import db, export, integration, keys
 from iemk_etl import settings as settings_mod
 from iemk_etl.integration import MoEntry
 from iemk_etl.settings import Settings
@@ -75,8 +75,14 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         @task
         def send(ids: list[int]) -> list[int]:
             cfg = settings_mod.load()
-            with resources.iemk_client(cfg) as iemk:
-                report = export.send(resources.source_dsn(cfg), ids, cfg, iemk)
+            dsn = resources.source_dsn(cfg)
+            try:
+                iemk = resources.iemk_client(cfg, mo.code)
+            except keys.KeyMaterialError as exc:
+                held = export.hold_for_signing_key(dsn, ids, str(exc))
+                raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
+            with iemk:
+                report = export.send(dsn, ids, cfg, iemk)
             if report.transient:
                 # Recorded in the ledger already; failing the task makes Airflow retry only those.
                 raise RuntimeError(f"{report.transient} documents met a transient ИЭМК error; they will be retried")

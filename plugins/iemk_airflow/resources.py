@@ -1,11 +1,15 @@
-"""Where a running task finds its database and its ИЭМК client."""
+"""Where a running task finds its database, its signing material and its ИЭМК client."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 from iemk_etl import client, db, keys
+from iemk_etl.keystore import KeyStore
 from iemk_etl.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def source_dsn(settings: Settings) -> str:
@@ -20,9 +24,37 @@ def source_dsn(settings: Settings) -> str:
     return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
 
 
-def iemk_client(settings: Settings) -> client.IemkClient:
+def _signer_from_connection(mo_code: str) -> keys.AnySigner | None:
+    """Airflow connection ``iemk_sign__<mo code>``: extra {"cert": PEM, "key": PEM} or {"cert_path", "key_path"}."""
+    from airflow.sdk import Connection
+
+    try:
+        conn = Connection.get(f"iemk_sign__{mo_code}")
+    except Exception:  # noqa: BLE001 - "not defined" differs between Airflow versions and secrets backends
+        return None
+    extra = conn.extra_dejson
+    if extra.get("cert") and extra.get("key"):
+        return keys.signer_from_pem(extra["cert"].encode(), extra["key"].encode())
+    if extra.get("cert_path") and extra.get("key_path"):
+        from pathlib import Path
+
+        return keys.load_signer(Path(extra["cert_path"]), Path(extra["key_path"]))
+    raise keys.KeyMaterialError(f"подключение iemk_sign__{mo_code} не содержит cert/key или cert_path/key_path")
+
+
+def request_signer(settings: Settings, mo_code: str) -> keys.AnySigner:
+    signer = _signer_from_connection(mo_code) or KeyStore(settings).request_signer(mo_code)
+    info = keys.certificate_info(signer.certificate_der)
+    message = "request signing certificate for %s: %s"
+    if info.days_left() <= settings.cert_warn_days:
+        log.warning(message, mo_code, info.describe(settings.cert_warn_days))
+    else:
+        log.info(message, mo_code, info.describe(settings.cert_warn_days))
+    return signer
+
+
+def iemk_client(settings: Settings, mo_code: str) -> client.IemkClient:
     if not settings.repository_url:
         raise ValueError("IEMK_URL (or IEMK_REPOSITORY_URL) is not set: nowhere to send documents")
-    signer = keys.load_signer(settings.sign_cert, settings.sign_key)
-    return client.IemkClient(settings.repository_url, client_entity_id=settings.client_entity_id, signer=signer,
-                             timeout=settings.http_timeout)
+    return client.IemkClient(settings.repository_url, client_entity_id=settings.client_entity_id,
+                             signer=request_signer(settings, mo_code), timeout=settings.http_timeout)
