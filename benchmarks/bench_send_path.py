@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from cda_factory import MO, header  # noqa: E402
-
 from iemk_etl import cda, keys, settings, soap, validation, wssecurity, xds, xmlsafe  # noqa: E402
+
+from cda_factory import MO, header  # noqa: E402
 
 
 def _document(size: int) -> bytes:

@@ -19,6 +19,7 @@ import psycopg
 from iemk_etl import db, demo_data, integration, report
 from iemk_etl import settings as settings_mod
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.keys import KeyMaterialError
 from iemk_etl.keystore import KeyStore
 from iemk_etl.settings import Settings
 
@@ -72,8 +73,8 @@ def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_dev_cert(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl import keys
 
-    cert, key = keys.ensure_dev_certificate(Path(args.out))
-    print(f"test certificate {cert}\ntest key         {key}  (for the demo and tests only)")
+    cert, key = keys.create_dev_certificate(Path(args.out), algorithm=args.algorithm, common_name=args.cn)
+    print(f"test certificate {cert}\ntest key         {key}  ({args.algorithm}; for the demo and tests only)")
     return 0
 
 
@@ -90,9 +91,21 @@ def cmd_integration(args: argparse.Namespace, settings: Settings) -> int:
             rows = [state]
         else:
             rows = integration.status(conn, args.mo)
+    store = KeyStore(settings)
     for row in rows:
         print(f"{row.code:<10} {row.oid:<34} {settings_mod.EXTERNAL_SYSTEM}  {row.shown}  {row.name}")
+        print(f"           сертификат ЭП запросов: {_certificate_line(store, row.code, settings.cert_warn_days)}")
     return 0
+
+
+def _certificate_line(store: KeyStore, mo_code: str, warn_days: int) -> str:
+    from iemk_etl import keys
+
+    try:
+        der = store.request_certificate(mo_code)
+    except KeyMaterialError as exc:
+        return f"не читается: {exc}"
+    return keys.certificate_info(der).describe(warn_days) if der else "не настроен"
 
 
 # -- servers -----------------------------------------------------------------------------------------------
@@ -131,11 +144,13 @@ def cmd_callback_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- export / status ---------------------------------------------------------------------------------------
 
-def run_export(mo: list[str], start: dt.date, end: dt.date, env: dict[str, str] | None = None) -> int:
-    """Run the export DAGs in-process (dag.test per interval) in a fresh Python with Airflow configured."""
+def run_export(mo: list[str], start: dt.date, end: dt.date, env: dict[str, str] | None = None,
+               extra: list[str] | None = None) -> int:
+    """Run the DAGs in-process (dag.test) in a fresh Python with Airflow configured (iemk_airflow.runner)."""
     command = [sys.executable, "-m", "iemk_airflow.runner", "--from", start.isoformat(), "--to", end.isoformat()]
     for m in mo:
         command += ["--mo", m]
+    command += extra or []
     return subprocess.run(command, env={**os.environ, **(env or {})}, check=False).returncode
 
 
@@ -148,6 +163,35 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def _airflow_executable() -> str:
     beside = Path(sys.executable).parent / "airflow"  # the same environment as this command
     return str(beside) if beside.exists() else "airflow"
+
+
+def cmd_sign_and_send(args: argparse.Namespace, settings: Settings) -> int:
+    if args.end < args.start:
+        raise SystemExit("--to must not be before --from")
+    return run_export([args.mo], args.start, args.end, extra=["--sign-and-send", "--kinds", args.kinds])
+
+
+def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl import keys, semd_signing
+
+    signer = keys.load_signer(Path(args.cert), Path(args.key))
+    out = Path(args.out or f"{args.file}.sig")
+    out.write_bytes(semd_signing.sign_bytes(Path(args.file).read_bytes(), signer))
+    print(f"detached CMS signature (DER): {out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl.crypto import cms
+    from iemk_etl.crypto.backend import get_backend
+
+    try:
+        verified = cms.verify_detached(Path(args.file).read_bytes(), Path(args.signature).read_bytes(), get_backend())
+    except cms.CmsError as exc:
+        print(f"подпись НЕ верна: {exc.code}: {exc.message}")
+        return 1
+    print(f"подпись верна: {verified.subject}; подписано {verified.signing_time:%Y-%m-%d %H:%M:%S %Z}")
+    return 0
 
 
 def backfill_command(dag_id: str, start: dt.date, end: dt.date, tz: str, *, reprocess: str,
@@ -211,7 +255,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     dc = sub.add_parser("dev-cert", help="create a self-signed test certificate and key for signing requests")
     dc.add_argument("--out", required=True, help="folder for client-cert.pem and client-key.pem")
+    dc.add_argument("--algorithm", choices=("gost", "rsa"), default="gost")
+    dc.add_argument("--cn", default="iemk-etl test client", help="the certificate's common name")
     dc.set_defaults(func=cmd_dev_cert)
+
+    sg = sub.add_parser("sign", help="sign a file: detached CMS (CAdES-BES, GOST R 34.10-2012), DER")
+    sg.add_argument("file")
+    sg.add_argument("--cert", required=True)
+    sg.add_argument("--key", required=True)
+    sg.add_argument("--out", help="default FILE.sig")
+    sg.set_defaults(func=cmd_sign)
+
+    vf = sub.add_parser("verify", help="verify a detached CMS signature of a file")
+    vf.add_argument("file")
+    vf.add_argument("signature")
+    vf.set_defaults(func=cmd_verify)
+
+    ss = sub.add_parser("sign-and-send", help="sign the unsigned documents of a period, then export them")
+    ss.add_argument("--mo", required=True, help="МО OID or code")
+    ss.add_argument("--from", dest="start", type=_date, required=True, help="first day (document created), inclusive")
+    ss.add_argument("--to", dest="end", type=_date, required=True, help="last day, inclusive")
+    ss.add_argument("--kinds", default="", help="НСИ 1520 kind codes, comma-separated (default: all)")
+    ss.set_defaults(func=cmd_sign_and_send)
 
     ip = sub.add_parser("integration", help="the per-МО switch of external system fed_iemk")
     ip.add_argument("action", choices=("enable", "disable", "status"))
@@ -266,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args, settings_mod.load())
-    except (integration.UnknownMoError, db.NoDatabaseError) as exc:
+    except (integration.UnknownMoError, db.NoDatabaseError, KeyMaterialError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

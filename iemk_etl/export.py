@@ -44,6 +44,28 @@ def integration_on(conn: psycopg.Connection, mo_oid: str) -> bool:
     return total > 0 and enabled == total
 
 
+_ITEMS = (
+    "SELECT o.document_id, d.local_uid, d.version, d.kind_code, d.signed_at, encode(sha256(d.cda), 'hex')"
+    " FROM iemk.outbox o JOIN mis.semd_document d ON d.id = o.document_id AND d.version = o.doc_version"
+    " WHERE o.mo_oid = %s AND o.item_type = 'document'"
+)
+_SWEEP = (
+    "INSERT INTO iemk.outbox (mo_oid, item_type, document_id, doc_version, patient_id, event_at)"
+    " SELECT mo_oid, 'document', id, version, patient_id, signed_at FROM mis.semd_document"
+    " WHERE mo_oid = %s AND signed_at IS NOT NULL"
+)
+
+
+def _record_in_ledger(conn: psycopg.Connection, mo_oid: str, items: list[tuple]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO iemk.ledger (mo_oid, unique_id, version, document_id, kind_code, signed_at, content_hash)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(mo_oid, cda.unique_id(mo_oid, uid), version, doc_id, kind, signed_at, digest)
+             for doc_id, uid, version, kind, signed_at, digest in items],
+        )
+
+
 def extract(conn: psycopg.Connection, mo_oid: str, start: dt.datetime | None, end: dt.datetime | None) -> list[int]:
     """Ledger ids of the documents this run is responsible for.
 
@@ -53,26 +75,10 @@ def extract(conn: psycopg.Connection, mo_oid: str, start: dt.datetime | None, en
     """
     start, end = start or _EPOCH, end or dt.datetime.now(dt.UTC)
     with conn.transaction():
-        swept = conn.execute(
-            "INSERT INTO iemk.outbox (mo_oid, item_type, document_id, doc_version, patient_id, event_at)"
-            " SELECT mo_oid, 'document', id, version, patient_id, signed_at FROM mis.semd_document"
-            " WHERE mo_oid = %s AND signed_at >= %s AND signed_at < %s ON CONFLICT DO NOTHING",
-            (mo_oid, start, end),
-        ).rowcount
-        items = conn.execute(
-            "SELECT o.document_id, d.local_uid, d.version, d.kind_code, d.signed_at,"
-            "       encode(sha256(d.cda), 'hex')"
-            " FROM iemk.outbox o JOIN mis.semd_document d ON d.id = o.document_id AND d.version = o.doc_version"
-            " WHERE o.mo_oid = %s AND o.item_type = 'document' AND o.event_at >= %s AND o.event_at < %s",
-            (mo_oid, start, end),
-        ).fetchall()
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO iemk.ledger (mo_oid, unique_id, version, document_id, kind_code, signed_at,"
-                " content_hash) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [(mo_oid, cda.unique_id(mo_oid, uid), version, doc_id, kind, signed_at, digest)
-                 for doc_id, uid, version, kind, signed_at, digest in items],
-            )
+        swept = conn.execute(_SWEEP + " AND signed_at >= %s AND signed_at < %s ON CONFLICT DO NOTHING",
+                             (mo_oid, start, end)).rowcount
+        items = conn.execute(_ITEMS + " AND o.event_at >= %s AND o.event_at < %s", (mo_oid, start, end)).fetchall()
+        _record_in_ledger(conn, mo_oid, items)
         ids = [r[0] for r in conn.execute(
             "SELECT id FROM iemk.ledger WHERE mo_oid = %s AND signed_at < %s"
             " AND (signed_at >= %s OR state = ANY(%s)) ORDER BY signed_at, id",
@@ -80,6 +86,19 @@ def extract(conn: psycopg.Connection, mo_oid: str, start: dt.datetime | None, en
         )]
     log.info("МО %s [%s, %s): %d documents in scope (%d swept into the outbox)", mo_oid, start, end, len(ids),
              swept)
+    return ids
+
+
+def extract_documents(conn: psycopg.Connection, mo_oid: str, document_ids: list[int]) -> list[int]:
+    """Ledger ids for these МИС documents (the signed ones; others are not for export yet)."""
+    with conn.transaction():
+        conn.execute(_SWEEP + " AND id = ANY(%s) ON CONFLICT DO NOTHING", (mo_oid, document_ids))
+        items = conn.execute(_ITEMS + " AND o.document_id = ANY(%s)", (mo_oid, document_ids)).fetchall()
+        _record_in_ledger(conn, mo_oid, items)
+        ids = [r[0] for r in conn.execute(
+            "SELECT id FROM iemk.ledger WHERE mo_oid = %s AND document_id = ANY(%s) ORDER BY id",
+            (mo_oid, document_ids))]
+    log.info("МО %s: %d of %d documents in scope", mo_oid, len(ids), len(document_ids))
     return ids
 
 

@@ -42,6 +42,8 @@ class Signer(Protocol):
 
     def sign(self, data: bytes) -> bytes: ...
 
+    def digest(self, data: bytes) -> bytes: ...
+
 
 @dataclass(frozen=True)
 class RsaSha256Signer:
@@ -52,6 +54,11 @@ class RsaSha256Signer:
 
     def sign(self, data: bytes) -> bytes:
         return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+    def digest(self, data: bytes) -> bytes:
+        h = hashes.Hash(hashes.SHA256())
+        h.update(data)
+        return h.finalize()
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class GostSigner:
 
     def sign(self, data: bytes) -> bytes:
         return self.backend.sign_digest(self.key, self.backend.streebog256(data))
+
+    def digest(self, data: bytes) -> bytes:
+        return self.backend.streebog256(data)
 
     @property
     def certificate(self) -> asn1_x509.Certificate:

@@ -136,7 +136,6 @@ def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int 
     signed_info = _sub(signature, DS, "SignedInfo")
     _sub(signed_info, DS, "CanonicalizationMethod", Algorithm=EXC_C14N)
     _sub(signed_info, DS, "SignatureMethod", Algorithm=signer.signature_method)
-    digest = DIGESTS[signer.digest_method]
     for part, xpath in REQUIRED_PARTS.items():
         target = _one(envelope, xpath)
         if target is None:
@@ -145,7 +144,7 @@ def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int 
         reference = _sub(signed_info, DS, "Reference", URI=f"#{ref_id}")
         _sub(_sub(reference, DS, "Transforms"), DS, "Transform", Algorithm=EXC_C14N)
         _sub(reference, DS, "DigestMethod", Algorithm=signer.digest_method)
-        _sub(reference, DS, "DigestValue", base64.b64encode(digest(c14n(target))).decode())
+        _sub(reference, DS, "DigestValue", base64.b64encode(signer.digest(c14n(target))).decode())
     value = signer.sign(c14n(signed_info))
     _sub(signature, DS, "SignatureValue", base64.b64encode(value).decode())
     token_reference = _sub(_sub(signature, DS, "KeyInfo"), WSSE, "SecurityTokenReference")

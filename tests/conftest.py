@@ -78,3 +78,39 @@ def packs_dir() -> Path:
     if found is None:
         pytest.skip("official СЭМД packs not found (set IEMK_SEMD_PACKS; CI has ../shared/semd-packs)")
     return found
+
+
+def _backends() -> list:
+    from iemk_etl.crypto import backend
+
+    params = [pytest.param("python", id="python")]
+    try:
+        backend.get_backend("openssl")
+        params.append(pytest.param("openssl", id="openssl"))
+    except backend.BackendUnavailableError as exc:
+        params.append(pytest.param("openssl", id="openssl", marks=pytest.mark.skip(
+            reason=f"OpenSSL gost engine absent here ({exc}); CI installs it")))
+    return params
+
+
+@pytest.fixture(params=_backends())
+def gost_backend(request):
+    """Each GOST backend in turn: pure Python always, the OpenSSL engine where installed."""
+    from iemk_etl.crypto import backend
+
+    return backend.get_backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def openssl_gost() -> list[str]:
+    """The openssl command with the gost engine, or a visible skip."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("openssl")
+    if exe is None:
+        pytest.skip("openssl command not installed")
+    probe = subprocess.run([exe, "engine", "gost"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("OpenSSL gost engine absent here (Debian libengine-gost-openssl); CI installs it")
+    return [exe]

@@ -6,12 +6,13 @@ import time
 import httpx
 import psycopg
 import pytest
-from cda_factory import MO, document
 
 from iemk_etl import cda, client, keys, soap, xds
 from iemk_etl.callback import CallbackServer
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+
+from cda_factory import MO, document
 
 
 @pytest.fixture

@@ -117,3 +117,27 @@ def test_an_mo_with_integration_off_sends_nothing(chain):
     docs = _documents(dsn, ORB)
     assert docs and all(rows == 0 for *_, rows in docs)
     assert {status for _, _, status, *_ in docs} <= {"Подписан", "Не подписан"}
+
+
+def test_sign_and_send_over_a_period_signs_then_exports(chain):
+    dsn, emulator, runner = chain
+    unsigned = [d for d in _documents(dsn, GKB) if d[1] is None and _created_in_period(dsn, d[0])]
+    assert unsigned, "the seed must leave some documents of the period unsigned"
+    before = emulator.stats()["received"]
+    results = runner.sign_and_send(["gkb7801"], FIRST, LAST, [42], out=io.StringIO())
+    assert [r.state for r in results] == ["success"]
+    after = {uid: status for uid, _, status, *_ in _documents(dsn, GKB)}
+    for uid, *_ in unsigned:
+        assert after[uid] == "Сохранен в ИЭМК" or after[uid].startswith("Ошибка: "), after[uid]
+    assert "Сохранен в ИЭМК" in {after[uid] for uid, *_ in unsigned}
+    assert emulator.stats()["received"] > before
+    again = runner.sign_and_send(["gkb7801"], FIRST, LAST, [42], out=io.StringIO())   # nothing new to do
+    assert [r.state for r in again] == ["success"]
+    assert {uid: status for uid, _, status, *_ in _documents(dsn, GKB)} == after
+
+
+def _created_in_period(dsn, local_uid):
+    with psycopg.connect(dsn) as conn:
+        created = conn.execute("SELECT created_at FROM mis.semd_document WHERE local_uid = %s",
+                               (local_uid,)).fetchone()[0]
+    return _in_period(created)

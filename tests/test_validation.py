@@ -1,9 +1,10 @@
 import logging
 
 import pytest
-from cda_factory import document
 
 from iemk_etl import validation, xmlsafe
+
+from cda_factory import document
 
 
 def test_demo_document_passes_the_official_xsd(packs_dir):

@@ -1,7 +1,13 @@
-"""The export DAG, one per configured МО: ``iemk_export__<mo code>``.
+"""The DAGs of each configured МО.
 
+``iemk_export__<mo code>``: the nightly export of a data interval (and a backfill's days):
 check_integration → extract → validate → send → wait_for_replies → write_statuses.
-Tasks pass ledger ids (never documents) and the database ledger is the record; see iemk_etl.export.
+
+``iemk_sign_and_send__<mo code>``: the seed's script "sign and send over a period", run by hand with
+params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; empty = all):
+check_integration → sign → extract_documents → validate → send → wait_for_replies → write_statuses.
+
+Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.export).
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
 from iemk_airflow import resources
-from iemk_etl import db, export, integration, keys
+from iemk_etl import db, export, integration, keys, semd_signing
 from iemk_etl import settings as settings_mod
 from iemk_etl.integration import MoEntry
+from iemk_etl.keystore import KeyStore
 from iemk_etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,13 +31,105 @@ log = logging.getLogger(__name__)
 
 def _period(conf: dict[str, Any], start: dt.datetime | None, end: dt.datetime | None,
             tz: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    # A manual run has no data interval: {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"} in conf sets one.
+    # A run without a data interval (manual, sign-and-send) takes {"from": D1, "to": D2} (whole days).
     if start is None and conf.get("from"):
         start = pendulum.parse(conf["from"], tz=tz)  # type: ignore[assignment]
     if end is None and conf.get("to"):
         end = pendulum.parse(conf["to"], tz=tz).add(days=1)  # type: ignore[union-attr]
     return start, end
 
+
+# -- tasks shared by both DAGs --------------------------------------------------------------------------
+
+@task.short_circuit
+def check_integration(mo_oid: str, mo_code: str) -> bool:
+    with db.connect(resources.source_dsn(settings_mod.load())) as conn:
+        on = export.integration_on(conn, mo_oid)
+    if not on:
+        log.warning("integration %s is OFF for МО %s (%s): nothing is exported, tasks are skipped",
+                    integration.EXTERNAL_SYSTEM, mo_code, mo_oid)
+    return on
+
+
+@task
+def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
+            data_interval_end: dt.datetime | None = None) -> list[int]:
+    cfg = settings_mod.load()
+    conf = get_current_context()["dag_run"].conf or {}
+    start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
+    with db.connect(resources.source_dsn(cfg)) as conn:
+        return export.extract(conn, mo_oid, start, end)
+
+
+@task
+def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
+    cfg = settings_mod.load()
+    params = params or {}
+    start, end = _period(params, None, None, cfg.timezone)
+    if start is None or end is None:
+        raise ValueError("sign-and-send needs params 'from' and 'to' (dates)")
+    with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
+        report = semd_signing.sign_period(conn, KeyStore(cfg), mo_oid, start, end,
+                                          [int(k) for k in params.get("kinds") or []] or None)
+        already = [r[0] for r in conn.execute(
+            "SELECT id FROM mis.semd_document WHERE mo_oid = %s AND signed_at IS NOT NULL"
+            " AND created_at >= %s AND created_at < %s", (mo_oid, start, end))]
+    log.info("signed now: %s; signed documents of the period: %d", report.counts(), len(already))
+    return already
+
+
+@task
+def extract_documents(mo_oid: str, document_ids: list[int]) -> list[int]:
+    with db.connect(resources.source_dsn(settings_mod.load())) as conn:
+        return export.extract_documents(conn, mo_oid, document_ids)
+
+
+@task
+def validate(ids: list[int]) -> list[int]:
+    cfg = settings_mod.load()
+    with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
+        return export.validate(conn, ids, cfg)
+
+
+@task
+def send(ids: list[int], mo_code: str) -> list[int]:
+    cfg = settings_mod.load()
+    dsn = resources.source_dsn(cfg)
+    try:
+        iemk = resources.iemk_client(cfg, mo_code)
+    except keys.KeyMaterialError as exc:
+        held = export.hold_for_signing_key(dsn, ids, str(exc))
+        raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
+    with iemk:
+        report = export.send(dsn, ids, cfg, iemk)
+    if report.transient:
+        # Recorded in the ledger already; failing the task makes Airflow retry only those.
+        raise RuntimeError(f"{report.transient} documents met a transient ИЭМК error; they will be retried")
+    return report.sent
+
+
+@task.sensor(mode="reschedule", soft_fail=True)
+def wait_for_replies(ids: list[int]) -> PokeReturnValue:
+    with db.connect(resources.source_dsn(settings_mod.load())) as conn:
+        answered, awaited = export.replies_pending(conn, ids)
+    log.info("asynchronous answers: %d of %d", answered, awaited)
+    return PokeReturnValue(is_done=answered >= awaited)
+
+
+@task(trigger_rule="none_failed")
+def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
+    with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
+        return export.write_back(conn, mo_oid, ids)
+
+
+def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:
+    sent = send(validate(ids), mo.code)
+    waiting = wait_for_replies.override(poke_interval=settings.reply_poke_seconds,
+                                        timeout=settings.reply_timeout_seconds)(sent)
+    waiting >> write_statuses(ids, mo.oid)
+
+
+# -- the DAGs -------------------------------------------------------------------------------------------
 
 def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
     """``settings`` shape the DAG (schedule, sensor timing); tasks read theirs when they run."""
@@ -48,72 +147,44 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         doc_md=__doc__,
     )
     def iemk_export() -> None:
-        @task.short_circuit
-        def check_integration() -> bool:
-            with db.connect(resources.source_dsn(settings_mod.load())) as conn:
-                on = export.integration_on(conn, mo.oid)
-            if not on:
-                log.warning("integration %s is OFF for МО %s (%s): nothing is exported, tasks are skipped",
-                            integration.EXTERNAL_SYSTEM, mo.code, mo.oid)
-            return on
-
-        @task
-        def extract(data_interval_start: dt.datetime | None = None,
-                    data_interval_end: dt.datetime | None = None) -> list[int]:
-            cfg = settings_mod.load()
-            conf = get_current_context()["dag_run"].conf or {}
-            start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
-            with db.connect(resources.source_dsn(cfg)) as conn:
-                return export.extract(conn, mo.oid, start, end)
-
-        @task
-        def validate(ids: list[int]) -> list[int]:
-            cfg = settings_mod.load()
-            with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-                return export.validate(conn, ids, cfg)
-
-        @task
-        def send(ids: list[int]) -> list[int]:
-            cfg = settings_mod.load()
-            dsn = resources.source_dsn(cfg)
-            try:
-                iemk = resources.iemk_client(cfg, mo.code)
-            except keys.KeyMaterialError as exc:
-                held = export.hold_for_signing_key(dsn, ids, str(exc))
-                raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
-            with iemk:
-                report = export.send(dsn, ids, cfg, iemk)
-            if report.transient:
-                # Recorded in the ledger already; failing the task makes Airflow retry only those.
-                raise RuntimeError(f"{report.transient} documents met a transient ИЭМК error; they will be retried")
-            return report.sent
-
-        @task.sensor(poke_interval=settings.reply_poke_seconds, timeout=settings.reply_timeout_seconds,
-                     mode="reschedule", soft_fail=True)
-        def wait_for_replies(ids: list[int]) -> PokeReturnValue:
-            with db.connect(resources.source_dsn(settings_mod.load())) as conn:
-                answered, awaited = export.replies_pending(conn, ids)
-            log.info("asynchronous answers: %d of %d", answered, awaited)
-            return PokeReturnValue(is_done=answered >= awaited)
-
-        @task(trigger_rule="none_failed")
-        def write_statuses(ids: list[int]) -> dict[str, int]:
-            with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
-                return export.write_back(conn, mo.oid, ids)
-
-        ids = extract()
-        sent = send(validate(ids))
-        check_integration() >> ids
-        wait_for_replies(sent) >> write_statuses(ids)
+        ids = extract(mo.oid)
+        check_integration(mo.oid, mo.code) >> ids
+        _deliver(ids, mo, settings)
 
     return iemk_export()
 
 
+def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
+    @dag(
+        dag_id=f"iemk_sign_and_send__{mo.code}",
+        description=f"Подписание и передача СЭМД за период: {mo.name} ({mo.oid})",
+        schedule=None,
+        start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
+        params={
+            "from": Param(None, type=["null", "string"], format="date", description="first day (created)"),
+            "to": Param(None, type=["null", "string"], format="date", description="last day, inclusive"),
+            "kinds": Param([], type="array", items={"type": "integer"}, description="НСИ 1520 codes; [] = all"),
+        },
+        tags=["iemk", mo.code, "sign"],
+        doc_md=__doc__,
+    )
+    def iemk_sign_and_send() -> None:
+        signed = sign(mo.oid)
+        check_integration(mo.oid, mo.code) >> signed
+        _deliver(extract_documents(mo.oid, signed), mo, settings)
+
+    return iemk_sign_and_send()
+
+
 def build_all() -> dict[str, DAG]:
-    """One DAG per МО in the configuration file; reads no database, so it is safe at parse time."""
+    """The DAGs of every МО in the configuration file; reads no database, so it is safe at parse time."""
     settings = settings_mod.load()
     dags = {}
     for mo in integration.read_mo_config(settings.mo_config_path):
-        built = build_export_dag(mo, settings)
-        dags[built.dag_id] = built
+        for factory in (build_export_dag, build_sign_and_send_dag):
+            built = factory(mo, settings)
+            dags[built.dag_id] = built
     return dags

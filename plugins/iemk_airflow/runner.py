@@ -90,6 +90,22 @@ def run_day(dag: object, day: dt.date, tz: str) -> RunResult:
     return RunResult(dag_id, day, str(dr.state), interval, time.monotonic() - started)
 
 
+def sign_and_send(mo: list[str], start: dt.date, end: dt.date, kinds: list[int],
+                  out: TextIO = sys.stdout) -> list[RunResult]:
+    """One run of ``iemk_sign_and_send__<mo>`` per МО with the period as params; Airflow configured already."""
+    from iemk_airflow.export_dag import build_all
+
+    dags = build_all()
+    results = []
+    for dag_id in _select(dags, mo, prefix="iemk_sign_and_send__"):
+        started = time.monotonic()
+        dr = dags[dag_id].test(run_conf={"from": start.isoformat(), "to": end.isoformat(),  # type: ignore[attr-defined]
+                                         "kinds": kinds})
+        results.append(RunResult(dag_id, start, str(dr.state), (None, None), time.monotonic() - started))
+        out.write(f"{dag_id} {start} … {end}: {dr.state} ({results[-1].seconds:.1f} s)\n")
+    return results
+
+
 def _bar(done: int, total: int, width: int = 24) -> str:
     filled = width * done // max(total, 1)
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
@@ -119,19 +135,19 @@ def export_period(mo: list[str], start: dt.date, end: dt.date, out: TextIO = sys
     return results
 
 
-def _select(dags: dict[str, object], mo: list[str]) -> list[str]:
+def _select(dags: dict[str, object], mo: list[str], prefix: str = "iemk_export__") -> list[str]:
     from iemk_etl import integration
     from iemk_etl import settings as settings_mod
 
     entries = integration.read_mo_config(settings_mod.load().mo_config_path)
     if "all" in mo:
-        return sorted(dags)
+        return sorted(d for d in dags if d.startswith(prefix))
     chosen = []
     for item in mo:
         match = [e for e in entries if item in (e.oid, e.code)]
         if not match:
             raise SystemExit(f"МО [{item}] has no export DAG: run `iemk-etl integration enable --mo {item}` first")
-        chosen.append(f"iemk_export__{match[0].code}")
+        chosen.append(f"{prefix}{match[0].code}")
     return chosen
 
 
@@ -141,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from", dest="start", type=dt.date.fromisoformat, required=True)
     p.add_argument("--to", dest="end", type=dt.date.fromisoformat, required=True)
     p.add_argument("--keep-airflow-home", action="store_true", help="keep the throwaway Airflow home for a look")
+    p.add_argument("--sign-and-send", action="store_true", help="run iemk_sign_and_send__<mo> over the period")
+    p.add_argument("--kinds", default="", help="with --sign-and-send: НСИ 1520 codes, comma-separated")
     args = p.parse_args(argv)
     from iemk_etl import settings as settings_mod
 
@@ -148,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     configure(home)
     try:
         init_metadata_db()
-        results = export_period(args.mo, args.start, args.end)
+        if args.sign_and_send:
+            kinds = [int(k) for k in args.kinds.split(",") if k.strip()]
+            results = sign_and_send(args.mo, args.start, args.end, kinds)
+        else:
+            results = export_period(args.mo, args.start, args.end)
     finally:
         if not args.keep_airflow_home:
             shutil.rmtree(home, ignore_errors=True)
