@@ -173,17 +173,34 @@ def load_signer(cert_path: Path, key_path: Path, *, backend: GostBackend | None 
         raise KeyMaterialError(f"не найден файл сертификата или ключа ЭП: {exc.filename}") from None
 
 
-def load_pkcs12(path: Path, password: bytes | None) -> AnySigner:
-    """RSA material from a PKCS#12 container (GOST containers: export the key as PKCS#8 for now)."""
+def load_pkcs12(path: Path, password: str | None) -> AnySigner:
+    """A checked signer from a PKCS#12 container: RSA through cryptography, GOST through crypto.pkcs12."""
     try:
-        key, cert, _ = pkcs12.load_key_and_certificates(path.read_bytes(), password)
-    except (ValueError, TypeError) as exc:
-        raise KeyMaterialError(f"контейнер PKCS#12 не читается: {exc}") from None
-    if key is None or cert is None:
-        raise KeyMaterialError("в контейнере PKCS#12 нет ключа и сертификата")
-    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return signer_from_pem(cert.public_bytes(serialization.Encoding.DER), pem_key)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyMaterialError(f"не найден контейнер PKCS#12: {path}") from None
+    try:
+        key, cert, _ = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
+    except (ValueError, TypeError):
+        key = cert = None     # a GOST key (cryptography has none) or a wrong password: read it ourselves
+    if key is not None and cert is not None:
+        pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        return signer_from_pem(cert.public_bytes(serialization.Encoding.DER), pem_key)
+    from iemk_etl.crypto import pkcs12 as gost_pkcs12
+
+    try:
+        certificates, private_keys = gost_pkcs12.read(data, password or "")
+    except gost_pkcs12.Pkcs12Error as exc:
+        raise KeyMaterialError(str(exc)) from None
+    if len(certificates) < 1 or len(private_keys) != 1:
+        raise KeyMaterialError("в контейнере PKCS#12 должны быть один закрытый ключ и его сертификат")
+    for der in certificates:     # the end-entity certificate is the one matching the key
+        try:
+            return signer_from_pem(der, private_keys[0])
+        except KeyMaterialError as exc:
+            last = exc
+    raise last
 
 
 # -- test material ------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Layout under IEMK_KEYS_DIR (default ``$IEMK_HOME/keys``), PEM files, keys PKCS#8::
 
-    <mo code>/request-cert.pem, request-key.pem    signs every SOAP request of the МО (WS-Security)
+    <mo code>/request-cert.pem, request-key.pem    signs every SOAP request of the МО (WS-Security), or
+    <mo code>/request.p12                          the same as PKCS#12 (password: IEMK_P12_PASSWORD__<MO CODE>
+                                                   or IEMK_P12_PASSWORD)
     <mo code>/mo-cert.pem, mo-key.pem              the МО's signature on СЭМД kinds that require it
     <mo code>/staff/<local id>-cert.pem, -key.pem  a doctor's signature on the СЭМД they author
 
@@ -12,6 +14,7 @@ Airflow connection ``iemk_sign__<mo code>`` takes precedence (see iemk_airflow.r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from iemk_etl import keys
@@ -27,6 +30,10 @@ class KeyStore:
         return folder / f"{prefix}-cert.pem", folder / f"{prefix}-key.pem"
 
     def request_signer(self, mo_code: str) -> keys.AnySigner:
+        container = self.root / mo_code / "request.p12"
+        if container.exists():
+            password = os.environ.get(f"IEMK_P12_PASSWORD__{mo_code.upper()}") or os.environ.get("IEMK_P12_PASSWORD")
+            return keys.load_pkcs12(container, password)
         cert, key = self._pair(self.root / mo_code, "request")
         if not cert.exists():
             cert, key = self.settings.sign_cert, self.settings.sign_key

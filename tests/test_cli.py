@@ -43,6 +43,7 @@ def test_commands_use_IEMK_SOURCE_DSN_when_set(fresh_dsn, tmp_path):
     assert "2/2" in enabled.stdout
     status = _run("integration", "status", env=env)
     assert "gkb7801" in status.stdout and "2/2" in status.stdout and "0/2" in status.stdout
+    assert "сертификат ЭП запросов: ГОСТ Р 34.10-2012 (256)" in status.stdout and "действителен до" in status.stdout
     assert not (tmp_path / "pgdata").exists()          # no embedded server was started
     with psycopg.connect(fresh_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM mis.patient").fetchone()[0] == 4

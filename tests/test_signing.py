@@ -215,3 +215,36 @@ def test_cli_dev_cert_sign_verify(tmp_path):
     doc.write_bytes(document() + b" ")
     bad = _cli("verify", doc, f"{doc}.sig")
     assert bad.returncode == 1 and "DIGEST_MISMATCH" in bad.stdout
+
+
+# -- PKCS#12 ----------------------------------------------------------------------------------------------------
+
+def test_gost_pkcs12_from_openssl_is_read_and_checked(tmp_path, openssl_gost, monkeypatch):
+    cert, key = keys.create_dev_certificate(tmp_path, common_name="Контейнер")
+    made = subprocess.run([*openssl_gost, "pkcs12", "-export", "-engine", "gost", "-inkey", key, "-in", cert,
+                           "-out", tmp_path / "request.p12", "-passout", "pass:пароль-1"], capture_output=True)
+    assert made.returncode == 0, made.stderr
+    signer = keys.load_pkcs12(tmp_path / "request.p12", "пароль-1")
+    assert isinstance(signer, keys.GostSigner)
+    assert signer.certificate_der == asn1.unpem(cert.read_bytes(), "CERTIFICATE")
+    with pytest.raises(keys.KeyMaterialError, match="неверный пароль"):
+        keys.load_pkcs12(tmp_path / "request.p12", "не тот")
+    # the key store takes an МО's request.p12, with the МО's password setting
+    cfg = dataclasses.replace(settings.load(), keys_dir=tmp_path / "keys")
+    (cfg.keys_dir / "gkb7801").mkdir(parents=True)
+    (tmp_path / "request.p12").rename(cfg.keys_dir / "gkb7801" / "request.p12")
+    monkeypatch.setenv("IEMK_P12_PASSWORD__GKB7801", "пароль-1")
+    assert keystore.KeyStore(cfg).request_signer("gkb7801").certificate_der == signer.certificate_der
+
+
+def test_rsa_pkcs12_is_read(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    cert_path, key_path = keys.create_dev_certificate(tmp_path, algorithm="rsa")
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    (tmp_path / "c.p12").write_bytes(pkcs12.serialize_key_and_certificates(
+        b"c", key, cert, None, serialization.BestAvailableEncryption(b"pw")))
+    assert isinstance(keys.load_pkcs12(tmp_path / "c.p12", "pw"), keys.RsaSha256Signer)

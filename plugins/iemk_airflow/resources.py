@@ -25,7 +25,8 @@ def source_dsn(settings: Settings) -> str:
 
 
 def _signer_from_connection(mo_code: str) -> keys.AnySigner | None:
-    """Airflow connection ``iemk_sign__<mo code>``: extra {"cert": PEM, "key": PEM} or {"cert_path", "key_path"}."""
+    """Airflow connection ``iemk_sign__<mo code>``: extra {"cert": PEM, "key": PEM}, {"cert_path", "key_path"},
+    or {"p12_path"} with the container's password in the connection's password field."""
     from airflow.sdk import Connection
 
     try:
@@ -39,7 +40,12 @@ def _signer_from_connection(mo_code: str) -> keys.AnySigner | None:
         from pathlib import Path
 
         return keys.load_signer(Path(extra["cert_path"]), Path(extra["key_path"]))
-    raise keys.KeyMaterialError(f"подключение iemk_sign__{mo_code} не содержит cert/key или cert_path/key_path")
+    if extra.get("p12_path"):
+        from pathlib import Path
+
+        return keys.load_pkcs12(Path(extra["p12_path"]), conn.password)
+    raise keys.KeyMaterialError(f"подключение iemk_sign__{mo_code} не содержит cert/key, cert_path/key_path "
+                                "или p12_path")
 
 
 def request_signer(settings: Settings, mo_code: str) -> keys.AnySigner:
