@@ -29,9 +29,33 @@ def test_demo_on_the_embedded_defaults(tmp_path):
             assert mo in result.stdout
         # the data stays for the next command, and `status` shows it again
         again = _run("status", "--format", "csv", env=env)
-        assert again.returncode == 0 and "Сохранен в ИЭМК" in again.stdout
+        assert again.returncode == 0 and "Не подписан" in again.stdout
+        _sign_and_send_the_rest(tmp_path / "home", env)
     finally:
         embedded_pg.stop(tmp_path / "home")
+
+
+def _sign_and_send_the_rest(home, env):
+    """`iemk-etl sign-and-send` over the demo's days: the unsigned documents are signed and exported."""
+    import datetime as dt
+
+    from iemk_etl import embedded_pg
+    from iemk_etl.callback import CallbackServer
+    from iemk_etl.emulator.server import EmulatorServer
+    from iemk_etl.emulator.service import EmulatorConfig
+
+    dsn = embedded_pg.start(home)
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=3))).date()
+    with EmulatorServer(EmulatorConfig(reply_delay=0.05)) as emulator, CallbackServer(dsn) as callback:
+        result = _run("sign-and-send", "--mo", "gkb7801", "--from", str(today - dt.timedelta(days=3)),
+                      "--to", str(today - dt.timedelta(days=1)),
+                      env={**env, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
+                           "IEMK_REPLY_POKE_SECONDS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with psycopg.connect(dsn) as conn:
+        left = conn.execute("SELECT count(*) FROM mis.semd_document d JOIN mis.mo m ON m.oid = d.mo_oid"
+                            " WHERE m.code = 'gkb7801' AND d.status = 'Не подписан'").fetchone()[0]
+    assert left == 0
 
 
 def test_commands_use_IEMK_SOURCE_DSN_when_set(fresh_dsn, tmp_path):
