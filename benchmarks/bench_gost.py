@@ -4,22 +4,13 @@ signature), and a WS-Security request signature. Run: .venv/bin/python benchmark
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 from lxml import etree
 
 from iemk_etl import keys, soap, wssecurity
 from iemk_etl.crypto import asn1, backend, cms
 
-
-def _ms(fn, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples) * 1000
+from timing import median_ms
 
 
 def main() -> None:
@@ -44,10 +35,12 @@ def main() -> None:
                     soap.new_message_id(), "urn:a", "http://t", "http://r"), "client")
                 wssecurity.sign_envelope(env, signer)
 
-            print(f"{name:>8} {size:>9} {_ms(lambda d=data, g=gost: g.streebog256(d), args.repeat):>9.1f} "
-                  f"{_ms(lambda d=data, g=gost, k=key, c=cert: cms.sign_detached(d, k, c, g), args.repeat):>9.1f} "
-                  f"{_ms(lambda d=data, g=gost, s=signature: cms.verify_detached(d, s, g), args.repeat):>10.1f} "
-                  f"{_ms(wss, args.repeat) if size <= 100_000 else float('nan'):>9.1f}")
+            n = args.repeat
+            digest = median_ms(lambda d=data, g=gost: g.streebog256(d), n)
+            sign = median_ms(lambda d=data, g=gost, k=key, c=cert: cms.sign_detached(d, k, c, g), n)
+            verify = median_ms(lambda d=data, g=gost, s=signature: cms.verify_detached(d, s, g), n)
+            request = median_ms(wss, n) if size <= 100_000 else float("nan")
+            print(f"{name:>8} {size:>9} {digest:>9.1f} {sign:>9.1f} {verify:>10.1f} {request:>9.1f}")
 
 
 if __name__ == "__main__":

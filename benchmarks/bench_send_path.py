@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -16,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from iemk_etl import cda, keys, settings, soap, validation, wssecurity, xds, xmlsafe  # noqa: E402
 
 from cda_factory import MO, header  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 
 def _document(size: int) -> bytes:
@@ -28,15 +27,6 @@ def _build_and_sign(sub: xds.Submission, signer: keys.RsaSha256Signer) -> bytes:
         soap.new_message_id(), xds.ACTION, "http://iemk/xds", "http://mis/cb"), "client")
     wssecurity.sign_envelope(env, signer)
     return soap.to_bytes(env)
-
-
-def _timed(fn, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples) * 1000
 
 
 def main() -> None:
@@ -52,9 +42,10 @@ def main() -> None:
         sub = xds.Submission(cda.unique_id(MO.oid, "D-1"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
                              xds.AuthorRef("11223344595", "Петрова", "Анна", None), data, "1.2.3")
         signed = _build_and_sign(sub, signer)
-        v = _timed(lambda d=data: validation.validate_format(42, d, packs_dir=packs, require_packs=False), args.repeat)
-        s = _timed(lambda sb=sub: _build_and_sign(sb, signer), args.repeat)
-        r = _timed(lambda sg=signed: wssecurity.verify_envelope(xmlsafe.parse(sg)), args.repeat)
+        v = median_ms(lambda d=data: validation.validate_format(42, d, packs_dir=packs, require_packs=False),
+                      args.repeat)
+        s = median_ms(lambda sb=sub: _build_and_sign(sb, signer), args.repeat)
+        r = median_ms(lambda sg=signed: wssecurity.verify_envelope(xmlsafe.parse(sg)), args.repeat)
         print(f"{len(data):>8} {v:>9.2f} {s:>8.2f} {r:>8.2f}")
 
 
