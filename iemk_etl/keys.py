@@ -108,7 +108,7 @@ def certificate_info(der: bytes) -> CertificateInfo:
                            "ГОСТ Р 34.10-2012 (256)" if gost else "RSA")
 
 
-def _read_certificate(data: bytes) -> bytes:
+def read_certificate(data: bytes) -> bytes:
     try:
         return asn1.unpem(data, "CERTIFICATE")
     except asn1.KeyFormatError:
@@ -134,7 +134,7 @@ def check_certificate(der: bytes, *, at: dt.datetime | None = None) -> None:
 def signer_from_pem(cert_data: bytes, key_data: bytes, *, backend: GostBackend | None = None,
                     check: bool = True) -> AnySigner:
     """A checked signer from a certificate (PEM/DER) and a PKCS#8 private key (PEM/DER)."""
-    der = _read_certificate(cert_data)
+    der = read_certificate(cert_data)
     if check:
         check_certificate(der)
     if asn1.is_gost_certificate(asn1_x509.Certificate.load(der)):

@@ -48,7 +48,7 @@ class KeyStore:
     def request_certificate(self, mo_code: str) -> bytes | None:
         cert, _ = self._pair(self.root / mo_code, "request")
         path = cert if cert.exists() else self.settings.sign_cert
-        return keys._read_certificate(path.read_bytes()) if path.exists() else None
+        return keys.read_certificate(path.read_bytes()) if path.exists() else None
 
     def ensure_test_material(self, mo_code: str, staff: list[tuple[str, str]]) -> None:
         """Self-signed GOST test certificates for an МО and its staff (demo and tests only)."""

@@ -199,8 +199,3 @@ class IemkEmulator:
         with self._lock:
             return {**self.state.counters, "stored": len(self.state.documents)}
 
-    def forget(self, unique_id: str) -> bool:
-        """Drop a stored document (test hook: "deleted on the federal side")."""
-        with self._lock:
-            return self.state.documents.pop(unique_id, None) is not None
-
