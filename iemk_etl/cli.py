@@ -129,8 +129,24 @@ def emulator_config(settings: Settings, reply_delay: float = 0.5) -> EmulatorCon
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.emulator.server import EmulatorServer
 
-    server = EmulatorServer(emulator_config(settings, args.reply_delay), args.host, args.port).start()
+    server = EmulatorServer(emulator_config(settings, args.reply_delay), _emulator_dsn(settings), args.host,
+                            args.port).start()
     return _serve_until_signal(server.stop, server.url, "ИЭМК emulator")
+
+
+def _emulator_dsn(settings: Settings) -> str:
+    """IEMK_EMULATOR_DSN, else the project database (the emulator keeps to its own schema there)."""
+    return os.environ.get("IEMK_EMULATOR_DSN") or db.resolve_dsn(settings)
+
+
+def cmd_emulator_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl.emulator.store import Store
+
+    store = Store(_emulator_dsn(settings))
+    store.reset()
+    store.close()
+    print("emulator state cleared (patients, documents, messages, replies)")
+    return 0
 
 
 def cmd_callback_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -289,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--port", type=int, default=8510)
     es.add_argument("--reply-delay", type=float, default=0.5, help="seconds before the asynchronous reply")
     es.set_defaults(func=cmd_emulator_serve)
+    ep.add_parser("reset", help="clear the emulator's stored state").set_defaults(func=cmd_emulator_reset)
 
     cp = sub.add_parser("callback", help="the receiver of asynchronous replies").add_subparsers(
         dest="callback_command", required=True)

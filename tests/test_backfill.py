@@ -63,7 +63,7 @@ def stack(pg_template, dev_keys, packs_dir, tmp_root):
         integration.remember_mo(mo_config, integration.resolve_mo(conn, GKB))
     home = tmp_root / "airflow-backfill"
     log = tmp_root / "airflow-standalone.log"
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         env = {**os.environ,
                "AIRFLOW_HOME": str(home),

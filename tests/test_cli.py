@@ -46,7 +46,7 @@ def _sign_and_send_the_rest(home, env):
 
     dsn = embedded_pg.start(home)
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=3))).date()
-    with EmulatorServer(EmulatorConfig(reply_delay=0.05)) as emulator, CallbackServer(dsn) as callback:
+    with EmulatorServer(EmulatorConfig(reply_delay=0.05), dsn) as emulator, CallbackServer(dsn) as callback:
         result = _run("sign-and-send", "--mo", "gkb7801", "--from", str(today - dt.timedelta(days=3)),
                       "--to", str(today - dt.timedelta(days=1)),
                       env={**env, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,

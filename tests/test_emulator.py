@@ -17,7 +17,7 @@ from cda_factory import MO, document
 
 @pytest.fixture
 def servers(fresh_dsn, packs_dir):
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), fresh_dsn) as emulator, \
             CallbackServer(fresh_dsn) as callback:
         yield emulator, callback, fresh_dsn
 
@@ -161,3 +161,56 @@ def test_callback_stores_a_reply_once(servers):
 def test_callback_refuses_a_reply_without_message_id(servers):
     _, callback, _ = servers
     assert httpx.post(callback.url, content=b"<not-soap/>").status_code == 400
+
+
+# -- state that survives a restart ------------------------------------------------------------------------------
+
+def test_state_and_pending_replies_survive_a_restart(fresh_dsn, packs_dir, dev_keys):
+    slow = EmulatorConfig(packs_dir=packs_dir, reply_delay=1.5)
+    with CallbackServer(fresh_dsn) as callback:
+        with EmulatorServer(slow, fresh_dsn) as emulator, _client_for(emulator, dev_keys) as c:
+            assert c.provide_and_register(_submission(document()), message_id="urn:uuid:p-1",
+                                          reply_to=callback.url).verdict is client.Verdict.ACCEPTED
+        # stopped before the reply was due: a new emulator on the same database delivers it
+        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), fresh_dsn) as again, \
+                _client_for(again, dev_keys) as c:
+            assert _replies(fresh_dsn, "urn:uuid:p-1")[0].success
+            c.provide_and_register(_submission(document()), message_id="urn:uuid:p-2", reply_to=callback.url)
+            # it still knows the document stored before the restart
+            assert _replies(fresh_dsn, "urn:uuid:p-2")[0].errors[0].error_code == "XDSDuplicateUniqueIdInRegistry"
+
+
+def test_unreachable_callback_is_retried_then_recorded_undelivered(fresh_dsn, packs_dir, dev_keys):
+    config = EmulatorConfig(packs_dir=packs_dir, reply_delay=0.01, callback_attempts=3, callback_backoff=0.05,
+                            callback_timeout=1)
+    with EmulatorServer(config, fresh_dsn) as emulator, _client_for(emulator, dev_keys) as c:
+        c.provide_and_register(_submission(document()), message_id="urn:uuid:u-9", reply_to="http://127.0.0.1:9/cb")
+        deadline = time.monotonic() + 10
+        while emulator.emulator.stats()["replies_undelivered"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with psycopg.connect(fresh_dsn) as conn:
+            state, attempts = conn.execute("SELECT state, attempts FROM emulator.reply").fetchone()
+    assert (state, attempts) == ("undelivered", 3)
+
+
+def test_reset_clears_the_state(fresh_dsn, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from iemk_etl.emulator.store import Store
+
+    store = Store(fresh_dsn)
+    store.record_message("urn:uuid:r-0", "repository", "a", "c", "accepted")
+    store.close()
+    result = subprocess.run([str(Path(sys.executable).parent / "iemk-etl"), "emulator", "reset"], capture_output=True,
+                            text=True, env={**os.environ, "IEMK_EMULATOR_DSN": fresh_dsn, "IEMK_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(fresh_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM emulator.message").fetchone()[0] == 0
+
+
+def _client_for(emulator, dev_keys):
+    return client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
+                             signer=keys.load_signer(*dev_keys), timeout=10)

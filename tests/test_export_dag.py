@@ -33,7 +33,7 @@ def chain(pg_template, dev_keys, packs_dir, tmp_root):
             integration.remember_mo(mo_config, entry)
         integration.set_enabled(conn, GKB, True)       # ORB stays off: its DAG must send nothing
     with pytest.MonkeyPatch.context() as mp, \
-            EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+            EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         for name, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
                             "IEMK_SIGN_CERT": str(dev_keys[0]), "IEMK_SIGN_KEY": str(dev_keys[1]),
@@ -70,7 +70,7 @@ def test_three_day_export_gives_every_document_a_true_status(chain):
     results = runner.export_period(["gkb7801"], FIRST, LAST, out=io.StringIO())
     assert [(r.day, r.state) for r in results] == [(FIRST + dt.timedelta(days=n), "success") for n in range(3)]
 
-    received = set(emulator.state.received.values())
+    received = emulator.store.received_unique_ids()
     kinds_seen = set()
     for uid, signed_at, status, xml, patient_snils, ledger_rows in _documents(dsn, GKB):
         unique = cda.unique_id(GKB, uid)

@@ -66,7 +66,7 @@ def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev
 def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, packs_dir):
     dsn, conn = db
     config = EmulatorConfig(packs_dir=packs_dir, known_clients=frozenset({"another-system"}))
-    with EmulatorServer(config) as emulator, CallbackServer(dsn) as callback:
+    with EmulatorServer(config, dsn) as emulator, CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
         with _client(emulator.url, dev_keys) as iemk:
@@ -79,7 +79,7 @@ def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, pac
 def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, packs_dir):
     """The POST went out but the ledger never recorded it (a crash): the next run sends the same MessageID."""
     dsn, conn = db
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
@@ -101,7 +101,7 @@ def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, 
 
 def test_late_answers_are_applied_by_the_next_run(db, dev_keys, packs_dir):
     dsn, conn = db
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05)) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)

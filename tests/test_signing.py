@@ -14,6 +14,7 @@ from lxml import etree
 from iemk_etl import demo_data, export, integration, keys, keystore, semd_signing, settings, soap, wssecurity
 from iemk_etl.crypto import asn1, cms
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
+from iemk_etl.emulator.store import Store
 
 from cda_factory import document
 
@@ -71,7 +72,7 @@ def test_gost_request_signature_verifies_in_both_uri_spellings(tmp_path, gost_ba
 
 
 @pytest.mark.parametrize("algorithm", ["gost", "rsa"])
-def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_backend, packs_dir):
+def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_backend, packs_dir, fresh_dsn):
     from iemk_etl import xds
 
     from test_emulator import _submission
@@ -80,8 +81,9 @@ def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_b
     env = soap.build_envelope(xds.build_request(_submission(document())),
                               soap.Addressing("urn:uuid:a-1", xds.ACTION, "http://iemk", "http://mis/cb"), "client")
     wssecurity.sign_envelope(env, signer)
-    answer = IemkEmulator(EmulatorConfig(packs_dir=packs_dir)).receive_document_set(soap.to_bytes(env))
-    assert answer.status == 202 and answer.pending is not None
+    answer = IemkEmulator(EmulatorConfig(packs_dir=packs_dir), Store(fresh_dsn)).receive_document_set(
+        soap.to_bytes(env))
+    assert answer.status == 202 and answer.scheduled
 
 
 def _fault_reason(emulator, payload):
@@ -91,7 +93,7 @@ def _fault_reason(emulator, payload):
 
 
 @pytest.mark.parametrize("case", ["unsigned", "tampered body", "tampered To", "expired certificate"])
-def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case, packs_dir):
+def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case, packs_dir, fresh_dsn):
     from iemk_etl import xds
 
     from test_emulator import _submission
@@ -109,7 +111,7 @@ def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case,
         payload = payload.replace(b"Document01", b"Document02", 1)
     if case == "tampered To":
         payload = payload.replace(b"http://iemk<", b"http://evil<", 1)
-    fault = _fault_reason(IemkEmulator(EmulatorConfig(packs_dir=packs_dir)), payload)
+    fault = _fault_reason(IemkEmulator(EmulatorConfig(packs_dir=packs_dir), Store(fresh_dsn)), payload)
     expected = {"unsigned": "wsse:NO_SIGNATURE", "tampered body": "wsse:DIGEST_MISMATCH",
                 "tampered To": "wsse:DIGEST_MISMATCH", "expired certificate": "wsse:CERT_NOT_VALID"}[case]
     assert fault.subcode == expected

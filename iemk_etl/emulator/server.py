@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import threading
-import time
 
 import httpx
 
 from iemk_etl import soap
-from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator, PendingReply
+from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
+from iemk_etl.emulator.store import Store, Submission
 from iemk_etl.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
 log = logging.getLogger(__name__)
@@ -22,66 +20,59 @@ STATS_PATH = "/_emulator/stats"
 
 
 class ReplySender:
-    """Delivers RegistryResponses to ReplyTo after the configured delay, retrying with backoff."""
+    """Delivers the due RegistryResponses to ReplyTo, retrying with backoff; the queue is in the store, so
+    replies not yet delivered when the emulator stops go out after it starts again."""
 
     def __init__(self, emulator: IemkEmulator) -> None:
         self.emulator = emulator
-        self._queue: list[tuple[float, int, PendingReply]] = []
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        self._stopped = False
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
         self._http = httpx.Client(timeout=httpx.Timeout(emulator.config.callback_timeout))
         self._thread = threading.Thread(target=self._run, name="emulator-replies", daemon=True)
-        self.undelivered: list[tuple[str, str]] = []
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, pending: PendingReply) -> None:
-        with self._cond:
-            due = time.monotonic() + self.emulator.config.reply_delay
-            heapq.heappush(self._queue, (due, next(self._seq), pending))
-            self._cond.notify()
+    def poke(self) -> None:
+        self._wake.set()
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-        self._thread.join(timeout=5)
+        self._stopped.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
         self._http.close()
 
-    def _next(self) -> PendingReply | None:
-        with self._cond:
-            while not self._stopped:
-                if self._queue and self._queue[0][0] <= time.monotonic():
-                    return heapq.heappop(self._queue)[2]
-                wait = self._queue[0][0] - time.monotonic() if self._queue else None
-                self._cond.wait(timeout=wait)
-            return None
-
     def _run(self) -> None:
-        while (pending := self._next()) is not None:
+        while not self._stopped.is_set():
             try:
-                self._deliver(pending)
-            except Exception:  # a bad reply must not stop the sender thread
-                log.exception("reply to %s failed", pending.relates_to)
+                claimed = self.emulator.store.due_reply()
+                if claimed is None:
+                    wait = self.emulator.store.next_due_in()
+                    self._wake.wait(timeout=0.5 if wait is None else min(wait, 0.5))
+                    self._wake.clear()
+                    continue
+                self._deliver(*claimed)
+            except Exception:  # a bad reply or a database hiccup must not stop the sender thread
+                log.exception("reply sender")
+                self._stopped.wait(1)
 
-    def _deliver(self, pending: PendingReply) -> None:
-        response = self.emulator.process(pending.document)
-        payload = self.emulator.reply_envelope(pending, response)
-        cfg = self.emulator.config
-        for attempt in range(cfg.callback_attempts):
-            try:
-                r = self._http.post(pending.reply_to, content=payload, headers={"Content-Type": soap.CONTENT_TYPE})
-                if r.status_code < 300:
-                    self.emulator.count("replies_delivered")
-                    return
-                log.warning("callback %s answered HTTP %s", pending.reply_to, r.status_code)
-            except httpx.HTTPError as exc:
-                log.warning("callback %s unreachable: %s", pending.reply_to, exc)
-            time.sleep(cfg.callback_backoff * 2**attempt)
-        self.emulator.count("replies_undelivered")
-        self.undelivered.append((pending.reply_to, pending.relates_to))
+    def _deliver(self, reply_id: int, sub: Submission, body: bytes | None, attempts: int) -> None:
+        store, cfg = self.emulator.store, self.emulator.config
+        if body is None:
+            body = self.emulator.reply_envelope(sub, self.emulator.process(sub))
+            store.save_reply_body(reply_id, body)
+        try:
+            r = self._http.post(sub.reply_to, content=body, headers={"Content-Type": soap.CONTENT_TYPE})
+            error = None if r.status_code < 300 else f"HTTP {r.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error is None:
+            store.reply_attempted(reply_id, delivered=True, error=None, retry_in=None)
+            return
+        log.warning("reply to %s not delivered: %s", sub.reply_to, error)
+        last = attempts + 1 >= cfg.callback_attempts
+        store.reply_attempted(reply_id, delivered=False, error=error,
+                              retry_in=None if last else cfg.callback_backoff * 2**attempts)
 
 
 def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHandler]:
@@ -96,8 +87,8 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
                 self.respond(413, str(exc).encode())
                 return
             answer = emulator.receive_document_set(body)
-            if answer.pending is not None:
-                replies.submit(answer.pending)
+            if answer.scheduled:
+                replies.poke()
             self.respond(answer.status, answer.body, soap.CONTENT_TYPE)
 
         def do_GET(self) -> None:  # noqa: N802
@@ -112,8 +103,9 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
 class EmulatorServer:
     """The emulator listening on HTTP, with its reply sender; start() / stop() or a ``with`` block."""
 
-    def __init__(self, config: EmulatorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.emulator = IemkEmulator(config)
+    def __init__(self, config: EmulatorConfig, dsn: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store = Store(dsn)
+        self.emulator = IemkEmulator(config, self.store)
         self.replies = ReplySender(self.emulator)
         self.server = BackgroundServer(make_handler(self.emulator, self.replies), host, port)
 
@@ -129,6 +121,7 @@ class EmulatorServer:
     def stop(self) -> None:
         self.server.stop()
         self.replies.stop()
+        self.store.close()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
