@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 import httpx
+from lxml import etree
 
 from iemk_etl import soap, wssecurity, xds
 from iemk_etl.keys import Signer
@@ -28,6 +29,12 @@ class CallResult:
     verdict: Verdict
     error: str = ""
     http_status: int | None = None
+
+
+class CallError(RuntimeError):
+    def __init__(self, result: CallResult) -> None:
+        super().__init__(result.error)
+        self.result = result
 
 
 class IemkClient:
@@ -53,6 +60,30 @@ class IemkClient:
         envelope = soap.build_envelope(xds.build_request(submission), addressing, self.client_entity_id)
         wssecurity.sign_envelope(envelope, self.signer)
         return self._post(self.repository_url, soap.to_bytes(envelope), message_id)
+
+    def call(self, url: str, action: str, body: etree._Element, *, message_id: str | None = None) -> soap.Message:
+        """A synchronous operation (PIX, PDQ, ITI-18, ITI-43): the answer's envelope, or CallError."""
+        mid = message_id or soap.new_message_id()
+        envelope = soap.build_envelope(body, soap.Addressing(mid, action, to=url, reply_to=soap.ANONYMOUS),
+                                       self.client_entity_id)
+        wssecurity.sign_envelope(envelope, self.signer)
+        try:
+            response = self._http.post(url, content=soap.to_bytes(envelope),
+                                       headers={"Content-Type": soap.CONTENT_TYPE})
+        except httpx.TimeoutException as exc:
+            raise CallError(CallResult(Verdict.TRANSIENT, f"Таймаут обращения к ИЭМК: {type(exc).__name__}")) from None
+        except httpx.HTTPError as exc:
+            raise CallError(CallResult(Verdict.TRANSIENT, f"ИЭМК недоступна: {type(exc).__name__}: {exc}")) from None
+        fault = _fault_of(response)
+        if response.status_code != 200 or fault is not None:
+            transient = response.status_code in _TRANSIENT_HTTP or (fault is not None and fault.is_transient)
+            text = f"{fault.subcode}: {fault.reason}" if fault else f"ИЭМК ответила HTTP {response.status_code}"
+            raise CallError(CallResult(Verdict.TRANSIENT if transient else Verdict.REJECTED, text,
+                                       response.status_code))
+        try:
+            return soap.parse(response.content)
+        except soap.SoapFormatError as exc:
+            raise CallError(CallResult(Verdict.TRANSIENT, f"ответ ИЭМК не читается: {exc}")) from None
 
     def _post(self, url: str, payload: bytes, message_id: str) -> CallResult:
         try:

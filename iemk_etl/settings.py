@@ -62,13 +62,29 @@ class Settings:
     timezone: str
     start_date: str
 
-    @property
-    def repository_url(self) -> str | None:
-        """The ITI-41 endpoint: IEMK_REPOSITORY_URL, else IEMK_URL + /xds/repository (the emulator's path)."""
-        explicit = _env("IEMK_REPOSITORY_URL")
+    def _service_url(self, variable: str, path: str) -> str | None:
+        # The ИПС publishes each service under an opaque path, so each may be set on its own.
+        explicit = _env(variable)
         if explicit:
             return explicit
-        return f"{self.iemk_url.rstrip('/')}/xds/repository" if self.iemk_url else None
+        return f"{self.iemk_url.rstrip('/')}{path}" if self.iemk_url else None
+
+    @property
+    def repository_url(self) -> str | None:
+        """ITI-41 and ITI-43: IEMK_REPOSITORY_URL, else IEMK_URL + /xds/repository (the emulator's path)."""
+        return self._service_url("IEMK_REPOSITORY_URL", "/xds/repository")
+
+    @property
+    def registry_url(self) -> str | None:
+        return self._service_url("IEMK_REGISTRY_URL", "/xds/registry")
+
+    @property
+    def pix_url(self) -> str | None:
+        return self._service_url("IEMK_PIX_URL", "/pix")
+
+    @property
+    def pdq_url(self) -> str | None:
+        return self._service_url("IEMK_PDQ_URL", "/pdq")
 
     @property
     def mo_config_path(self) -> Path:

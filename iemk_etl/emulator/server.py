@@ -16,6 +16,9 @@ from iemk_etl.http_server import BackgroundServer, BodyTooLargeError, QuietHandl
 log = logging.getLogger(__name__)
 
 REPOSITORY_PATH = "/xds/repository"
+REGISTRY_PATH = "/xds/registry"
+PIX_PATH = "/pix"
+PDQ_PATH = "/pdq"
 STATS_PATH = "/_emulator/stats"
 
 
@@ -76,9 +79,13 @@ class ReplySender:
 
 
 def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHandler]:
+    routes = {REPOSITORY_PATH: emulator.repository, REGISTRY_PATH: emulator.registry_query,
+              PIX_PATH: emulator.patient_feed, PDQ_PATH: emulator.patient_query}
+
     class EmulatorHandler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.split("?")[0] != REPOSITORY_PATH:
+            service = routes.get(self.path.split("?")[0])
+            if service is None:
                 self.respond(404, b"unknown service path")
                 return
             try:
@@ -86,7 +93,7 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
             except BodyTooLargeError as exc:
                 self.respond(413, str(exc).encode())
                 return
-            answer = emulator.receive_document_set(body)
+            answer = service(body)
             if answer.scheduled:
                 replies.poke()
             self.respond(answer.status, answer.body, soap.CONTENT_TYPE)

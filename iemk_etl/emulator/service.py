@@ -7,20 +7,24 @@ as an asynchronous RegistryResponse, to the request's ReplyTo. State lives in ``
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from iemk_etl import snils, soap, validation, wssecurity, xds, xmlsafe
+from lxml import etree
+
+from iemk_etl import hl7v3, kinds, snils, soap, validation, wssecurity, xds, xmlsafe
 from iemk_etl.cda import NS as CDA_NS
 from iemk_etl.cda import SNILS_ROOT
+from iemk_etl.emulator import patients
 from iemk_etl.emulator.store import Store, Submission
 
 log = logging.getLogger(__name__)
 
 ACCEPTED = 202
-REPOSITORY = "repository"
+REPOSITORY, REGISTRY, PIX, PDQ = "repository", "registry", "pix", "pdq"
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,12 @@ class EmulatorConfig:
     callback_attempts: int = 6
     callback_backoff: float = 0.5
     callback_timeout: float = 10.0
+    known_mo: frozenset[str] | None = None  # None: any OID of ФРМО form (or the legacy МО registry form)
+    # ITI-41 refuses a document whose patient was never fed through PIX (XDSPatientRegistrationError).
+    require_registered_patient: bool = False
+    # The opaque id/@root of ИЭМК's HL7v3 answers, as in the public sample.
+    repository_id: str = "1.2.643.5.1.13.2.7.100.1"
+    response_root: str = "ti8q1f2x-jr7g-1sjx-cy6n-u3diwj030krxz2lg8sm4gd005p14i"
 
 
 @dataclass
@@ -49,60 +59,108 @@ class IemkEmulator:
 
     # -- synchronous part -------------------------------------------------------------------------------
 
-    def receive_document_set(self, body: bytes) -> SyncAnswer:
+    def _open(self, body: bytes | soap.Message, service: str, actions: set[str], *, async_reply: bool
+              ) -> soap.Message | SyncAnswer:
+        """The checks every service makes before it reads the body: SOAP, WS-Addressing, client, signature."""
         try:
-            message = soap.parse(body)
+            message = body if isinstance(body, soap.Message) else soap.parse(body)
         except soap.SoapFormatError as exc:
-            return self._fault("Sender", "FormatError", str(exc))
+            return self._fault("Sender", "FormatError", str(exc), service=service)
         a = message.addressing
-        if a.action != xds.ACTION:
+        if a.action not in actions:
             return self._fault("Sender", "wsa:ActionNotSupported",
-                               f"wsa:Action [{a.action}] не поддерживается сервисом репозитория", message)
+                               f"wsa:Action [{a.action}] не поддерживается этим сервисом", message, service)
         if not a.message_id:
-            return self._fault("Sender", "wsa:MessageAddressingHeaderRequired", "не указан wsa:MessageID")
-        if not a.reply_to or a.reply_to == soap.ANONYMOUS:
+            return self._fault("Sender", "wsa:MessageAddressingHeaderRequired", "не указан wsa:MessageID",
+                               service=service)
+        if async_reply and (not a.reply_to or a.reply_to == soap.ANONYMOUS):
             return self._fault("Sender", "wsa:MessageAddressingHeaderRequired",
-                               "для ITI-41 требуется адрес асинхронного ответа в wsa:ReplyTo", message)
-        refusal = self._check_client(message) or self._check_signature(message)
+                               "для этой операции требуется адрес асинхронного ответа в wsa:ReplyTo", message, service)
+        refusal = self._check_client(message, service) or self._check_signature(message, service)
         if refusal:
             return refusal
+        if message.body is None:
+            return self._fault("Sender", "FormatError", "пустое тело запроса", message, service)
+        return message
+
+    def receive_document_set(self, body: bytes | soap.Message) -> SyncAnswer:
+        message = self._open(body, REPOSITORY, {xds.ACTION}, async_reply=True)
+        if isinstance(message, SyncAnswer):
+            return message
+        a = message.addressing
         if message.body is None or message.body.tag != f"{{{xds.XDS}}}ProvideAndRegisterDocumentSetRequest":
             return self._fault("Sender", "FormatError", "тело запроса не ProvideAndRegisterDocumentSetRequest",
-                               message)
+                               message, REPOSITORY)
         if not self.store.record_message(a.message_id, REPOSITORY, a.action, message.client_entity_id, "accepted"):
             # The same message delivered again (a client retry): acknowledged, never processed twice.
             return SyncAnswer(ACCEPTED)
         doc = xds.read_request(message.body)
-        self.store.accept_submission(Submission(a.message_id, a.reply_to, doc.unique_id, doc.patient_id,
-                                                doc.kind_code, doc.author_person, doc.document),
+        self.store.accept_submission(Submission(a.message_id, a.reply_to or "", doc.unique_id, doc.patient_id,
+                                                doc.kind_code, doc.author_person, doc.document, doc.replaces),
                                      self.config.reply_delay)
         return SyncAnswer(ACCEPTED, scheduled=True)
 
-    def _check_client(self, message: soap.Message) -> SyncAnswer | None:
+    # -- patients: PIX feed and PDQ ----------------------------------------------------------------------------
+
+    def patient_feed(self, body: bytes) -> SyncAnswer:
+        message = self._open(body, PIX, {hl7v3.ACTION[hl7v3.ADD], hl7v3.ACTION[hl7v3.REVISE]}, async_reply=False)
+        if isinstance(message, SyncAnswer):
+            return message
+        try:
+            feed = hl7v3.read_feed(message.body)  # type: ignore[arg-type]
+        except ValueError as exc:
+            return self._fault("Sender", "FormatError", str(exc), message, PIX)
+        ack = patients.apply_feed(self.store, feed, self.config.known_mo)
+        self.store.record_message(message.addressing.message_id, PIX, message.addressing.action,
+                                  message.client_entity_id, "success" if ack.accepted else "failure", ack.detail)
+        reply = hl7v3.build_ack(feed, ack, token=self.config.response_root)
+        return self._sync_reply(message, hl7v3.ACTION[hl7v3.ACK], reply)
+
+    def patient_query(self, body: bytes) -> SyncAnswer:
+        message = self._open(body, PDQ, {hl7v3.ACTION[hl7v3.QUERY]}, async_reply=False)
+        if isinstance(message, SyncAnswer):
+            return message
+        try:
+            query = hl7v3.read_query(message.body)  # type: ignore[arg-type]
+        except ValueError as exc:
+            return self._fault("Sender", "FormatError", str(exc), message, PDQ)
+        found = self.store.find_patients(query)
+        self.store.record_message(message.addressing.message_id, PDQ, message.addressing.action,
+                                  message.client_entity_id, "success", f"найдено пациентов: {len(found)}")
+        reply = hl7v3.build_query_response(message.body, found, token=self.config.response_root)  # type: ignore[arg-type]
+        return self._sync_reply(message, hl7v3.ACTION[hl7v3.QUERY_RESPONSE], reply)
+
+    def _sync_reply(self, request: soap.Message, action: str, body: etree._Element) -> SyncAnswer:
+        addressing = soap.Addressing(soap.new_message_id(), action, to=soap.ANONYMOUS,
+                                     relates_to=request.addressing.message_id)
+        return SyncAnswer(200, soap.to_bytes(soap.build_envelope(body, addressing)))
+
+    def _check_client(self, message: soap.Message, service: str) -> SyncAnswer | None:
         client = message.client_entity_id
         if not client:
             return self._fault("Sender", "egis:AuthorizationRequired",
-                               "не указан transportHeader/authInfo/clientEntityId", message)
+                               "не указан transportHeader/authInfo/clientEntityId", message, service)
         known = self.config.known_clients
         if known is not None and client not in known:
             return self._fault("Sender", "egis:UnknownClient",
-                               f"информационная система [{client}] не зарегистрирована в ЕГИСЗ", message)
+                               f"информационная система [{client}] не зарегистрирована в ЕГИСЗ", message, service)
         return None
 
-    def _check_signature(self, message: soap.Message) -> SyncAnswer | None:
+    def _check_signature(self, message: soap.Message, service: str) -> SyncAnswer | None:
         if not self.config.require_signature:
             return None
         try:
             wssecurity.verify_envelope(message.envelope)
         except wssecurity.SignatureError as exc:
             return self._fault("Sender", f"wsse:{exc.code}", f"Ошибка проверки подписи запроса: {exc.message}",
-                               message)
+                               message, service)
         return None
 
-    def _fault(self, code: str, subcode: str, reason: str, message: soap.Message | None = None) -> SyncAnswer:
+    def _fault(self, code: str, subcode: str, reason: str, message: soap.Message | None = None,
+               service: str = REPOSITORY) -> SyncAnswer:
         relates_to = message.addressing.message_id if message else None
         if message is not None and relates_to:
-            self.store.record_message(relates_to, REPOSITORY, message.addressing.action, message.client_entity_id,
+            self.store.record_message(relates_to, service, message.addressing.action, message.client_entity_id,
                                       "fault", f"{subcode}: {reason}")
         log.info("fault %s: %s", subcode, reason)
         status = 400 if code == "Sender" else 500
@@ -130,6 +188,10 @@ class IemkEmulator:
             where = f" ({f.location})" if f.location else ""
             return xds.RegistryError("XDS.CDA.ValidationError", f"Ошибка валидации СЭМД: {f.message}{where}")
         root = xmlsafe.parse(sub.data)
+        return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)
+
+    def _metadata_error(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
+        """The request's metadata must say what the document says; a disagreement names both values."""
         h = {"h": CDA_NS}
         cda_id = root.xpath("/h:ClinicalDocument/h:id", namespaces=h)[0]
         cda_unique = f"{cda_id.get('root')}^{cda_id.get('extension')}"
@@ -138,27 +200,103 @@ class IemkEmulator:
                 "XDSDocumentUniqueIdError",
                 f"Уникальный идентификатор документа в СЭМД [{cda_unique}] отличается от уникального "
                 f"идентификатора документа в запросе [{sub.unique_id}]")
+        template = root.xpath("string(/h:ClinicalDocument/h:templateId/@root)", namespaces=h)
+        kind = kinds.by_template_id(template)
+        if kind is not None and kind.code != sub.kind_code:
+            return xds.RegistryError("XDSDictionaryValidationError",
+                                     f"Вид СЭМД в СЭМД [{kind.code}] отличается от вида СЭМД в запросе "
+                                     f"[{sub.kind_code}]")
+        local = (sub.patient_id or "").split("^", 1)[0]
+        cda_patient = root.xpath("string(/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id[1]/@extension)",
+                                 namespaces=h)
+        if local != cda_patient:
+            return xds.RegistryError("XDSPatientIdDoesNotMatch",
+                                     f"Идентификатор пациента в СЭМД [{cda_patient}] отличается от идентификатора "
+                                     f"пациента в запросе [{local}]")
+        author_snils = (sub.author or "").split("^", 1)[0]
+        cda_author = root.xpath(f"string(/h:ClinicalDocument/h:author/h:assignedAuthor/h:id[@root='{SNILS_ROOT}']"
+                                "/@extension)", namespaces=h)
+        if author_snils and cda_author and author_snils != cda_author:
+            return xds.RegistryError("XDSRegistryMetadataError",
+                                     f"СНИЛС автора в СЭМД [{cda_author}] отличается от СНИЛС автора в запросе "
+                                     f"[{author_snils}]")
+        return None
+
+    def _patient_error(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
+        h = {"h": CDA_NS}
         patient_snils = root.xpath(f"string(/h:ClinicalDocument/h:recordTarget/h:patientRole/"
                                    f"h:id[@root='{SNILS_ROOT}']/@extension)", namespaces=h)
         if patient_snils and not snils.is_valid(patient_snils):
             return xds.RegistryError(
                 "XDSPatientRegistrationError",
                 f"[CRE-122]: PAT-001; Пациент не определен: [СНИЛС [{patient_snils}] не валидно контрольное число]")
-        custodian = root.xpath("string(/h:ClinicalDocument/h:custodian/h:assignedCustodian/"
-                               "h:representedCustodianOrganization/h:id/@root)", namespaces=h)
-        return self._register(sub, cda_unique, custodian or None)
+        if self.config.require_registered_patient:
+            local, _, rest = (sub.patient_id or "").partition("^^^&")
+            mo_oid = rest.split("&", 1)[0]
+            if self.store.patient(mo_oid, local) is None:
+                return xds.RegistryError(
+                    "XDSPatientRegistrationError",
+                    f"[CRE-122]: PAT-001; Пациент не определен: [Patient(moId: [{mo_oid}], patientId: [{local}])"
+                    " не зарегистрирован в ИЭМК]")
+        return None
 
-    def _register(self, sub: Submission, unique: str, mo_oid: str | None) -> xds.RegistryError | None:
-        assert sub.data is not None and sub.kind_code is not None
+    def _register(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
+        assert sub.data is not None and sub.unique_id is not None
+        h = {"h": CDA_NS}
+        if sub.replaces and self.store.document(sub.replaces) is None:
+            return xds.RegistryError("XDSDocumentUniqueIdError",
+                                     f"Association [RPLC] targetId with unique ID [{sub.replaces}] not found in "
+                                     "repository")
+        custodian = root.xpath("string(/h:ClinicalDocument/h:custodian/h:assignedCustodian/"
+                               "h:representedCustodianOrganization/h:id/@root)", namespaces=h) or None
+        created = _cda_time(root.xpath("string(/h:ClinicalDocument/h:effectiveTime/@value)", namespaces=h))
         digest = hashlib.sha256(sub.data).hexdigest()
-        if self.store.store_document(unique, sub.patient_id or "", mo_oid, sub.kind_code, digest, sub.data,
-                                     sub.message_id):
+        if self.store.store_document(sub, sub.unique_id, custodian, digest, created):
             return None
-        existing = self.store.document(unique)
+        existing = self.store.document(sub.unique_id)
         if existing is not None and existing[0] == digest:
             return xds.RegistryError("XDSDuplicateUniqueIdInRegistry",
-                                     f"Документ с уникальным идентификатором [{unique}] уже зарегистрирован")
-        return xds.RegistryError("XDSNonIdenticalHash", f"Документ [{unique}] уже зарегистрирован с другим содержимым")
+                                     f"Документ с уникальным идентификатором [{sub.unique_id}] уже зарегистрирован")
+        return xds.RegistryError("XDSNonIdenticalHash",
+                                 f"Документ [{sub.unique_id}] уже зарегистрирован с другим содержимым")
+
+    # -- the registry and the repository: queries ---------------------------------------------------------
+
+    def registry_query(self, body: bytes) -> SyncAnswer:
+        message = self._open(body, REGISTRY, {xds.QUERY_ACTION}, async_reply=False)
+        if isinstance(message, SyncAnswer):
+            return message
+        try:
+            query = xds.read_query(message.body)  # type: ignore[arg-type]
+        except ValueError as exc:
+            reply = xds.build_query_response([], xds.RegistryError("XDSRegistryError", str(exc)))
+        else:
+            reply = xds.build_query_response(self.store.find_documents(query))
+        self.store.record_message(message.addressing.message_id, REGISTRY, message.addressing.action,
+                                  message.client_entity_id, "success", None)
+        return self._sync_reply(message, xds.QUERY_RESPONSE_ACTION, reply)
+
+    def retrieve(self, body: bytes | soap.Message) -> SyncAnswer:
+        message = self._open(body, REPOSITORY, {xds.RETRIEVE_ACTION}, async_reply=False)
+        if isinstance(message, SyncAnswer):
+            return message
+        wanted = xds.read_retrieve(message.body)  # type: ignore[arg-type]
+        found = self.store.documents_data(wanted)
+        reply = xds.build_retrieve_response([(u, found[u]) for u in wanted if u in found],
+                                            [u for u in wanted if u not in found], self.config.repository_id)
+        self.store.record_message(message.addressing.message_id, REPOSITORY, message.addressing.action,
+                                  message.client_entity_id, "success", f"выдано документов: {len(found)}")
+        return self._sync_reply(message, xds.RETRIEVE_RESPONSE_ACTION, reply)
+
+    def repository(self, body: bytes) -> SyncAnswer:
+        """One endpoint for the repository's two transactions, told apart by wsa:Action."""
+        try:
+            message = soap.parse(body)
+        except soap.SoapFormatError as exc:
+            return self._fault("Sender", "FormatError", str(exc))
+        if message.addressing.action == xds.RETRIEVE_ACTION:
+            return self.retrieve(message)
+        return self.receive_document_set(message)
 
     def reply_envelope(self, sub: Submission, response: xds.RegistryResponse) -> bytes:
         addressing = soap.Addressing(soap.new_message_id(), xds.ASYNC_RESPONSE_ACTION, to=sub.reply_to,
@@ -167,3 +305,14 @@ class IemkEmulator:
 
     def stats(self) -> dict[str, int]:
         return self.store.stats()
+
+
+def _cda_time(value: str) -> dt.datetime | None:
+    """An HL7 TS such as 20261101100000+0300."""
+    for fmt in ("%Y%m%d%H%M%S%z", "%Y%m%d%H%M%S", "%Y%m%d%H%M%z", "%Y%m%d"):
+        try:
+            parsed = dt.datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None

@@ -6,6 +6,8 @@ asynchronous replies still to deliver. ``reset()`` clears it (``iemk-etl emulato
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import queue
 import threading
 from collections.abc import Iterator
@@ -13,6 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
+
+from iemk_etl.hl7v3 import OtherId, PatientQuery, PatientRecord
+from iemk_etl.xds import DocumentEntry, DocumentQuery
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS emulator;
@@ -44,7 +49,8 @@ CREATE TABLE IF NOT EXISTS emulator.submission (
     patient_id   text,
     kind_code    int,
     author       text,
-    data         bytea
+    data         bytea,
+    replaces     text
 );
 CREATE TABLE IF NOT EXISTS emulator.reply (
     id           bigserial PRIMARY KEY,
@@ -57,9 +63,37 @@ CREATE TABLE IF NOT EXISTS emulator.reply (
     last_error   text
 );
 CREATE INDEX IF NOT EXISTS reply_due_idx ON emulator.reply (due_at) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS emulator.patient (
+    mo_oid      text NOT NULL,
+    local_id    text NOT NULL,
+    family      text,
+    given       text,
+    patronymic  text,
+    gender      text,
+    birth_time  text,
+    snils       text,
+    other_ids   jsonb NOT NULL DEFAULT '[]',
+    revision    int NOT NULL DEFAULT 1,
+    updated_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (mo_oid, local_id)
+);
+CREATE INDEX IF NOT EXISTS patient_snils_idx ON emulator.patient (snils);
+ALTER TABLE emulator.document ADD COLUMN IF NOT EXISTS creation_time timestamptz;
+ALTER TABLE emulator.document ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'Approved';
+ALTER TABLE emulator.document ADD COLUMN IF NOT EXISTS replaces text;
+ALTER TABLE emulator.submission ADD COLUMN IF NOT EXISTS replaces text;
 """
 
-_TABLES = ("emulator.reply", "emulator.submission", "emulator.document", "emulator.message")
+_PATIENT_SELECT = ("SELECT mo_oid, local_id, family, given, patronymic, gender, birth_time, other_ids"
+                   " FROM emulator.patient")
+
+
+def _patient(row: tuple) -> PatientRecord:
+    *fields, other = row
+    return PatientRecord(*fields, other_ids=tuple(OtherId(*o) for o in other))
+
+
+_TABLES = ("emulator.reply", "emulator.submission", "emulator.document", "emulator.message", "emulator.patient")
 
 
 @dataclass(frozen=True)
@@ -71,6 +105,7 @@ class Submission:
     kind_code: int | None
     author: str | None
     data: bytes | None
+    replaces: str | None = None
 
 
 class Store:
@@ -145,9 +180,10 @@ class Store:
     def accept_submission(self, sub: Submission, delay: float) -> None:
         with self.connection() as conn:
             conn.execute(
-                "INSERT INTO emulator.submission (message_id, reply_to, unique_id, patient_id, kind_code, author, data)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (sub.message_id, sub.reply_to, sub.unique_id, sub.patient_id, sub.kind_code, sub.author, sub.data))
+                "INSERT INTO emulator.submission (message_id, reply_to, unique_id, patient_id, kind_code, author, data,"
+                " replaces) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (sub.message_id, sub.reply_to, sub.unique_id, sub.patient_id, sub.kind_code, sub.author, sub.data,
+                 sub.replaces))
             conn.execute("INSERT INTO emulator.reply (relates_to, reply_to, due_at)"
                          " VALUES (%s, %s, clock_timestamp() + %s * interval '1 second')",
                          (sub.message_id, sub.reply_to, delay))
@@ -163,9 +199,9 @@ class Store:
             if row is None:
                 return None
             reply_id, relates_to, body, attempts = row
-            s = conn.execute("SELECT message_id, reply_to, unique_id, patient_id, kind_code, author, data"
+            s = conn.execute("SELECT message_id, reply_to, unique_id, patient_id, kind_code, author, data, replaces"
                              " FROM emulator.submission WHERE message_id = %s", (relates_to,)).fetchone()
-        data = Submission(*s[:6], bytes(s[6]) if s[6] is not None else None)
+        data = Submission(*s[:6], bytes(s[6]) if s[6] is not None else None, s[7])
         return reply_id, data, bytes(body) if body is not None else None, attempts
 
     def next_due_in(self) -> float | None:
@@ -199,14 +235,92 @@ class Store:
                                (unique_id,)).fetchone()
         return (row[0], bytes(row[1])) if row else None
 
-    def store_document(self, unique_id: str, patient_id: str, mo_oid: str | None, kind_code: int, content_hash: str,
-                       data: bytes, message_id: str) -> bool:
+    def store_document(self, sub: Submission, unique_id: str, mo_oid: str | None, content_hash: str,
+                       creation_time: dt.datetime | None) -> bool:
+        """Register a document (deprecating the one it replaces); False if that uniqueId is taken."""
         with self.connection() as conn:
             row = conn.execute(
                 "INSERT INTO emulator.document (unique_id, patient_id, mo_oid, kind_code, content_hash, data,"
-                " message_id) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (unique_id) DO NOTHING RETURNING 1",
-                (unique_id, patient_id, mo_oid, kind_code, content_hash, data, message_id)).fetchone()
+                " message_id, creation_time, replaces) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (unique_id) DO NOTHING RETURNING 1",
+                (unique_id, sub.patient_id or "", mo_oid, sub.kind_code, content_hash, sub.data, sub.message_id,
+                 creation_time, sub.replaces)).fetchone()
+            if row is not None and sub.replaces:
+                conn.execute("UPDATE emulator.document SET status = 'Deprecated' WHERE unique_id = %s",
+                             (sub.replaces,))
         return row is not None
+
+    def find_documents(self, q: DocumentQuery) -> list[DocumentEntry]:
+        where, args = [], []
+        if q.unique_ids:
+            where.append("unique_id = ANY(%s)")
+            args.append(list(q.unique_ids))
+        for clause, value in (("patient_id = %s", q.patient_id), ("mo_oid = %s", q.mo_oid),
+                              ("kind_code = %s", q.kind_code), ("creation_time >= %s", q.created_from),
+                              ("creation_time < %s", q.created_to)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        if q.statuses:
+            where.append("status = ANY(%s)")
+            args.append([s.rsplit(":", 1)[-1] for s in q.statuses])
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT unique_id, patient_id, kind_code, creation_time, status, content_hash, length(data)"
+                " FROM emulator.document WHERE " + (" AND ".join(where) or "true")
+                + " ORDER BY creation_time, unique_id",
+                args).fetchall()  # the fragments above are constants; values are parameters
+        prefix = "urn:oasis:names:tc:ebxml-regrep:StatusType:"
+        return [DocumentEntry(u, p, k, c, prefix + st, h, n) for u, p, k, c, st, h, n in rows]
+
+    def documents_data(self, unique_ids: list[str]) -> dict[str, bytes]:
+        with self.connection() as conn:
+            rows = conn.execute("SELECT unique_id, data FROM emulator.document WHERE unique_id = ANY(%s)",
+                                (unique_ids,)).fetchall()
+        return {u: bytes(d) for u, d in rows}
+
+    # -- patients ------------------------------------------------------------------------------------------
+
+    def patient(self, mo_oid: str, local_id: str) -> PatientRecord | None:
+        with self.connection() as conn:
+            row = conn.execute(_PATIENT_SELECT + " WHERE mo_oid = %s AND local_id = %s", (mo_oid, local_id)).fetchone()
+        return _patient(row) if row else None
+
+    def save_patient(self, p: PatientRecord) -> None:
+        other = json.dumps([[o.type_code, o.number, o.series] for o in p.other_ids], ensure_ascii=False)
+        with self.connection() as conn:
+            conn.execute(
+                "INSERT INTO emulator.patient (mo_oid, local_id, family, given, patronymic, gender, birth_time, snils,"
+                " other_ids) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (mo_oid, local_id) DO UPDATE SET"
+                " family = EXCLUDED.family, given = EXCLUDED.given, patronymic = EXCLUDED.patronymic,"
+                " gender = EXCLUDED.gender, birth_time = EXCLUDED.birth_time, snils = EXCLUDED.snils,"
+                " other_ids = EXCLUDED.other_ids, revision = emulator.patient.revision + 1,"
+                " updated_at = clock_timestamp()",
+                (p.mo_oid, p.local_id, p.family, p.given, p.patronymic, p.gender, p.birth_time, p.snils, other))
+
+    def find_patients(self, q: PatientQuery) -> list[PatientRecord]:
+        where, args = [], []
+        if q.local_id:
+            where.append("mo_oid = %s AND local_id = %s")
+            args += list(q.local_id)
+        if q.snils:
+            where.append("snils = %s")
+            args.append(q.snils)
+        if q.family:
+            where.append("lower(family) = lower(%s)")
+            args.append(q.family)
+        if q.given:
+            where.append("lower(given) = lower(%s)")
+            args.append(q.given)
+        if q.birth_date:
+            where.append("left(birth_time, 8) = %s")
+            args.append(q.birth_date[:8])
+        if not where:
+            return []
+        with self.connection() as conn:
+            rows = conn.execute(_PATIENT_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY mo_oid, local_id"
+                                " LIMIT 100", args).fetchall()  # the fragments above are constants
+        return [_patient(r) for r in rows]
 
     def received_unique_ids(self) -> set[str]:
         """Every document uniqueId that reached the repository (accepted for processing)."""

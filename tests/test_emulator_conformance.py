@@ -1,0 +1,216 @@
+"""Conformance of the ИЭМК emulator, every operation over real HTTP: PIX feed, PDQ, ITI-41 registry rules,
+ITI-18 and ITI-43, with positive and negative cases, and the public PIX sample."""
+
+import dataclasses
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from iemk_etl import cda, client, hl7v3, keys, soap, xds, xmlsafe
+from iemk_etl.callback import CallbackServer
+from iemk_etl.emulator.server import PDQ_PATH, PIX_PATH, REGISTRY_PATH, REPOSITORY_PATH, EmulatorServer
+from iemk_etl.emulator.service import EmulatorConfig
+
+from cda_factory import MO, document
+from test_emulator import _replies, _submission
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "pix"
+H = {"h": hl7v3.V3}
+
+
+@pytest.fixture
+def contour(fresh_dsn, packs_dir, dev_keys):
+    config = EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, require_registered_patient=True)
+    with EmulatorServer(config, fresh_dsn) as emulator, CallbackServer(fresh_dsn) as callback, \
+            client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
+                              signer=keys.load_signer(*dev_keys), timeout=10) as iemk:
+        yield dataclasses.make_dataclass("Contour", ["url", "callback", "iemk", "dsn", "emulator"])(
+            emulator.url, callback.url, iemk, fresh_dsn, emulator)
+
+
+def _patient(local_id="P-1", *, family="Иванов", snils="11223344595", mo=MO.oid) -> hl7v3.PatientRecord:
+    return hl7v3.PatientRecord(mo, local_id, family, "Иван", "Иванович", "1", "19800102",
+                               (hl7v3.OtherId(hl7v3.SNILS_TYPE, snils),))
+
+
+def _feed(c, record, interaction=hl7v3.ADD) -> hl7v3.Acknowledgement:
+    body = hl7v3.build_feed(interaction, record, system_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
+                            system_name="iemk-etl", mo_name=MO.name)
+    answer = c.iemk.call(c.url + PIX_PATH, hl7v3.ACTION[interaction], body)
+    assert answer.addressing.action == hl7v3.ACTION[hl7v3.ACK]
+    return hl7v3.read_ack(answer.body)
+
+
+# -- PIX ------------------------------------------------------------------------------------------------------
+
+def _shape(el: etree._Element, path: str = "") -> list[tuple[str, tuple[str, ...]]]:
+    here = f"{path}/{etree.QName(el).localname}"
+    rows = [(here, tuple(sorted(el.attrib)))]
+    for child in el:
+        if isinstance(child.tag, str):
+            rows += _shape(child, here)
+    return rows
+
+
+def test_the_public_pix_sample_is_answered_like_the_sample_response(contour):
+    if not SAMPLES.is_dir():
+        pytest.skip(f"the public PIX sample is not at {SAMPLES} (CI has ../shared/samples)")
+    request = xmlsafe.parse((SAMPLES / "pix_PRPA_IN201301RU02_request.xml").read_bytes())
+    expected = xmlsafe.parse((SAMPLES / "pix_MCCI_IN000002UV01_response.xml").read_bytes())
+    body = request.find(f"{{{soap.SOAP}}}Body")[0]
+    answer = contour.iemk.call(contour.url + PIX_PATH, hl7v3.ACTION[hl7v3.ADD], body, message_id="uuid:528f0f29")
+    ours, theirs = answer.body, expected.find(f"{{{soap.SOAP}}}Body")[0]
+    assert _shape(ours) == _shape(theirs)
+    same = ["h:acknowledgement/h:typeCode/@code", "h:acknowledgement/h:targetMessage/h:id/@extension",
+            "h:acknowledgement/h:targetMessage/h:id/@root", "h:acknowledgement/h:acknowledgementDetail/@typeCode",
+            "h:acknowledgement/h:acknowledgementDetail/h:code/@displayName",
+            "h:acknowledgement/h:acknowledgementDetail/h:code/@codeSystemName",
+            "h:acknowledgement/h:acknowledgementDetail/h:location", "h:receiver/h:device/h:id/@root",
+            "h:sender/h:device/h:id/@root", "h:interactionId/@extension", "h:acceptAckCode/@code",
+            "h:processingModeCode/@code"]
+    for xpath in same:
+        assert ours.xpath(f"string({xpath})", namespaces=H).strip() == theirs.xpath(f"string({xpath})",
+                                                                                     namespaces=H).strip(), xpath
+    assert answer.addressing.relates_to == "uuid:528f0f29"
+    assert answer.addressing.to == soap.ANONYMOUS
+
+
+def test_pix_add_then_revise_and_the_checks(contour):
+    assert _feed(contour, _patient()).type_code == "CA"
+    assert _feed(contour, _patient()).type_code == "CA"                    # the same data again: fine
+    mismatch = _feed(contour, _patient(family="Петров"))
+    assert mismatch.type_code == "CE" and "не соответствует данным ГИП [Иванов]" in mismatch.detail
+    revised = _feed(contour, _patient(family="Петров"), hl7v3.REVISE)
+    assert revised.type_code == "CA" and revised.detail.endswith("обработан успешно")
+    unknown = _feed(contour, _patient("P-404"), hl7v3.REVISE)
+    assert unknown.type_code == "CE" and "не найден" in unknown.detail
+    bad = _feed(contour, _patient("P-2", snils="11223344596"))
+    assert bad.type_code == "CE" and "СНИЛС [11223344596] не валидно контрольное число" in bad.detail
+    nameless = _feed(contour, dataclasses.replace(_patient("P-3"), family=None))
+    assert nameless.type_code == "CE" and "фамилия и имя" in nameless.detail
+    no_birth = _feed(contour, dataclasses.replace(_patient("P-4"), birth_time=None))
+    assert no_birth.type_code == "CE" and "дата рождения" in no_birth.detail
+    foreign = _feed(contour, _patient("P-5", mo="1.2.3.4"))
+    assert foreign.type_code == "CE" and "MO code: [1.2.3.4] is not actual" in foreign.detail
+
+
+# -- PDQ ------------------------------------------------------------------------------------------------------
+
+def _search(c, query: hl7v3.PatientQuery) -> list[hl7v3.PatientRecord]:
+    answer = c.iemk.call(c.url + PDQ_PATH, hl7v3.ACTION[hl7v3.QUERY], hl7v3.build_query(query, system_id="x"))
+    assert answer.addressing.action == hl7v3.ACTION[hl7v3.QUERY_RESPONSE]
+    return hl7v3.read_query_response(answer.body)
+
+
+def test_pdq_finds_a_patient_by_each_key(contour):
+    _feed(contour, _patient("P-1"))
+    _feed(contour, _patient("P-2", family="Смирнова", snils="12345678964"))
+    assert [p.local_id for p in _search(contour, hl7v3.PatientQuery(local_id=(MO.oid, "P-2")))] == ["P-2"]
+    assert [p.local_id for p in _search(contour, hl7v3.PatientQuery(snils="11223344595"))] == ["P-1"]
+    found = _search(contour, hl7v3.PatientQuery(family="иванов", given="Иван", birth_date="19800102"))
+    assert [(p.local_id, p.family, p.snils) for p in found] == [("P-1", "Иванов", "11223344595")]
+    assert _search(contour, hl7v3.PatientQuery(snils="00000000000")) == []
+
+
+# -- ITI-41 registry rules -------------------------------------------------------------------------------------
+
+def _send(c, data: bytes, mid: str, **changes) -> xds.RegistryResponse:
+    sub = dataclasses.replace(_submission(data), **changes)
+    assert c.iemk.provide_and_register(sub, message_id=mid, reply_to=c.callback).verdict is client.Verdict.ACCEPTED
+    return _replies(c.dsn, mid)[0]
+
+
+def test_a_document_needs_its_patient_registered_first(contour):
+    refused = _send(contour, document(), "urn:uuid:r-1")
+    assert refused.errors[0].error_code == "XDSPatientRegistrationError"
+    assert "patientId: [P-1]" in refused.errors[0].code_context
+    _feed(contour, _patient("P-1"))
+    assert _send(contour, document(), "urn:uuid:r-2").success
+
+
+def test_metadata_must_agree_with_the_document(contour):
+    _feed(contour, _patient("P-1"))
+    kind = _send(contour, document(), "urn:uuid:m-1", kind_code=119)
+    assert kind.errors[0].code_context == "Вид СЭМД в СЭМД [42] отличается от вида СЭМД в запросе [119]"
+    patient = _send(contour, document(), "urn:uuid:m-2", patient_local_id="P-9")
+    assert "[P-1]" in patient.errors[0].code_context and "[P-9]" in patient.errors[0].code_context
+    author = _send(contour, document(), "urn:uuid:m-3", author=xds.AuthorRef("12345678964", "Сидоров", "Олег", None))
+    assert "[11223344595]" in author.errors[0].code_context and "[12345678964]" in author.errors[0].code_context
+
+
+def test_a_new_version_replaces_the_previous_one(contour):
+    _feed(contour, _patient("P-1"))
+    assert _send(contour, document(local_uid="V-1"), "urn:uuid:v-1",
+                 unique_id=cda.unique_id(MO.oid, "V-1")).success
+    orphan = _send(contour, document(local_uid="V-3"), "urn:uuid:v-3", unique_id=cda.unique_id(MO.oid, "V-3"),
+                   replaces="1.2.3^NOPE")
+    assert orphan.errors[0].error_code == "XDSDocumentUniqueIdError"
+    assert orphan.errors[0].code_context == "Association [RPLC] targetId with unique ID [1.2.3^NOPE] not found in " \
+                                            "repository"
+    assert _send(contour, document(local_uid="V-2"), "urn:uuid:v-2", unique_id=cda.unique_id(MO.oid, "V-2"),
+                 replaces=cda.unique_id(MO.oid, "V-1")).success
+    entries = _find(contour, xds.DocumentQuery(patient_id=xds.patient_cx("P-1", MO.oid),
+                                               statuses=(xds.APPROVED, xds.DEPRECATED)))
+    assert {(e.unique_id.split("^")[1], e.status.rsplit(":", 1)[1]) for e in entries} == {
+        ("V-1", "Deprecated"), ("V-2", "Approved")}
+
+
+# -- ITI-18 and ITI-43 -----------------------------------------------------------------------------------------
+
+def _find(c, query: xds.DocumentQuery) -> list[xds.DocumentEntry]:
+    answer = c.iemk.call(c.url + REGISTRY_PATH, xds.QUERY_ACTION, xds.build_query(query))
+    assert answer.addressing.action == xds.QUERY_RESPONSE_ACTION
+    return xds.read_query_response(answer.body)
+
+
+def test_find_get_and_retrieve_documents(contour):
+    _feed(contour, _patient("P-1"))
+    sent = {}
+    for n in range(3):
+        data = document(local_uid=f"D-{n}")
+        assert _send(contour, data, f"urn:uuid:d-{n}", unique_id=cda.unique_id(MO.oid, f"D-{n}")).success
+        sent[cda.unique_id(MO.oid, f"D-{n}")] = data
+    everything = _find(contour, xds.DocumentQuery(patient_id=xds.patient_cx("P-1", MO.oid)))
+    assert {e.unique_id for e in everything} == set(sent)
+    by_mo = _find(contour, xds.DocumentQuery(mo_oid=MO.oid, kind_code=42,
+                                             created_from=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+                                             created_to=dt.datetime(2026, 11, 2, tzinfo=dt.UTC)))
+    assert {e.unique_id for e in by_mo} == set(sent)
+    assert _find(contour, xds.DocumentQuery(mo_oid=MO.oid, created_from=dt.datetime(2026, 11, 2, tzinfo=dt.UTC))) == []
+    assert _find(contour, xds.DocumentQuery(mo_oid=MO.oid, kind_code=119)) == []
+    one = next(iter(sent))
+    assert [e.unique_id for e in _find(contour, xds.DocumentQuery(unique_ids=(one,)))] == [one]
+    answer = contour.iemk.call(contour.url + REPOSITORY_PATH, xds.RETRIEVE_ACTION,
+                               xds.build_retrieve([one, "1.2.3^missing"], "1.2.643.5.1.13.2.7.100.1"))
+    documents, errors = xds.read_retrieve_response(answer.body)
+    assert documents == {one: sent[one]}                       # byte-identical
+    assert errors == ["XDSDocumentUniqueIdError: Документ с уникальным идентификатором [1.2.3^missing] не найден"]
+
+
+def test_find_documents_needs_a_patient_or_an_mo(contour):
+    body = xds.build_query(xds.DocumentQuery())
+    answer = contour.iemk.call(contour.url + REGISTRY_PATH, xds.QUERY_ACTION, body)
+    with pytest.raises(ValueError, match="PatientId"):
+        xds.read_query_response(answer.body)
+
+
+@pytest.mark.parametrize("path", [PIX_PATH, PDQ_PATH, REGISTRY_PATH, REPOSITORY_PATH])
+def test_every_service_refuses_an_unsigned_request(contour, path):
+    import httpx
+
+    env = soap.build_envelope(etree.Element("{urn:test}X"), soap.Addressing("urn:uuid:z", "urn:any", "x"), "client")
+    response = httpx.post(contour.url + path, content=soap.to_bytes(env), headers={"Content-Type": soap.CONTENT_TYPE})
+    fault = soap.find_fault(soap.parse(response.content))
+    assert response.status_code == 400 and fault.subcode in ("wsa:ActionNotSupported", "wsse:NO_SIGNATURE")
+
+
+def test_the_inspector_lists_messages_newest_first(contour):
+    _feed(contour, _patient("P-1"))
+    time.sleep(0.01)
+    _feed(contour, _patient("P-1", snils="11223344596"))
+    rows = contour.emulator.store.recent_messages()
+    assert [r["verdict"] for r in rows[:2]] == ["failure", "success"]
+    assert "не валидно контрольное число" in rows[0]["detail"]
