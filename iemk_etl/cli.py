@@ -122,15 +122,20 @@ def _serve_until_signal(stop: Callable[[], None], url: str, what: str) -> int:
     return 0
 
 
-def emulator_config(settings: Settings, reply_delay: float = 0.5) -> EmulatorConfig:
-    return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay)
+def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | None = None,
+                    require_registered_patient: bool = False) -> EmulatorConfig:
+    from iemk_etl.emulator.faults import FaultProfile
+
+    profile = FaultProfile.load(faults) if faults else FaultProfile.from_env()
+    return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay,
+                          faults=profile, require_registered_patient=require_registered_patient)
 
 
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.emulator.server import EmulatorServer
 
-    server = EmulatorServer(emulator_config(settings, args.reply_delay), _emulator_dsn(settings), args.host,
-                            args.port).start()
+    config = emulator_config(settings, args.reply_delay, args.faults, args.require_registered_patient)
+    server = EmulatorServer(config, _emulator_dsn(settings), args.host, args.port).start()
     return _serve_until_signal(server.stop, server.url, "ИЭМК emulator")
 
 
@@ -304,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--host", default="127.0.0.1")
     es.add_argument("--port", type=int, default=8510)
     es.add_argument("--reply-delay", type=float, default=0.5, help="seconds before the asynchronous reply")
+    es.add_argument("--faults", help="fault profile: JSON or a JSON file (default: IEMK_EMULATOR_FAULTS)")
+    es.add_argument("--require-registered-patient", action="store_true",
+                    help="refuse ITI-41 documents whose patient was not fed through PIX first")
     es.set_defaults(func=cmd_emulator_serve)
     ep.add_parser("reset", help="clear the emulator's stored state").set_defaults(func=cmd_emulator_reset)
 

@@ -94,6 +94,9 @@ class IemkClient:
             return CallResult(Verdict.TRANSIENT, f"ИЭМК недоступна: {type(exc).__name__}: {exc}")
         log.info("ITI-41 %s -> HTTP %s", message_id, response.status_code)
         if response.status_code in (200, 202) and not _fault_of(response):
+            if response.content and not _readable(response):
+                # Whether the service took it is unknown: resend; the same MessageID makes that safe.
+                return CallResult(Verdict.TRANSIENT, "ответ ИЭМК не читается", response.status_code)
             return CallResult(Verdict.ACCEPTED, http_status=response.status_code)
         fault = _fault_of(response)
         if fault is not None:
@@ -103,6 +106,14 @@ class IemkClient:
             return CallResult(verdict, f"{code}{fault.reason}", response.status_code)
         verdict = Verdict.TRANSIENT if response.status_code in _TRANSIENT_HTTP else Verdict.REJECTED
         return CallResult(verdict, f"ИЭМК ответила HTTP {response.status_code}", response.status_code)
+
+
+def _readable(response: httpx.Response) -> bool:
+    try:
+        soap.parse(response.content)
+    except soap.SoapFormatError:
+        return False
+    return True
 
 
 def _fault_of(response: httpx.Response) -> soap.Fault | None:

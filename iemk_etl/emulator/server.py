@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import threading
+import time
 
 import httpx
 
-from iemk_etl import soap
+from iemk_etl import soap, xds
+from iemk_etl.emulator import inspector
+from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, SyncFault
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
 from iemk_etl.emulator.store import Store, Submission
 from iemk_etl.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
@@ -20,6 +25,7 @@ REGISTRY_PATH = "/xds/registry"
 PIX_PATH = "/pix"
 PDQ_PATH = "/pdq"
 STATS_PATH = "/_emulator/stats"
+INSPECTOR_PATH = "/_emulator/messages"
 
 
 class ReplySender:
@@ -64,11 +70,13 @@ class ReplySender:
         if body is None:
             body = self.emulator.reply_envelope(sub, self.emulator.process(sub))
             store.save_reply_body(reply_id, body)
-        try:
-            r = self._http.post(sub.reply_to, content=body, headers={"Content-Type": soap.CONTENT_TYPE})
-            error = None if r.status_code < 300 else f"HTTP {r.status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            if cfg.faults.async_fault("iti41", "lost_reply"):
+                store.reply_lost(reply_id)
+                return
+        copies = 2 if attempts == 0 and cfg.faults.async_fault("iti41", "duplicate_reply") else 1
+        error = None
+        for _ in range(copies):
+            error = self._post(sub.reply_to, body) or error
         if error is None:
             store.reply_attempted(reply_id, delivered=True, error=None, retry_in=None)
             return
@@ -76,6 +84,20 @@ class ReplySender:
         last = attempts + 1 >= cfg.callback_attempts
         store.reply_attempted(reply_id, delivered=False, error=error,
                               retry_in=None if last else cfg.callback_backoff * 2**attempts)
+
+
+    def _post(self, url: str, body: bytes) -> str | None:
+        try:
+            r = self._http.post(url, content=body, headers={"Content-Type": soap.CONTENT_TYPE})
+            return None if r.status_code < 300 else f"HTTP {r.status_code}"
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
+def _operation(path: str, body: bytes) -> str:
+    if path == REPOSITORY_PATH:
+        return "iti43" if xds.RETRIEVE_ACTION.encode() + b"<" in body else "iti41"
+    return {REGISTRY_PATH: "iti18", PIX_PATH: "pix", PDQ_PATH: "pdq"}.get(path, "other")
 
 
 def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHandler]:
@@ -93,16 +115,56 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
             except BodyTooLargeError as exc:
                 self.respond(413, str(exc).encode())
                 return
+            operation = _operation(self.path.split("?")[0], body)
+            faults = emulator.config.faults
+            stall = faults.latency(operation)
+            if stall:
+                time.sleep(stall)
+            injected = faults.sync_fault(operation)
+            if injected is not None and injected.kind != "malformed":
+                self._inject(injected, operation)
+                return
             answer = service(body)
             if answer.scheduled:
                 replies.poke()
+            if injected is not None:     # processed, but the answer arrives broken: the client cannot know
+                emulator.store.record_injected(operation, "malformed")
+                self.respond(answer.status, answer.body[: len(answer.body) // 2] or b"<soap:Env", soap.CONTENT_TYPE)
+                return
             self.respond(answer.status, answer.body, soap.CONTENT_TYPE)
+
+        def _inject(self, fault: SyncFault, operation: str) -> None:
+            emulator.store.record_injected(operation, fault.kind)
+            if fault.kind == "reset":
+                # RST instead of FIN: the client sees "connection reset by peer".
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault.kind == "rate_limit":
+                body = soap.build_fault(soap.Fault("Sender", "RATE_LIMIT", RATE_LIMIT_TEXT))
+                self.respond(429, body, soap.CONTENT_TYPE, {"Retry-After": "1"})
+                return
+            status, text = (503, "Сервис временно недоступен") if fault.kind == "http_503" \
+                else (500, "Внутренняя ошибка сервиса")
+            headers = {"Retry-After": str(fault.retry_after)} if fault.kind == "http_503" else None
+            self.respond(status, soap.build_fault(soap.Fault("Receiver", "ServiceError", text)), soap.CONTENT_TYPE,
+                         headers)
 
         def do_GET(self) -> None:  # noqa: N802
             if self.path == STATS_PATH:
                 self.respond(200, json.dumps(emulator.stats()).encode(), "application/json")
+            elif self.path.split("?")[0] in (INSPECTOR_PATH, INSPECTOR_PATH + ".json"):
+                self._inspector()
             else:
                 self.respond(404, b"not found")
+
+        def _inspector(self) -> None:
+            rows = emulator.store.recent_messages()
+            if self.path.split("?")[0].endswith(".json"):
+                self.respond(200, json.dumps(rows, default=str, ensure_ascii=False).encode(), "application/json")
+            else:
+                self.respond(200, inspector.render(rows, emulator.stats()).encode(), "text/html; charset=utf-8")
 
     return EmulatorHandler
 

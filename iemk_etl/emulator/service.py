@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -19,6 +19,7 @@ from iemk_etl import hl7v3, kinds, snils, soap, validation, wssecurity, xds, xml
 from iemk_etl.cda import NS as CDA_NS
 from iemk_etl.cda import SNILS_ROOT
 from iemk_etl.emulator import patients
+from iemk_etl.emulator.faults import FaultProfile
 from iemk_etl.emulator.store import Store, Submission
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class EmulatorConfig:
     # The opaque id/@root of ИЭМК's HL7v3 answers, as in the public sample.
     repository_id: str = "1.2.643.5.1.13.2.7.100.1"
     response_root: str = "ti8q1f2x-jr7g-1sjx-cy6n-u3diwj030krxz2lg8sm4gd005p14i"
+    faults: FaultProfile = field(default_factory=FaultProfile)
 
 
 @dataclass
@@ -95,9 +97,9 @@ class IemkEmulator:
             # The same message delivered again (a client retry): acknowledged, never processed twice.
             return SyncAnswer(ACCEPTED)
         doc = xds.read_request(message.body)
+        delay = self.config.reply_delay + self.config.faults.extra_delay("iti41", self.config.reply_delay)
         self.store.accept_submission(Submission(a.message_id, a.reply_to or "", doc.unique_id, doc.patient_id,
-                                                doc.kind_code, doc.author_person, doc.document, doc.replaces),
-                                     self.config.reply_delay)
+                                                doc.kind_code, doc.author_person, doc.document, doc.replaces), delay)
         return SyncAnswer(ACCEPTED, scheduled=True)
 
     # -- patients: PIX feed and PDQ ----------------------------------------------------------------------------
@@ -169,7 +171,11 @@ class IemkEmulator:
     # -- asynchronous part: ФЛК and the registry ---------------------------------------------------------
 
     def process(self, sub: Submission) -> xds.RegistryResponse:
-        error = self._registry_error(sub)
+        if self.config.faults.async_fault("iti41", "registry_busy"):
+            error: xds.RegistryError | None = xds.RegistryError(
+                "XDSRegistryBusy", "Реестр временно перегружен, повторите передачу документа позже")
+        else:
+            error = self._registry_error(sub)
         self.store.set_verdict(sub.message_id, "failure" if error else "success", error.text() if error else None)
         if error:
             return xds.RegistryResponse(xds.FAILURE, [error])

@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS emulator.reply (
     relates_to   text NOT NULL REFERENCES emulator.message(message_id),
     reply_to     text NOT NULL,
     due_at       timestamptz NOT NULL,
-    state        text NOT NULL DEFAULT 'pending',   -- pending | delivered | undelivered
+    state        text NOT NULL DEFAULT 'pending',   -- pending | delivered | undelivered | lost
     attempts     int NOT NULL DEFAULT 0,
     body         bytea,
     last_error   text
@@ -210,6 +210,17 @@ class Store:
                                " WHERE state = 'pending'").fetchone()
         return None if row is None or row[0] is None else max(0.0, float(row[0]))
 
+    def reply_lost(self, reply_id: int) -> None:
+        with self.connection() as conn:
+            conn.execute("UPDATE emulator.reply SET state = 'lost', last_error = 'injected fault: lost reply'"
+                         " WHERE id = %s", (reply_id,))
+
+    def record_injected(self, operation: str, kind: str) -> None:
+        """An injected fault, shown by the inspector; a synthetic id keeps the request's own MessageID unused."""
+        with self.connection() as conn:
+            conn.execute("INSERT INTO emulator.message (message_id, service, action, verdict, detail)"
+                         " VALUES ('injected:' || gen_random_uuid(), %s, NULL, 'injected', %s)", (operation, kind))
+
     def save_reply_body(self, reply_id: int, body: bytes) -> None:
         with self.connection() as conn:
             conn.execute("UPDATE emulator.reply SET body = %s WHERE id = %s", (body, reply_id))
@@ -339,8 +350,10 @@ class Store:
                 " (SELECT count(*) FROM emulator.reply WHERE state = 'delivered'),"
                 " (SELECT count(*) FROM emulator.reply WHERE state = 'undelivered'),"
                 " (SELECT count(*) FROM emulator.document),"
-                " (SELECT coalesce(sum(repeats), 0)::int FROM emulator.message)").fetchone()
+                " (SELECT coalesce(sum(repeats), 0)::int FROM emulator.message),"
+                " (SELECT count(*) FROM emulator.message WHERE verdict = 'injected'),"
+                " (SELECT count(*) FROM emulator.reply WHERE state = 'lost')").fetchone()
         names = ("received", "faults", "success", "failure", "replies_delivered", "replies_undelivered", "stored",
-                 "duplicate_deliveries")
+                 "duplicate_deliveries", "injected_faults", "replies_lost")
         return dict(zip(names, row or (0,) * len(names), strict=True))
 
