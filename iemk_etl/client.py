@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 from lxml import etree
 
-from iemk_etl import soap, wssecurity, xds
+from iemk_etl import soap, wsdl, wssecurity, xds
 from iemk_etl.keys import Signer
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,20 @@ class IemkClient:
         self.close()
 
     def provide_and_register(self, submission: xds.Submission, *, message_id: str, reply_to: str) -> CallResult:
+        wsdl.check_action("repository", xds.ACTION)
         addressing = soap.Addressing(message_id=message_id, action=xds.ACTION, to=self.repository_url,
                                      reply_to=reply_to)
         envelope = soap.build_envelope(xds.build_request(submission), addressing, self.client_entity_id)
         wssecurity.sign_envelope(envelope, self.signer)
         return self._post(self.repository_url, soap.to_bytes(envelope), message_id)
 
-    def call(self, url: str, action: str, body: etree._Element, *, message_id: str | None = None) -> soap.Message:
-        """A synchronous operation (PIX, PDQ, ITI-18, ITI-43): the answer's envelope, or CallError."""
+    def call(self, url: str, action: str, body: etree._Element, *, message_id: str | None = None,
+             service: str | None = None) -> soap.Message:
+        """A synchronous operation (PIX, PDQ, ITI-18, ITI-43): the answer's envelope, or CallError.
+
+        With ``service`` the action is checked against that service's WSDL in schemas/iemk first."""
+        if service is not None:
+            wsdl.check_action(service, action)
         mid = message_id or soap.new_message_id()
         envelope = soap.build_envelope(body, soap.Addressing(mid, action, to=url, reply_to=soap.ANONYMOUS),
                                        self.client_entity_id)

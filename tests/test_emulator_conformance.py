@@ -39,7 +39,7 @@ def _patient(local_id="P-1", *, family="Иванов", snils="11223344595", mo=M
 def _feed(c, record, interaction=hl7v3.ADD) -> hl7v3.Acknowledgement:
     body = hl7v3.build_feed(interaction, record, system_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
                             system_name="iemk-etl", mo_name=MO.name)
-    answer = c.iemk.call(c.url + PIX_PATH, hl7v3.ACTION[interaction], body)
+    answer = c.iemk.call(c.url + PIX_PATH, hl7v3.ACTION[interaction], body, service="pix")
     assert answer.addressing.action == hl7v3.ACTION[hl7v3.ACK]
     return hl7v3.read_ack(answer.body)
 
@@ -100,7 +100,8 @@ def test_pix_add_then_revise_and_the_checks(contour):
 # -- PDQ ------------------------------------------------------------------------------------------------------
 
 def _search(c, query: hl7v3.PatientQuery) -> list[hl7v3.PatientRecord]:
-    answer = c.iemk.call(c.url + PDQ_PATH, hl7v3.ACTION[hl7v3.QUERY], hl7v3.build_query(query, system_id="x"))
+    answer = c.iemk.call(c.url + PDQ_PATH, hl7v3.ACTION[hl7v3.QUERY], hl7v3.build_query(query, system_id="x"),
+                         service="pdq")
     assert answer.addressing.action == hl7v3.ACTION[hl7v3.QUERY_RESPONSE]
     return hl7v3.read_query_response(answer.body)
 
@@ -161,7 +162,7 @@ def test_a_new_version_replaces_the_previous_one(contour):
 # -- ITI-18 and ITI-43 -----------------------------------------------------------------------------------------
 
 def _find(c, query: xds.DocumentQuery) -> list[xds.DocumentEntry]:
-    answer = c.iemk.call(c.url + REGISTRY_PATH, xds.QUERY_ACTION, xds.build_query(query))
+    answer = c.iemk.call(c.url + REGISTRY_PATH, xds.QUERY_ACTION, xds.build_query(query), service="registry")
     assert answer.addressing.action == xds.QUERY_RESPONSE_ACTION
     return xds.read_query_response(answer.body)
 
@@ -184,7 +185,8 @@ def test_find_get_and_retrieve_documents(contour):
     one = next(iter(sent))
     assert [e.unique_id for e in _find(contour, xds.DocumentQuery(unique_ids=(one,)))] == [one]
     answer = contour.iemk.call(contour.url + REPOSITORY_PATH, xds.RETRIEVE_ACTION,
-                               xds.build_retrieve([one, "1.2.3^missing"], "1.2.643.5.1.13.2.7.100.1"))
+                               xds.build_retrieve([one, "1.2.3^missing"], "1.2.643.5.1.13.2.7.100.1"),
+                               service="repository")
     documents, errors = xds.read_retrieve_response(answer.body)
     assert documents == {one: sent[one]}                       # byte-identical
     assert errors == ["XDSDocumentUniqueIdError: Документ с уникальным идентификатором [1.2.3^missing] не найден"]
@@ -214,3 +216,23 @@ def test_the_inspector_lists_messages_newest_first(contour):
     rows = contour.emulator.store.recent_messages()
     assert [r["verdict"] for r in rows[:2]] == ["failure", "success"]
     assert "не валидно контрольное число" in rows[0]["detail"]
+
+
+@pytest.mark.parametrize(("path", "service"), [(PIX_PATH, "pix"), (PDQ_PATH, "pdq"), (REGISTRY_PATH, "registry"),
+                                               (REPOSITORY_PATH, "repository")])
+def test_each_service_publishes_its_wsdl(contour, path, service):
+    import zeep
+
+    from iemk_etl import wsdl
+
+    remote = zeep.Client(contour.url + path + "?wsdl", transport=zeep.Transport(timeout=5, operation_timeout=5))
+    port = next(iter(next(iter(remote.wsdl.services.values())).ports.values()))
+    assert {op.soapaction for op in port.binding._operations.values()} == wsdl.actions(service)
+    assert port.binding_options["address"] == contour.url + path
+
+
+def test_the_client_refuses_an_operation_its_wsdl_lacks(contour):
+    from iemk_etl import wsdl
+
+    with pytest.raises(wsdl.UnknownOperationError):
+        contour.iemk.call(contour.url + PIX_PATH, xds.QUERY_ACTION, etree.Element("{urn:x}Q"), service="pix")

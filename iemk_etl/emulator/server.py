@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from iemk_etl import soap, xds
+from iemk_etl import soap, wsdl, xds
 from iemk_etl.emulator import inspector
 from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, SyncFault
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
@@ -156,6 +156,10 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
                 self.respond(200, json.dumps(emulator.stats()).encode(), "application/json")
             elif self.path.split("?")[0] in (INSPECTOR_PATH, INSPECTOR_PATH + ".json"):
                 self._inspector()
+            elif (service := wsdl.service_for_path(self.path.split("?")[0])) and "?" in self.path:
+                host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+                found = wsdl.document_for(service, self.path.split("?", 1)[1], f"http://{host}")
+                self.respond(*((200, *found) if found else (404, b"not found")))
             else:
                 self.respond(404, b"not found")
 
