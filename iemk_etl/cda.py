@@ -98,7 +98,7 @@ def build(header: DocumentHeader, *, sections: list[tuple[str, str]], omit: tupl
     mo = header.mo
     doc = etree.Element(f"{{{NS}}}ClinicalDocument", nsmap={None: NS, "xsi": XSI})
     _el(doc, "realmCode", code="RU")
-    _el(doc, "typeId", root="2.16.840.1.113883.1.3", extension="POCD_HD000040")
+    _el(doc, "typeId", root="2.16.840.1.113883.1.3", extension="POCD_MT000040")
     _el(doc, "templateId", root=kind.template_id)
     _el(doc, "id", root=document_root(mo.oid), extension=header.local_uid)
     _el(doc, "code", code=str(kind.doc_type), codeSystem=kinds.NSI_1522, codeSystemVersion="1.12",

@@ -128,7 +128,8 @@ def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | 
 
     profile = FaultProfile.load(faults) if faults else FaultProfile.from_env()
     return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay,
-                          faults=profile, require_registered_patient=require_registered_patient)
+                          faults=profile, require_registered_patient=require_registered_patient,
+                          logical_control=settings.logical_control)
 
 
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -136,8 +136,8 @@ def _findings(kind_code: int, data: bytes, content_hash: str, settings: Settings
         # The МИС changed the bytes after they were queued under this version: a new version is needed.
         return [validation.Finding("policy", "CONTENT_CHANGED",
                                    "содержимое документа изменилось после постановки в очередь без новой версии")]
-    return validation.validate_format(kind_code, data, packs_dir=settings.packs_dir,
-                                      require_packs=settings.require_packs)
+    return validation.validate(kind_code, data, packs_dir=settings.packs_dir, require_packs=settings.require_packs,
+                               logical=settings.logical_control)
 
 
 def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient) -> SendReport:

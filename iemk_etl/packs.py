@@ -16,7 +16,7 @@ from lxml import etree
 
 log = logging.getLogger(__name__)
 
-_warned: set[int] = set()
+_warned: set[tuple[int, str]] = set()
 _warned_lock = threading.Lock()
 
 
@@ -49,12 +49,16 @@ def xsd_for(packs_dir: Path | None, kind_code: int, *, require: bool) -> etree.X
             f"Нет официального пакета ФЛК для вида СЭМД {kind_code} ({where}); IEMK_REQUIRE_PACKS=1 "
             "запрещает передачу без полного контроля"
         )
-    with _warned_lock:
-        if kind_code not in _warned:
-            _warned.add(kind_code)
-            log.warning(
-                "No official pack for СЭМД kind %s (%s): official format control is SKIPPED for this kind, "
-                "only built-in checks run. Set IEMK_SEMD_PACKS to the packs folder for full control.",
-                kind_code, where,
-            )
+    warn_once(kind_code, "format", f"No official pack for СЭМД kind {kind_code} ({where}): official format "
+              "control is SKIPPED for this kind, only built-in checks run. Set IEMK_SEMD_PACKS to the packs folder "
+              "for full control.")
     return None
+
+
+def warn_once(kind_code: int, topic: str, message: str) -> None:
+    """Say it once per kind, topic and process: plainly, not in every document's log line."""
+    with _warned_lock:
+        if (kind_code, topic) in _warned:
+            return
+        _warned.add((kind_code, topic))
+    log.warning(message)

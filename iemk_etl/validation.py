@@ -1,8 +1,9 @@
 """Format control of a СЭМД before it leaves (and, in the emulator, when it arrives).
 
 Format control is the kind's XSD when its pack is configured, or the built-in checks otherwise
-(see ``packs``). Logical control (Schematron) comes with the six-kinds work and runs only after the
-format control passed, as ФЛК does.
+(see ``packs``). Logical control — the kind's Schematron (``schematron``) — runs only after format control
+passed, as ФЛК does, and only when switched on (IEMK_LOGICAL_CONTROL=1): the documents iemk-etl forms pass the
+official Schematrons once the six-kinds builders land; until then the switch stays off by default.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Finding:
             "builtin": "Ошибка встроенной проверки",
             "policy": "Ошибка настройки ФЛК",
             "parse": "Документ не является корректным XML",
+            "logic": "Ошибка логического контроля (Schematron)",
         }.get(self.stage, self.stage)
         return f"{label}: {self.message}{where}"
 
@@ -79,6 +81,34 @@ def xsd_findings(schema: etree.XMLSchema, root: etree._Element) -> list[Finding]
         Finding("format", e.type_name, e.message, f"строка {e.line}")
         for e in schema.error_log  # type: ignore[attr-defined]
     ]
+
+
+def validate(kind_code: int, data: bytes, *, packs_dir: Path | None, require_packs: bool,
+             logical: bool) -> list[Finding]:
+    """ФЛК: format control, then — if it passed and ``logical`` — logical control with the kind's Schematron."""
+    findings = validate_format(kind_code, data, packs_dir=packs_dir, require_packs=require_packs)
+    if findings or not logical:
+        return findings
+    return validate_logic(kind_code, data, packs_dir=packs_dir)
+
+
+def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> list[Finding]:
+    from iemk_etl import schematron
+
+    pack = packs.pack_dir(packs_dir, kind_code)
+    sch = schematron.schematron_for(pack, kind_code) if pack else None
+    if sch is None:
+        packs.warn_once(kind_code, "logical", f"no Schematron for СЭМД kind {kind_code} in its pack: logical control "
+                        "is SKIPPED for this kind")
+        return []
+    return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
+                    schematron_path(f.location))
+            for f in schematron.validate(sch, data)]
+
+
+def schematron_path(location: str) -> str:
+    """Saxon's path() without the empty-namespace markers: /ClinicalDocument[1]/recordTarget[1]."""
+    return location.replace("Q{}", "")
 
 
 def validate_format(kind_code: int, data: bytes, *, packs_dir: Path | None, require_packs: bool) -> list[Finding]:

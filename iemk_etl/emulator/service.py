@@ -32,6 +32,7 @@ REPOSITORY, REGISTRY, PIX, PDQ = "repository", "registry", "pix", "pdq"
 class EmulatorConfig:
     packs_dir: Path | None = None
     require_packs: bool = False
+    logical_control: bool = False   # Schematron after the XSD; see validation's note on the default
     reply_delay: float = 0.5
     require_signature: bool = True
     known_clients: frozenset[str] | None = None  # None: any clientEntityId is accepted
@@ -187,12 +188,10 @@ class IemkEmulator:
         if sub.kind_code is None:
             return xds.RegistryError("XDSDictionaryValidationError",
                                      "не указан вид СЭМД (formatCode по НСИ 1.2.643.5.1.13.13.11.1520)")
-        findings = validation.validate_format(sub.kind_code, sub.data, packs_dir=self.config.packs_dir,
-                                              require_packs=self.config.require_packs)
+        findings = validation.validate(sub.kind_code, sub.data, packs_dir=self.config.packs_dir,
+                                       require_packs=self.config.require_packs, logical=self.config.logical_control)
         if findings:
-            f = findings[0]
-            where = f" ({f.location})" if f.location else ""
-            return xds.RegistryError("XDS.CDA.ValidationError", f"Ошибка валидации СЭМД: {f.message}{where}")
+            return xds.RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
         root = xmlsafe.parse(sub.data)
         return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)
 
@@ -311,6 +310,14 @@ class IemkEmulator:
 
     def stats(self) -> dict[str, int]:
         return self.store.stats()
+
+
+def _flk_text(f: validation.Finding) -> str:
+    """Worded as the real service words them."""
+    if f.stage == "logic":
+        return f"Ошибка валидации Schematron: {f.message} Путь: {f.location}"
+    where = f" ({f.location})" if f.location else ""
+    return f"Ошибка валидации СЭМД: {f.message}{where}"
 
 
 def _cda_time(value: str) -> dt.datetime | None:
