@@ -127,9 +127,15 @@ def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | 
     from iemk_etl.emulator.faults import FaultProfile
 
     profile = FaultProfile.load(faults) if faults else FaultProfile.from_env()
+
+    def listed(name: str) -> frozenset[str] | None:
+        raw = os.environ.get(name, "")
+        return frozenset(v.strip() for v in raw.split(",") if v.strip()) or None
+
     return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay,
                           faults=profile, require_registered_patient=require_registered_patient,
-                          logical_control=settings.logical_control)
+                          logical_control=settings.logical_control, known_clients=listed("IEMK_EMULATOR_CLIENTS"),
+                          known_mo=listed("IEMK_EMULATOR_MO"))
 
 
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:

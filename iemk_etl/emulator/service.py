@@ -94,14 +94,13 @@ class IemkEmulator:
         if message.body is None or message.body.tag != f"{{{xds.XDS}}}ProvideAndRegisterDocumentSetRequest":
             return self._fault("Sender", "FormatError", "тело запроса не ProvideAndRegisterDocumentSetRequest",
                                message, REPOSITORY)
-        if not self.store.record_message(a.message_id, REPOSITORY, a.action, message.client_entity_id, "accepted"):
-            # The same message delivered again (a client retry): acknowledged, never processed twice.
-            return SyncAnswer(ACCEPTED)
         doc = xds.read_request(message.body)
         delay = self.config.reply_delay + self.config.faults.extra_delay("iti41", self.config.reply_delay)
-        self.store.accept_submission(Submission(a.message_id, a.reply_to or "", doc.unique_id, doc.patient_id,
-                                                doc.kind_code, doc.author_person, doc.document, doc.replaces), delay)
-        return SyncAnswer(ACCEPTED, scheduled=True)
+        sub = Submission(a.message_id, a.reply_to or "", doc.unique_id, doc.patient_id, doc.kind_code,
+                         doc.author_person, doc.document, doc.replaces)
+        # A repeated MessageID (a client retry) is acknowledged and counted, never processed twice.
+        scheduled = self.store.accept_submission(sub, message.client_entity_id, a.action, delay)
+        return SyncAnswer(ACCEPTED, scheduled=scheduled)
 
     # -- patients: PIX feed and PDQ ----------------------------------------------------------------------------
 

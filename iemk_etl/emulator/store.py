@@ -117,19 +117,20 @@ class Store:
         self._size = size
         self._made = 0
         self._lock = threading.Lock()
-        with self.connection() as conn:
+        with self.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(7150521)")
             conn.execute(SCHEMA)  # type: ignore[arg-type]  # trusted, shipped with the package
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in autocommit: a one-statement call costs one round trip; callers that need
+        several statements together open ``conn.transaction()`` themselves."""
         try:
             conn = self._pool.get_nowait()
         except queue.Empty:
-            conn = psycopg.connect(self.dsn, connect_timeout=15, application_name="iemk-emulator")
+            conn = psycopg.connect(self.dsn, connect_timeout=15, application_name="iemk-emulator", autocommit=True)
         try:
-            with conn.transaction():
-                yield conn
+            yield conn
         except BaseException:
             conn.close()
             raise
@@ -146,7 +147,7 @@ class Store:
                 return
 
     def reset(self) -> None:
-        with self.connection() as conn:
+        with self.connection() as conn, conn.transaction():
             conn.execute(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY")  # noqa: S608 - constant names
 
     # -- messages ---------------------------------------------------------------------------------------
@@ -177,16 +178,23 @@ class Store:
 
     # -- ITI-41 submissions and their replies -------------------------------------------------------------
 
-    def accept_submission(self, sub: Submission, delay: float) -> None:
+    def accept_submission(self, sub: Submission, client_id: str | None, action: str, delay: float) -> bool:
+        """Record the message and queue its reply in one statement; False for a repeated MessageID."""
         with self.connection() as conn:
-            conn.execute(
-                "INSERT INTO emulator.submission (message_id, reply_to, unique_id, patient_id, kind_code, author, data,"
-                " replaces) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (sub.message_id, sub.reply_to, sub.unique_id, sub.patient_id, sub.kind_code, sub.author, sub.data,
-                 sub.replaces))
-            conn.execute("INSERT INTO emulator.reply (relates_to, reply_to, due_at)"
-                         " VALUES (%s, %s, clock_timestamp() + %s * interval '1 second')",
-                         (sub.message_id, sub.reply_to, delay))
+            row = conn.execute(
+                "WITH m AS (INSERT INTO emulator.message (message_id, service, action, client_id, verdict)"
+                "   VALUES (%(id)s, 'repository', %(action)s, %(client)s, 'accepted') ON CONFLICT (message_id)"
+                "   DO UPDATE SET repeats = emulator.message.repeats + 1 RETURNING (xmax = 0) AS new),"
+                " s AS (INSERT INTO emulator.submission (message_id, reply_to, unique_id, patient_id, kind_code,"
+                "   author, data, replaces) SELECT %(id)s, %(reply_to)s, %(unique)s, %(patient)s, %(kind)s,"
+                "   %(author)s, %(data)s, %(replaces)s WHERE (SELECT new FROM m))"
+                " INSERT INTO emulator.reply (relates_to, reply_to, due_at)"
+                " SELECT %(id)s, %(reply_to)s, clock_timestamp() + %(delay)s * interval '1 second'"
+                " WHERE (SELECT new FROM m) RETURNING 1",
+                {"id": sub.message_id, "action": action, "client": client_id, "reply_to": sub.reply_to,
+                 "unique": sub.unique_id, "patient": sub.patient_id, "kind": sub.kind_code, "author": sub.author,
+                 "data": sub.data, "replaces": sub.replaces, "delay": delay}).fetchone()
+        return row is not None
 
     def due_reply(self) -> tuple[int, Submission, bytes | None, int] | None:
         """Claim the next reply that is due: (reply id, its submission, body if computed, attempts)."""
@@ -249,7 +257,7 @@ class Store:
     def store_document(self, sub: Submission, unique_id: str, mo_oid: str | None, content_hash: str,
                        creation_time: dt.datetime | None) -> bool:
         """Register a document (deprecating the one it replaces); False if that uniqueId is taken."""
-        with self.connection() as conn:
+        with self.connection() as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO emulator.document (unique_id, patient_id, mo_oid, kind_code, content_hash, data,"
                 " message_id, creation_time, replaces) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
