@@ -71,6 +71,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=400)
     p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2, help="emulator processes sharing the port")
     args = p.parse_args()
     home = Path(tempfile.mkdtemp(prefix="iemk-bench-"))
     dsn = embedded_pg.start(home)
@@ -79,13 +80,13 @@ def main() -> None:
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     reply_to = f"http://127.0.0.1:{sink.server_address[1]}/cb"
     packs = settings.load().packs_dir
-    print(f"{args.requests} requests, {args.clients} concurrent clients, GOST-signed, backend per IEMK_GOST_BACKEND")
+    print(f"{args.requests} requests, {args.clients} clients, {args.workers} emulator processes, GOST-signed")
     empty = home / "no-packs"
     empty.mkdir()
     try:
         for label, pack_dir, logical in (("without ФЛК", empty, False), ("with ФЛК: XSD", packs, False),
                                          ("with ФЛК: XSD + Schematron", packs, True)):
-            with _emulator(dsn, home, pack_dir, logical) as url:
+            with _emulator(dsn, home, pack_dir, logical, args.workers) as url:
                 docs = [_signed(signer, xds.build_request(dataclasses.replace(
                     _submission(), unique_id=cda.unique_id(MO.oid, f"{label[:6]}-{n}"),
                     document=document(local_uid=f"{label[:6]}-{n}"))), xds.ACTION, url, reply_to)
@@ -108,12 +109,13 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def _emulator(dsn: str, home: Path, packs: Path | None, logical: bool) -> Iterator[str]:
+def _emulator(dsn: str, home: Path, packs: Path | None, logical: bool, workers: int) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "IEMK_EMULATOR_DSN": dsn, "IEMK_HOME": str(home), "IEMK_SEMD_PACKS": str(packs or ""),
            "IEMK_LOGICAL_CONTROL": "1" if logical else "0"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "iemk-etl"), "emulator", "serve", "--port", str(port),
-                             "--reply-delay", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--reply-delay", "0", "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):

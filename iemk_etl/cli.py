@@ -142,8 +142,29 @@ def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.emulator.server import EmulatorServer
 
     config = emulator_config(settings, args.reply_delay, args.faults, args.require_registered_patient)
-    server = EmulatorServer(config, _emulator_dsn(settings), args.host, args.port).start()
-    return _serve_until_signal(server.stop, server.url, "ИЭМК emulator")
+    shared = args.workers > 1 or args.reuse_port
+    server = EmulatorServer(config, _emulator_dsn(settings), args.host, args.port, reuse_port=shared).start()
+    # More processes on the same port: one Python process is held to about one core by the GIL.
+    helpers = [subprocess.Popen([*sys.argv[:1], *_worker_args(args)]) for _ in range(args.workers - 1)]
+
+    def stop() -> None:
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            helper.wait(timeout=20)
+        server.stop()
+
+    return _serve_until_signal(stop, server.url, f"ИЭМК emulator ({args.workers} process(es))")
+
+
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    argv = ["emulator", "serve", "--host", args.host, "--port", str(args.port), "--reply-delay", str(args.reply_delay),
+            "--workers", "1", "--reuse-port"]
+    if args.faults:
+        argv += ["--faults", args.faults]
+    if args.require_registered_patient:
+        argv.append("--require-registered-patient")
+    return argv
 
 
 def _emulator_dsn(settings: Settings) -> str:
@@ -319,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--faults", help="fault profile: JSON or a JSON file (default: IEMK_EMULATOR_FAULTS)")
     es.add_argument("--require-registered-patient", action="store_true",
                     help="refuse ITI-41 documents whose patient was not fed through PIX first")
+    es.add_argument("--workers", type=int, default=1, help="server processes sharing the port (needs --port)")
+    es.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     es.set_defaults(func=cmd_emulator_serve)
     ep.add_parser("reset", help="clear the emulator's stored state").set_defaults(func=cmd_emulator_reset)
 

@@ -45,11 +45,18 @@ class QuietHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+class _SharedPortServer(ThreadingHTTPServer):
+    # Several processes may listen on one port; the kernel spreads connections between them.
+    allow_reuse_port = True
+
+
 class BackgroundServer:
     """A ThreadingHTTPServer on its own thread; ``url`` is where it listens."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0, *,
+                 reuse_port: bool = False) -> None:
+        server_class = _SharedPortServer if reuse_port else ThreadingHTTPServer
+        self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name=handler.__name__, daemon=True)
 

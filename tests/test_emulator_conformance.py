@@ -236,3 +236,15 @@ def test_the_client_refuses_an_operation_its_wsdl_lacks(contour):
 
     with pytest.raises(wsdl.UnknownOperationError):
         contour.iemk.call(contour.url + PIX_PATH, xds.QUERY_ACTION, etree.Element("{urn:x}Q"), service="pix")
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(contour):
+    import socket
+    from urllib.parse import urlsplit
+
+    host, port = urlsplit(contour.url).hostname, urlsplit(contour.url).port
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(f"POST {REPOSITORY_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: {soap.CONTENT_TYPE}\r\n"
+                  f"Content-Length: {200 * 1024 * 1024}\r\n\r\n".encode())
+        head = s.recv(200).decode()
+    assert head.startswith("HTTP/1.1 413")

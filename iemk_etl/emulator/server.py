@@ -176,11 +176,12 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
 class EmulatorServer:
     """The emulator listening on HTTP, with its reply sender; start() / stop() or a ``with`` block."""
 
-    def __init__(self, config: EmulatorConfig, dsn: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, config: EmulatorConfig, dsn: str, host: str = "127.0.0.1", port: int = 0, *,
+                 reuse_port: bool = False) -> None:
         self.store = Store(dsn)
         self.emulator = IemkEmulator(config, self.store)
         self.replies = ReplySender(self.emulator)
-        self.server = BackgroundServer(make_handler(self.emulator, self.replies), host, port)
+        self.server = BackgroundServer(make_handler(self.emulator, self.replies), host, port, reuse_port=reuse_port)
 
     @property
     def url(self) -> str:
