@@ -61,7 +61,7 @@ def main() -> None:
             run = dataclasses.replace(cfg, iemk_url=url, callback_url=callback.url)
             with resources.iemk_client(run, "gkb7801") as iemk:
                 started = time.perf_counter()
-                report = export.send(dsn, ids, run, iemk)
+                report = export.send(dsn, ids, run, iemk, patients_first=False)  # documents only
                 elapsed = time.perf_counter() - started
         print(f"exporter send step: {report.accepted_now} documents in {elapsed:.1f} s = "
               f"{report.accepted_now / elapsed:.0f} documents/s (one МО, one task, sequential)")

@@ -43,7 +43,7 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
             _say(f"3/5 integration {state.code}: {state.shown}")
     packs = settings.packs_dir or "none configured: built-in checks only"
     config = EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=0.3,
-                            logical_control=settings.logical_control)
+                            logical_control=settings.logical_control, require_registered_patient=True)
     with EmulatorServer(config, dsn) as emulator, CallbackServer(dsn) as callback:
         _say(f"4/5 ИЭМК emulator {emulator.url} (packs: {packs}), callback receiver {callback.url}")
         env = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import cda, client, db, integration, ledger, soap, validation, xds
+from iemk_etl import cda, client, db, integration, ledger, patient_feed, soap, validation, xds
 from iemk_etl.ledger import State
 from iemk_etl.settings import Settings
 
@@ -31,10 +31,11 @@ class SendReport:
     rejected: int = 0
     transient: int = 0
     failed: int = 0
+    waiting_for_patient: int = 0
 
     def counts(self) -> dict[str, int]:
         return {"awaiting": len(self.sent), "accepted_now": self.accepted_now, "rejected": self.rejected,
-                "transient": self.transient, "failed": self.failed}
+                "transient": self.transient, "failed": self.failed, "waiting_for_patient": self.waiting_for_patient}
 
 
 def integration_on(conn: psycopg.Connection, mo_oid: str) -> bool:
@@ -140,13 +141,21 @@ def _findings(kind_code: int, data: bytes, content_hash: str, settings: Settings
                                logical=settings.logical_control)
 
 
-def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient) -> SendReport:
-    """Send every valid document among ``ids`` once; the ones already sent are only reported."""
+def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient, *,
+         patients_first: bool = True) -> SendReport:
+    """Send every valid document among ``ids`` once; the ones already sent are only reported.
+
+    With ``patients_first`` a document waits until ИЭМК holds its patient's current data (patient_feed)."""
     if not settings.callback_url:
         raise ValueError("IEMK_CALLBACK_URL is not set: ИЭМК would have nowhere to send its answers")
     report = SendReport()
     with db.connect(dsn) as conn:
         for ledger_id in ids:
+            if patients_first and not patient_feed.registered(conn, ledger_id):
+                conn.execute("UPDATE iemk.ledger SET last_error = %s, updated_at = now() WHERE id = %s"
+                             " AND state = 'valid'", ("пациент ещё не зарегистрирован в ИЭМК", ledger_id))
+                report.waiting_for_patient += 1
+                continue
             _send_one(conn, ledger_id, settings, iemk, report)
         report.sent = [r[0] for r in conn.execute(
             "SELECT id FROM iemk.ledger WHERE id = ANY(%s) AND state = 'sent' ORDER BY id", (ids,))]

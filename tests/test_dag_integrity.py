@@ -34,15 +34,15 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     assert sorted(bag.dags) == ["iemk_export__gkb7801", "iemk_export__orb5012", "iemk_sign_and_send__gkb7801",
                                 "iemk_sign_and_send__orb5012"]
     dag = bag.dags["iemk_export__gkb7801"]
-    assert set(dag.task_ids) == {"check_integration", "extract", "validate", "send", "wait_for_replies",
-                                 "write_statuses"}
+    assert set(dag.task_ids) == {"check_integration", "extract", "validate", "feed_patients", "send",
+                                 "wait_for_replies", "write_statuses"}
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
     assert dag.params["mo_oid"] == "1.2.643.5.1.13.13.12.2.77.7801"
     sensor = dag.get_task("wait_for_replies")
     assert sensor.mode == "reschedule" and sensor.soft_fail
     sign = bag.dags["iemk_sign_and_send__gkb7801"]
-    assert set(sign.task_ids) == {"check_integration", "sign", "extract_documents", "validate", "send",
+    assert set(sign.task_ids) == {"check_integration", "sign", "extract_documents", "validate", "feed_patients", "send",
                                   "wait_for_replies", "write_statuses"}
     assert type(sign.timetable).__name__ == "NullTimetable"  # run by hand, never on a schedule
 

@@ -33,7 +33,8 @@ def chain(pg_template, dev_keys, packs_dir, tmp_root):
             integration.remember_mo(mo_config, entry)
         integration.set_enabled(conn, GKB, True)       # ORB stays off: its DAG must send nothing
     with pytest.MonkeyPatch.context() as mp, \
-            EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+            EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05, require_registered_patient=True),
+                           dsn) as emulator, \
             CallbackServer(dsn) as callback:
         for name, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
                             "IEMK_SIGN_CERT": str(dev_keys[0]), "IEMK_SIGN_KEY": str(dev_keys[1]),
@@ -87,9 +88,10 @@ def test_three_day_export_gives_every_document_a_true_status(chain):
             assert unique not in received, "a document that failed format control was sent"
             kinds_seen.add("bad format")
         elif not snils.is_valid(patient_snils):
-            assert status == ("Ошибка: XDSPatientRegistrationError: [CRE-122]: PAT-001; Пациент не определен: "
+            # ИЭМК's patient index refused the patient (PIX ack): the document is not sent
+            assert status == ("Ошибка: [CRE-122]: PAT-001; Пациент не определен: "
                               f"[СНИЛС [{patient_snils}] не валидно контрольное число]")
-            assert unique in received
+            assert unique not in received
             kinds_seen.add("rejected by ИЭМК")
         else:
             assert status == "Сохранен в ИЭМК"

@@ -53,11 +53,11 @@ def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev
     cfg = _settings("http://127.0.0.1:9/cb")
     ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
     with _client("http://127.0.0.1:9", dev_keys) as iemk:
-        first = export.send(dsn, ids, cfg, iemk)
+        first = export.send(dsn, ids, cfg, iemk, patients_first=False)
         assert (first.transient, first.failed, first.sent) == (len(ids), 0, [])
         assert _statuses(conn) == {"Подписан"}
         assert {r[0] for r in conn.execute("SELECT attempts FROM iemk.ledger")} == {1}
-        second = export.send(dsn, ids, cfg, iemk)
+        second = export.send(dsn, ids, cfg, iemk, patients_first=False)
     assert second.failed == len(ids)
     [status] = _statuses(conn)
     assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток: ИЭМК недоступна")
@@ -70,7 +70,7 @@ def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, pac
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
         with _client(emulator.url, dev_keys) as iemk:
-            report = export.send(dsn, ids, cfg, iemk)
+            report = export.send(dsn, ids, cfg, iemk, patients_first=False)
     assert report.rejected == len(ids)
     assert _statuses(conn) == {"Ошибка: egis:UnknownClient: информационная система "
                                "[17c74e63-dc38-438d-a27a-a1aa063ee7b8] не зарегистрирована в ЕГИСЗ"}
@@ -90,7 +90,7 @@ def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, 
                     export._send_one(crashing, ids[0], cfg, iemk, report)   # sent, then the process dies:
                     raise RuntimeError("crash")                              # the ledger update is rolled back
             assert conn.execute("SELECT state FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()[0] == "valid"
-            report = export.send(dsn, ids, cfg, iemk)
+            report = export.send(dsn, ids, cfg, iemk, patients_first=False)
         assert report.accepted_now == len(ids)
         _wait_answers(conn, report.sent)
         export.write_back(conn, GKB, ids)
@@ -106,7 +106,7 @@ def test_late_answers_are_applied_by_the_next_run(db, dev_keys, packs_dir):
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
         with _client(emulator.url, dev_keys) as iemk:
-            sent = export.send(dsn, ids, cfg, iemk).sent
+            sent = export.send(dsn, ids, cfg, iemk, patients_first=False).sent
         assert _statuses(conn) == {"Передан в ИЭМК"}      # the sensor gave up before the answers came
         _wait_answers(conn, sent)
     # next night: the old, unanswered documents are in scope again, and their answers are applied

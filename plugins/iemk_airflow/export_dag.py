@@ -1,11 +1,12 @@
 """The DAGs of each configured МО.
 
 ``iemk_export__<mo code>``: the nightly export of a data interval (and a backfill's days):
-check_integration → extract → validate → send → wait_for_replies → write_statuses.
+check_integration → extract → validate → feed_patients → send → wait_for_replies → write_statuses.
 
 ``iemk_sign_and_send__<mo code>``: the seed's script "sign and send over a period", run by hand with
 params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; empty = all):
-check_integration → sign → extract_documents → validate → send → wait_for_replies → write_statuses.
+check_integration → sign → extract_documents → validate → feed_patients → send → wait_for_replies →
+write_statuses.
 
 Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.export).
 """
@@ -20,7 +21,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
 from iemk_airflow import resources
-from iemk_etl import db, export, integration, keys, semd_signing
+from iemk_etl import db, export, integration, keys, patient_feed, semd_signing
 from iemk_etl import settings as settings_mod
 from iemk_etl.integration import MoEntry
 from iemk_etl.keystore import KeyStore
@@ -92,6 +93,23 @@ def validate(ids: list[int]) -> list[int]:
 
 
 @task
+def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
+    """Patients before documents: PIX add/revise for the patients ИЭМК does not hold in their current state."""
+    cfg = settings_mod.load()
+    dsn = resources.source_dsn(cfg)
+    try:
+        iemk = resources.iemk_client(cfg, mo_code)
+    except keys.KeyMaterialError as exc:
+        held = export.hold_for_signing_key(dsn, ids, str(exc))
+        raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
+    with iemk, db.connect(dsn, autocommit=True) as conn:
+        report = patient_feed.feed(conn, mo_oid, ids, cfg, iemk)
+    if report.transient:
+        log.warning("%d patients met a transient ИЭМК error: their documents wait for the next run", report.transient)
+    return ids
+
+
+@task
 def send(ids: list[int], mo_code: str) -> list[int]:
     cfg = settings_mod.load()
     dsn = resources.source_dsn(cfg)
@@ -123,7 +141,7 @@ def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
 
 
 def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:
-    sent = send(validate(ids), mo.code)
+    sent = send(feed_patients(validate(ids), mo.oid, mo.code), mo.code)
     waiting = wait_for_replies.override(poke_interval=settings.reply_poke_seconds,
                                         timeout=settings.reply_timeout_seconds)(sent)
     waiting >> write_statuses(ids, mo.oid)
