@@ -269,11 +269,121 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    _, conn = _connect(settings)
+    dsn, conn = _connect(settings)
     with conn:
+        if args.document is not None:
+            return _document_status(dsn, conn, settings, args.document, args.refresh)
         frame = report.documents(conn, args.mo)
     sys.stdout.write(report.render(frame, args.format))
     return 0
+
+
+def _document_status(dsn: str, conn: psycopg.Connection, settings: Settings, document_id: int, refresh: bool) -> int:
+    """«Обновить»: re-read the document's answers and show where it stands."""
+    from iemk_etl import export
+
+    row = conn.execute("SELECT mo_oid FROM mis.semd_document WHERE id = %s", (document_id,)).fetchone()
+    if row is None:
+        raise SystemExit(f"документ {document_id} не найден в mis.semd_document")
+    if refresh:
+        ids = [r[0] for r in conn.execute("SELECT id FROM iemk.ledger WHERE document_id = %s", (document_id,))]
+        export.write_back(conn, row[0], ids)
+    status, local_uid, version = conn.execute("SELECT status, local_uid, version FROM mis.semd_document WHERE id = %s",
+                                              (document_id,)).fetchone()
+    print(f"документ {document_id} ({local_uid}, версия {version}): {status}")
+    for state, attempts, message_id, sent, replied, error in conn.execute(
+            "SELECT state, attempts, message_id, last_sent_at, replied_at, last_error FROM iemk.ledger"
+            " WHERE document_id = %s ORDER BY version", (document_id,)):
+        print(f"  ledger: {state}, попыток {attempts}, MessageID {message_id or '—'}, передан {sent or '—'}, "
+              f"ответ {replied or '—'}" + (f", ошибка: {error}" if error else ""))
+    return 0
+
+
+def _mo_code(conn: psycopg.Connection, mo: str) -> tuple[str, str]:
+    entry = integration.resolve_mo(conn, mo)
+    return entry.oid, entry.code
+
+
+def _service_settings(settings: Settings) -> Settings:
+    if not settings.iemk_url and not settings.repository_url:
+        raise SystemExit("set IEMK_URL (the ИЭМК or emulator base URL) or the per-service URLs")
+    return settings
+
+
+def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl import export, queries
+
+    dsn, conn = _connect(settings)
+    with conn:
+        row = conn.execute("SELECT m.oid, m.code FROM mis.semd_document d JOIN mis.mo m ON m.oid = d.mo_oid"
+                           " WHERE d.id = %s", (args.document,)).fetchone()
+    if row is None:
+        raise SystemExit(f"документ {args.document} не найден в mis.semd_document")
+    if not settings.callback_url:
+        raise SystemExit("set IEMK_CALLBACK_URL: ИЭМК answers a document asynchronously there")
+    with queries.client_for(_service_settings(settings), row[1]) as iemk:
+        counts = export.deliver_now(dsn, row[0], [args.document], settings, iemk, wait_seconds=args.wait)
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    with db.connect(dsn) as conn2:
+        return _document_status(dsn, conn2, settings, args.document, refresh=False)
+
+
+def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl import hl7v3, queries
+
+    dsn, conn = _connect(settings)
+    with conn:
+        oid, code = _mo_code(conn, args.mo)
+    query = hl7v3.PatientQuery(local_id=(oid, args.local_id) if args.local_id else None, snils=args.snils,
+                               family=args.family, given=args.given,
+                               birth_date=args.birth.strftime("%Y%m%d") if args.birth else None)
+    with queries.client_for(_service_settings(settings), code) as iemk:
+        found = queries.search_patients(iemk, settings, query)
+    for p in found:
+        print(f"{p.mo_oid} {p.local_id}: {p.family or ''} {p.given or ''} {p.patronymic or ''}, "
+              f"{p.birth_time or '—'}, СНИЛС {p.snils or '—'}")
+    print(f"найдено: {len(found)}")
+    return 0
+
+
+def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from iemk_etl import queries, xds
+
+    dsn, conn = _connect(settings)
+    with conn:
+        oid, code = _mo_code(conn, args.mo)
+    start, end = queries.day_bounds(args.start, args.end, ZoneInfo(settings.timezone))
+    query = xds.DocumentQuery(patient_id=xds.patient_cx(args.patient, oid) if args.patient else None,
+                              mo_oid=None if args.patient else oid, kind_code=args.kind, created_from=start,
+                              created_to=end)
+    with queries.client_for(_service_settings(settings), code) as iemk:
+        entries = queries.list_documents(iemk, settings, query)
+    for e in entries:
+        print(f"{e.unique_id}  вид {e.kind_code}  {e.creation_time or '—'}  {e.status.rsplit(':', 1)[-1]}  "
+              f"пациент {e.patient_id.split('^', 1)[0]}")
+    print(f"документов: {len(entries)}")
+    return 0
+
+
+def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl import queries
+
+    dsn, conn = _connect(settings)
+    with conn:
+        oid = queries.mo_of(args.unique_id)
+        _, code = _mo_code(conn, oid)
+        with queries.client_for(_service_settings(settings), code) as iemk:
+            shown = queries.show_document(iemk, settings, conn, args.unique_id)
+    if args.out:
+        Path(args.out).write_bytes(shown.data)
+    else:
+        sys.stdout.write(shown.data.decode("utf-8", errors="replace"))
+    same = {True: "совпадают с переданными", False: "НЕ совпадают с переданными", None: "нам неизвестны"}
+    print(f"\n{args.unique_id}: {len(shown.data)} байт, {same[shown.same_as_sent]}; "
+          f"подпись: {shown.signature or 'нет'}", file=sys.stderr)
+    return 0 if shown.same_as_sent is not False else 1
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -367,10 +477,41 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--dry-run", action="store_true")
     bp.set_defaults(func=cmd_backfill)
 
-    sp = sub.add_parser("status", help="documents by status and МО")
+    sp = sub.add_parser("status", help="documents by status and МО, or one document")
     sp.add_argument("--mo")
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.add_argument("--document", type=int, help="one МИС document id")
+    sp.add_argument("--refresh", action="store_true", help="with --document: re-read its answers first («Обновить»)")
     sp.set_defaults(func=cmd_status)
+
+    sd = sub.add_parser("send", help="«Передать документ в ИЭМК»: one signed document now")
+    sd.add_argument("--document", type=int, required=True, help="МИС document id")
+    sd.add_argument("--wait", type=float, default=30.0, help="seconds to wait for ИЭМК's answer")
+    sd.set_defaults(func=cmd_send)
+
+    pp = sub.add_parser("patients", help="patients in ИЭМК").add_subparsers(dest="patients_command", required=True)
+    ps = pp.add_parser("search", help="PDQ: find patients in ИЭМК")
+    ps.add_argument("--mo", required=True)
+    ps.add_argument("--local-id")
+    ps.add_argument("--snils")
+    ps.add_argument("--family")
+    ps.add_argument("--given")
+    ps.add_argument("--birth", type=_date)
+    ps.set_defaults(func=cmd_patients_search)
+
+    dcp = sub.add_parser("documents", help="documents in ИЭМК").add_subparsers(dest="documents_command",
+                                                                                 required=True)
+    dl = dcp.add_parser("list", help="ITI-18 FindDocuments")
+    dl.add_argument("--mo", required=True)
+    dl.add_argument("--patient", help="the patient's local id")
+    dl.add_argument("--from", dest="start", type=_date)
+    dl.add_argument("--to", dest="end", type=_date)
+    dl.add_argument("--kind", type=int, help="НСИ 1520 code")
+    dl.set_defaults(func=cmd_documents_list)
+    ds = dcp.add_parser("show", help="ITI-43: one document, checked against what we sent")
+    ds.add_argument("unique_id")
+    ds.add_argument("--out", help="write the document here instead of printing it")
+    ds.set_defaults(func=cmd_documents_show)
 
     dp = sub.add_parser("demo", help="set everything up and export a 3-day period on the embedded defaults")
     dp.add_argument("--patients", type=int, default=40)

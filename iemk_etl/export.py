@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 import psycopg
@@ -305,3 +306,20 @@ def write_back(conn: psycopg.Connection, mo_oid: str, ids: list[int]) -> dict[st
 def state_counts(conn: psycopg.Connection, ids: list[int]) -> dict[str, int]:
     return {state: n for state, n in conn.execute(
         "SELECT state, count(*) FROM iemk.ledger WHERE id = ANY(%s) GROUP BY state ORDER BY state", (ids,))}
+
+
+def deliver_now(dsn: str, mo_oid: str, document_ids: list[int], settings: Settings, iemk: client.IemkClient, *,
+                wait_seconds: float = 30.0) -> dict[str, int]:
+    """«Передать документ в ИЭМК»: these documents now, through the same ledger and rules as the nightly run."""
+    with db.connect(dsn, autocommit=True) as conn:
+        ids = validate(conn, extract_documents(conn, mo_oid, document_ids), settings)
+        patient_feed.feed(conn, mo_oid, ids, settings, iemk)
+    report = send(dsn, ids, settings, iemk)
+    deadline = time.monotonic() + wait_seconds
+    with db.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            answered, awaited = replies_pending(conn, report.sent)
+            if answered >= awaited:
+                break
+            time.sleep(0.2)
+        return {**report.counts(), **write_back(conn, mo_oid, ids)}

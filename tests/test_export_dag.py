@@ -143,3 +143,23 @@ def _created_in_period(dsn, local_uid):
         created = conn.execute("SELECT created_at FROM mis.semd_document WHERE local_uid = %s",
                                (local_uid,)).fetchone()[0]
     return _in_period(created)
+
+
+def test_the_dag_triggered_with_document_ids_sends_exactly_those(chain):
+    dsn, emulator, runner = chain
+    candidates = [(uid, signed_at) for uid, signed_at, status, xml, patient_snils, rows in _documents(dsn, GKB)
+                  if signed_at is not None and rows == 0 and _has_document_code(xml) and snils.is_valid(patient_snils)]
+    assert candidates, "the seed must leave valid documents outside the exported days"
+    uid = candidates[0][0]
+    with psycopg.connect(dsn) as conn:
+        doc_id = conn.execute("SELECT id FROM mis.semd_document WHERE local_uid = %s", (uid,)).fetchone()[0]
+        before = conn.execute("SELECT count(*) FROM iemk.ledger").fetchone()[0]
+    from iemk_airflow.export_dag import build_all
+
+    dag = build_all()["iemk_export__gkb7801"]
+    run = dag.test(logical_date=dt.datetime(2026, 11, 25, tzinfo=demo_data.MSK), run_conf={"document_ids": [doc_id]})
+    assert str(run.state) == "success"
+    with psycopg.connect(dsn) as conn:
+        new = conn.execute("SELECT document_id FROM iemk.ledger ORDER BY id OFFSET %s", (before,)).fetchall()
+        status = conn.execute("SELECT status FROM mis.semd_document WHERE id = %s", (doc_id,)).fetchone()[0]
+    assert new == [(doc_id,)] and status == "Сохранен в ИЭМК"

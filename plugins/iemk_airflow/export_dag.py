@@ -57,8 +57,11 @@ def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
             data_interval_end: dt.datetime | None = None) -> list[int]:
     cfg = settings_mod.load()
     conf = get_current_context()["dag_run"].conf or {}
-    start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
     with db.connect(resources.source_dsn(cfg)) as conn:
+        if conf.get("document_ids"):
+            # «Передать документ в ИЭМК» for chosen documents: exactly those, same ledger and rules.
+            return export.extract_documents(conn, mo_oid, [int(i) for i in conf["document_ids"]])
+        start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
         return export.extract(conn, mo_oid, start, end)
 
 

@@ -1,0 +1,85 @@
+"""What ИЭМК holds, asked directly: patient search (PDQ), document list (ITI-18) and one document (ITI-43).
+
+The same signed SOAP client as the export; the МО's request certificate signs every call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import psycopg
+
+from iemk_etl import client, hl7v3, xds, xmlsafe
+from iemk_etl.crypto import cms
+from iemk_etl.crypto.backend import get_backend
+from iemk_etl.keystore import KeyStore
+from iemk_etl.settings import Settings
+
+REPOSITORY_ID = "1.2.643.5.1.13.2.7.100.1"
+
+
+def client_for(settings: Settings, mo_code: str) -> client.IemkClient:
+    if not settings.repository_url:
+        raise ValueError("IEMK_URL (or the service URLs) is not set: nowhere to ask")
+    return client.IemkClient(settings.repository_url, client_entity_id=settings.client_entity_id,
+                             signer=KeyStore(settings).request_signer(mo_code), timeout=settings.http_timeout)
+
+
+def search_patients(iemk: client.IemkClient, settings: Settings,
+                    query: hl7v3.PatientQuery) -> list[hl7v3.PatientRecord]:
+    body = hl7v3.build_query(query, system_id=settings.client_entity_id)
+    answer = iemk.call(settings.pdq_url or "", hl7v3.ACTION[hl7v3.QUERY], body, service="pdq")
+    return hl7v3.read_query_response(answer.body) if answer.body is not None else []
+
+
+def list_documents(iemk: client.IemkClient, settings: Settings, query: xds.DocumentQuery) -> list[xds.DocumentEntry]:
+    answer = iemk.call(settings.registry_url or "", xds.QUERY_ACTION, xds.build_query(query), service="registry")
+    if answer.body is None:
+        raise ValueError("пустой ответ реестра ИЭМК")
+    return xds.read_query_response(answer.body)
+
+
+@dataclass(frozen=True)
+class ShownDocument:
+    unique_id: str
+    data: bytes
+    same_as_sent: bool | None        # None: we have no record of sending it
+    signature: str | None            # who signed it per the МИС's stored signature, if it verifies
+
+
+def mo_of(unique_id: str) -> str:
+    """The МО OID inside a document uniqueId of ours: <МО OID>.100.<МИС>.<instance>.51^<local id>."""
+    root = unique_id.split("^", 1)[0]
+    parts = root.split(".")
+    return ".".join(parts[:-4]) if len(parts) > 4 and parts[-1] == "51" and parts[-4] == "100" else root
+
+
+def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Connection,
+                  unique_id: str) -> ShownDocument:
+    request = xds.build_retrieve([unique_id], REPOSITORY_ID)
+    answer = iemk.call(settings.repository_url or "", xds.RETRIEVE_ACTION, request, service="repository")
+    documents, errors = xds.read_retrieve_response(answer.body) if answer.body is not None else ({}, ["пусто"])
+    if unique_id not in documents:
+        raise LookupError("; ".join(errors) or f"ИЭМК не вернула документ [{unique_id}]")
+    data = documents[unique_id]
+    row = conn.execute("SELECT l.content_hash, d.signature FROM iemk.ledger l JOIN mis.semd_document d"
+                       " ON d.id = l.document_id WHERE l.unique_id = %s ORDER BY l.version DESC LIMIT 1",
+                       (unique_id,)).fetchone()
+    same = None if row is None else hashlib.sha256(data).hexdigest() == row[0]
+    signer = None
+    if row is not None and row[1] is not None:
+        try:
+            signer = cms.verify_detached(data, bytes(row[1]), get_backend()).subject
+        except cms.CmsError as exc:
+            signer = f"подпись НЕ верна: {exc.message}"
+    xmlsafe.parse(data)      # what came back must at least be the XML it was
+    return ShownDocument(unique_id, data, same, signer)
+
+
+def day_bounds(start: dt.date | None, end: dt.date | None,
+               tz: dt.tzinfo) -> tuple[dt.datetime | None, dt.datetime | None]:
+    first = dt.datetime.combine(start, dt.time(), tz) if start else None
+    last = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz) if end else None
+    return first, last
