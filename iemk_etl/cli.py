@@ -328,6 +328,26 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
         return _document_status(dsn, conn2, settings, args.document, refresh=False)
 
 
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from iemk_etl import queries, reconcile
+
+    dsn, conn = _connect(settings)
+    start, end = queries.day_bounds(args.start, args.end, ZoneInfo(settings.timezone))
+    with conn:
+        oid, code = _mo_code(conn, args.mo)
+        with queries.client_for(_service_settings(settings), code) as iemk:
+            frame = reconcile.reconcile(conn, iemk, settings, oid, start, end,  # type: ignore[arg-type]
+                                        repair=not args.report_only)
+    out = Path(args.csv or settings.home / "reports" / f"reconcile-{code}-{args.start}-{args.end}.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    print(frame.to_string(index=False) if not frame.empty else "расхождений нет")
+    print(f"CSV: {out}")
+    return 0
+
+
 def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl import hl7v3, queries
 
@@ -488,6 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--document", type=int, required=True, help="МИС document id")
     sd.add_argument("--wait", type=float, default=30.0, help="seconds to wait for ИЭМК's answer")
     sd.set_defaults(func=cmd_send)
+
+    rc = sub.add_parser("reconcile", help="compare what ИЭМК holds for a period with the ledger, and repair")
+    rc.add_argument("--mo", required=True)
+    rc.add_argument("--from", dest="start", type=_date, required=True)
+    rc.add_argument("--to", dest="end", type=_date, required=True)
+    rc.add_argument("--csv", help="where to write the findings (default under IEMK_HOME/reports)")
+    rc.add_argument("--report-only", action="store_true", help="change nothing, only report")
+    rc.set_defaults(func=cmd_reconcile)
 
     pp = sub.add_parser("patients", help="patients in ИЭМК").add_subparsers(dest="patients_command", required=True)
     ps = pp.add_parser("search", help="PDQ: find patients in ИЭМК")

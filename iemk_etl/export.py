@@ -165,7 +165,7 @@ def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient, 
 
 
 _SUBMISSION_SQL = """
-SELECT l.mo_oid, l.unique_id, l.version, l.content_hash, l.attempts, l.kind_code, d.created_at, d.cda,
+SELECT l.mo_oid, l.unique_id, l.version, l.content_hash, l.resend_round, l.attempts, l.kind_code, d.created_at, d.cda,
        m.name, p.local_id, s.snils, s.family, s.given, s.patronymic
 FROM iemk.ledger l
 JOIN mis.semd_document d ON d.id = l.document_id
@@ -184,9 +184,9 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
         row = conn.execute(_SUBMISSION_SQL, (ledger_id,)).fetchone()
         if row is None:
             return
-        (mo_oid, unique_id, version, content_hash, attempts, kind_code, created_at, data, mo_name,
+        (mo_oid, unique_id, version, content_hash, resend_round, attempts, kind_code, created_at, data, mo_name,
          patient_local_id, a_snils, a_family, a_given, a_patronymic) = row
-        mid = ledger.message_id(mo_oid, unique_id, version, content_hash)
+        mid = ledger.message_id(mo_oid, unique_id, version, content_hash, resend_round)
         submission = xds.Submission(
             unique_id=unique_id, mo_oid=mo_oid, mo_name=mo_name, patient_local_id=patient_local_id,
             kind_code=kind_code, created_at=created_at,

@@ -53,13 +53,14 @@ def visible_status(state: str, last_error: str | None, error_code: str | None = 
     return ERROR_PREFIX + (last_error or "причина не указана")
 
 
-def message_id(mo_oid: str, unique_id: str, version: int, content_hash: str) -> str:
+def message_id(mo_oid: str, unique_id: str, version: int, content_hash: str, resend_round: int = 0) -> str:
     """The WS-Addressing MessageID of a document's submission.
 
     Derived from the content, so every resend of the same bytes (a retry, a crash between the POST and
     the commit, a concurrent backfill) carries the same MessageID and the receiver can drop the repeat.
     """
-    return f"urn:uuid:{uuid.uuid5(_MESSAGE_NS, f'{mo_oid}|{unique_id}|{version}|{content_hash}')}"
+    key = f"{mo_oid}|{unique_id}|{version}|{content_hash}" + (f"|{resend_round}" if resend_round else "")
+    return f"urn:uuid:{uuid.uuid5(_MESSAGE_NS, key)}"
 
 
 def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: str | None = None,

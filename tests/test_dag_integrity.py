@@ -31,8 +31,8 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == ["iemk_export__gkb7801", "iemk_export__orb5012", "iemk_sign_and_send__gkb7801",
-                                "iemk_sign_and_send__orb5012"]
+    assert sorted(bag.dags) == ["iemk_export__gkb7801", "iemk_export__orb5012", "iemk_reconcile__gkb7801",
+                                "iemk_reconcile__orb5012", "iemk_sign_and_send__gkb7801", "iemk_sign_and_send__orb5012"]
     dag = bag.dags["iemk_export__gkb7801"]
     assert set(dag.task_ids) == {"check_integration", "extract", "validate", "feed_patients", "send",
                                  "wait_for_replies", "write_statuses"}

@@ -90,3 +90,38 @@ def test_list_returns_exactly_the_documents_of_the_period_and_show_is_byte_ident
                                   (unique.split("^", 1)[1],)).fetchone()[0])
     assert (tmp_path / "doc.xml").read_bytes() == sent
     assert "совпадают с переданными" in shown.stderr and "подпись: " in shown.stderr and "НЕ верна" not in shown.stderr
+
+
+def test_reconcile_finds_and_repairs_both_kinds_of_drift(stack, tmp_path):
+    dsn, env, emulator = stack
+    docs = _documents(dsn)
+    for doc in docs:
+        _cli(env, "send", "--document", doc[0])
+    day = docs[0][7].astimezone(demo_data.MSK).date()
+    of_day = [d for d in docs if d[7].astimezone(demo_data.MSK).date() == day]
+    assert len(of_day) >= 2
+    deleted, flipped = of_day[0], of_day[1]
+    deleted_uid = f"{GKB}.100.1.1.51^{deleted[1]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM emulator.document WHERE unique_id = %s", (deleted_uid,))   # gone on their side
+        conn.execute("UPDATE iemk.ledger SET state = 'rejected', last_error = 'x' WHERE document_id = %s",
+                     (flipped[0],))                                                        # wrong on ours
+        conn.execute("INSERT INTO emulator.document (unique_id, patient_id, mo_oid, kind_code, content_hash, data,"
+                     " message_id, creation_time) SELECT '1.2.3^stranger', patient_id, mo_oid, kind_code, content_hash,"
+                     " data, message_id, creation_time FROM emulator.document LIMIT 1")     # unknown to us
+        conn.execute("UPDATE emulator.document SET mo_oid = %s, creation_time = %s WHERE unique_id = '1.2.3^stranger'",
+                     (GKB, flipped[7]))
+    out = _cli(env, "reconcile", "--mo", "gkb7801", "--from", day, "--to", day, "--csv", tmp_path / "r.csv").stdout
+    report = (tmp_path / "r.csv").read_text(encoding="utf-8")
+    assert f"{deleted_uid},missing_in_iemk" in report
+    assert f"{GKB}.100.1.1.51^{flipped[1]},status_mismatch,rejected,Approved" in report
+    assert "1.2.3^stranger,unknown_here" in report
+    assert "missing_in_iemk" in out
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT status FROM mis.semd_document WHERE id = %s", (flipped[0],)).fetchone()[0] \
+            == "Сохранен в ИЭМК"
+        assert conn.execute("SELECT state, resend_round FROM iemk.ledger WHERE document_id = %s",
+                            (deleted[0],)).fetchone() == ("valid", 1)
+    again = _cli(env, "send", "--document", deleted[0])                   # the re-queued one goes again
+    assert "Сохранен в ИЭМК" in again.stdout
+    assert emulator.store.document(deleted_uid) is not None

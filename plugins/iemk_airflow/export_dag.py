@@ -200,12 +200,52 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
     return iemk_sign_and_send()
 
 
+@task
+def reconcile_period(mo_oid: str, mo_code: str, params: dict[str, Any] | None = None) -> dict[str, int]:
+    from iemk_etl import reconcile
+
+    cfg = settings_mod.load()
+    start, end = _period(params or {}, None, None, cfg.timezone)
+    if start is None or end is None:
+        raise ValueError("reconcile needs params 'from' and 'to' (dates)")
+    with db.connect(resources.source_dsn(cfg), autocommit=True) as conn, resources.iemk_client(cfg, mo_code) as iemk:
+        frame = reconcile.reconcile(conn, iemk, cfg, mo_oid, start, end)
+    out = cfg.home / "reports" / f"reconcile-{mo_code}-{params['from']}-{params['to']}.csv"  # type: ignore[index]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    log.info("reconcile report: %s", out)
+    return {str(k): int(v) for k, v in frame["finding"].value_counts().items()} if not frame.empty else {}
+
+
+def build_reconcile_dag(mo: MoEntry, settings: Settings) -> DAG:
+    @dag(
+        dag_id=f"iemk_reconcile__{mo.code}",
+        description=f"Сверка с ИЭМК: {mo.name} ({mo.oid})",
+        schedule=None,
+        start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
+        catchup=False,
+        max_active_runs=1,
+        params={
+            "from": Param(None, type=["null", "string"], format="date", description="first day (created)"),
+            "to": Param(None, type=["null", "string"], format="date", description="last day, inclusive"),
+        },
+        tags=["iemk", mo.code, "reconcile"],
+        doc_md="Lists what ИЭМК holds for the МО and period (ITI-18) and compares it with the ledger: re-queues "
+               "what is missing there, reports what is unknown here, fixes disagreeing statuses; CSV under "
+               "IEMK_HOME/reports.",
+    )
+    def iemk_reconcile() -> None:
+        check_integration(mo.oid, mo.code) >> reconcile_period(mo.oid, mo.code)
+
+    return iemk_reconcile()
+
+
 def build_all() -> dict[str, DAG]:
     """The DAGs of every МО in the configuration file; reads no database, so it is safe at parse time."""
     settings = settings_mod.load()
     dags = {}
     for mo in integration.read_mo_config(settings.mo_config_path):
-        for factory in (build_export_dag, build_sign_and_send_dag):
+        for factory in (build_export_dag, build_sign_and_send_dag, build_reconcile_dag):
             built = factory(mo, settings)
             dags[built.dag_id] = built
     return dags

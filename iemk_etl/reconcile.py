@@ -1,0 +1,70 @@
+"""Reconcile: what ИЭМК holds for an МО and period against the ledger, and the repairs.
+
+- registered here but absent there → re-queued (sent again in a new round, with a new MessageID);
+- present there but unknown here → reported;
+- a status that disagrees (the ledger says not stored, ИЭМК holds the very document) → fixed, and said so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+import psycopg
+
+from iemk_etl import ledger, queries, xds
+from iemk_etl.client import IemkClient
+from iemk_etl.ledger import State
+from iemk_etl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["unique_id", "finding", "ledger_state", "iemk_status", "action"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    unique_id: str
+    finding: str          # missing_in_iemk | unknown_here | status_mismatch
+    ledger_state: str | None
+    iemk_status: str | None
+    action: str
+
+
+def reconcile(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo_oid: str, start: dt.datetime,
+              end: dt.datetime, *, repair: bool = True) -> pd.DataFrame:
+    query = xds.DocumentQuery(mo_oid=mo_oid, created_from=start, created_to=end, statuses=(xds.APPROVED,))
+    there = {e.unique_id: e for e in queries.list_documents(iemk, settings, query)}
+    here = {r[1]: r for r in conn.execute(
+        "SELECT l.id, l.unique_id, l.state, l.content_hash FROM iemk.ledger l"
+        " JOIN mis.semd_document d ON d.id = l.document_id"
+        " WHERE l.mo_oid = %s AND d.created_at >= %s AND d.created_at < %s", (mo_oid, start, end))}
+    findings: list[Finding] = []
+    for unique_id, (ledger_id, _, state, _) in here.items():
+        if state == State.STORED and unique_id not in there:
+            findings.append(Finding(unique_id, "missing_in_iemk", state, None,
+                                    "re-queued: sent again next run" if repair else "none (report only)"))
+            if repair:
+                _requeue(conn, ledger_id)
+        elif state != State.STORED and unique_id in there and state in (State.REJECTED, State.FAILED, State.SENT):
+            findings.append(Finding(unique_id, "status_mismatch", state, there[unique_id].status.rsplit(":", 1)[-1],
+                                    "status set to «Сохранен в ИЭМК»" if repair else "none (report only)"))
+            if repair:
+                with conn.transaction():
+                    ledger.set_state(conn, ledger_id, State.STORED)
+    for unique_id, entry in there.items():
+        if unique_id not in here:
+            findings.append(Finding(unique_id, "unknown_here", None, entry.status.rsplit(":", 1)[-1], "reported"))
+    log.info("reconcile МО %s [%s, %s): %d in ИЭМК, %d in the ledger, %d findings", mo_oid, start, end, len(there),
+             len(here), len(findings))
+    return pd.DataFrame([f.__dict__ for f in findings], columns=COLUMNS)
+
+
+def _requeue(conn: psycopg.Connection, ledger_id: int) -> None:
+    with conn.transaction():
+        conn.execute("UPDATE iemk.ledger SET resend_round = resend_round + 1, message_id = NULL WHERE id = %s",
+                     (ledger_id,))
+        ledger.set_state(conn, ledger_id, State.VALID, error="не найден в ИЭМК при сверке: передаётся повторно",
+                         error_code="RECONCILE")
