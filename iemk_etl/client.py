@@ -87,9 +87,14 @@ class IemkClient:
             raise CallError(CallResult(Verdict.TRANSIENT if transient else Verdict.REJECTED, text,
                                        response.status_code))
         try:
-            return soap.parse(response.content)
+            answer = soap.parse(response.content)
         except soap.SoapFormatError as exc:
             raise CallError(CallResult(Verdict.TRANSIENT, f"ответ ИЭМК не читается: {exc}")) from None
+        if answer.addressing.relates_to and answer.addressing.relates_to != mid:
+            # An answer to some other request: never take it for ours.
+            raise CallError(CallResult(Verdict.TRANSIENT, f"ответ ИЭМК относится к другому запросу "
+                                                          f"[{answer.addressing.relates_to}], ожидался [{mid}]"))
+        return answer
 
     def _post(self, url: str, payload: bytes, message_id: str) -> CallResult:
         try:

@@ -45,7 +45,13 @@ class QuietHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-class _SharedPortServer(ThreadingHTTPServer):
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        # A client that hangs up early (after a 413, a reset) is routine here, not a traceback on stderr.
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _SharedPortServer(_QuietServer):
     # Several processes may listen on one port; the kernel spreads connections between them.
     allow_reuse_port = True
 
@@ -55,7 +61,7 @@ class BackgroundServer:
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0, *,
                  reuse_port: bool = False) -> None:
-        server_class = _SharedPortServer if reuse_port else ThreadingHTTPServer
+        server_class = _SharedPortServer if reuse_port else _QuietServer
         self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name=handler.__name__, daemon=True)
