@@ -263,6 +263,12 @@ def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:
             elif outcome.success or _already_registered(outcome):
                 ledger.set_state(conn, ledger_id, State.STORED)
                 counts["stored"] += 1
+            elif _busy(outcome) and _rounds(conn, ledger_id) < BUSY_ROUNDS:
+                # ИЭМК was busy, not refusing: send again next run, under a new MessageID (a new round).
+                conn.execute("UPDATE iemk.ledger SET resend_round = resend_round + 1, message_id = NULL"
+                             " WHERE id = %s", (ledger_id,))
+                ledger.set_state(conn, ledger_id, State.VALID, error=outcome.error_text(), error_code="REGISTRY_BUSY")
+                counts["busy_requeued"] = counts.get("busy_requeued", 0) + 1
             else:
                 ledger.set_state(conn, ledger_id, State.REJECTED, error=outcome.error_text(),
                                  error_code=outcome.errors[0].error_code if outcome.errors else None)
@@ -286,6 +292,18 @@ def _outcome(bodies: list[bytes]) -> xds.RegistryResponse | None:
         if response.success:
             return response
     return responses[0] if responses else None
+
+
+BUSY_ROUNDS = 5
+
+
+def _busy(response: xds.RegistryResponse) -> bool:
+    return bool(response.errors) and all(e.error_code == "XDSRegistryBusy" for e in response.errors)
+
+
+def _rounds(conn: psycopg.Connection, ledger_id: int) -> int:
+    row = conn.execute("SELECT resend_round FROM iemk.ledger WHERE id = %s", (ledger_id,)).fetchone()
+    return row[0] if row else 0
 
 
 def _already_registered(response: xds.RegistryResponse) -> bool:

@@ -136,3 +136,28 @@ def test_bytes_changed_after_queueing_need_a_new_version(db):
     assert ids[0] not in passed
     state, error = conn.execute("SELECT state, last_error FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()
     assert state == "invalid" and "без новой версии" in error
+
+
+def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_keys, packs_dir):
+    import json
+
+    from iemk_etl.emulator.faults import FaultProfile
+
+    dsn, conn = db
+    busy = FaultProfile.load(json.dumps({"seed": 1, "operations": {"iti41": {"registry_busy": 1.0}}}))
+    with CallbackServer(dsn) as callback:
+        cfg = _settings(callback.url)
+        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, faults=busy), dsn) as emulator, \
+                _client(emulator.url, dev_keys) as iemk:
+            first = export.send(dsn, ids, cfg, iemk, patients_first=False).sent
+            _wait_answers(conn, first)
+            assert export.write_back(conn, GKB, ids)["replies_busy_requeued"] == len(ids)
+        assert _statuses(conn) == {"Подписан"}                       # not an error: it will go again
+        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02), dsn) as emulator, \
+                _client(emulator.url, dev_keys) as iemk:
+            again = export.send(dsn, ids, cfg, iemk, patients_first=False)
+            assert again.accepted_now == len(ids)                      # a new MessageID: processed, not dropped
+            _wait_answers(conn, again.sent)
+            export.write_back(conn, GKB, ids)
+    assert _statuses(conn) == {"Сохранен в ИЭМК"}
