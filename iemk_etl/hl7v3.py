@@ -112,15 +112,7 @@ def build_feed(interaction: str, patient: PatientRecord, *, system_id: str, syst
     pat = _sub(_sub(event, "subject1", typeCode="SBJ"), "patient", classCode="PAT")
     _sub(pat, "id", root=patient.mo_oid, extension=patient.local_id)
     _sub(pat, "statusCode", code="active")
-    person = _sub(pat, "patientPerson")
-    name = _sub(person, "name")
-    for tag, value in (("family", patient.family), ("given", patient.given), ("given", patient.patronymic)):
-        if value:
-            _sub(name, tag, value)
-    if patient.gender:
-        _sub(person, "administrativeGenderCode", code=patient.gender, codeSystem=GENDER_SYSTEM)
-    if patient.birth_time:
-        _sub(person, "birthTime", value=patient.birth_time)
+    person = _person(pat, patient)
     for other in patient.other_ids:
         ident = _sub(person, "asOtherIDs", classCode="IDENT")
         _sub(ident, "documentType", code=other.type_code, codeSystem=ID_TYPES)
@@ -135,6 +127,20 @@ def build_feed(interaction: str, patient: PatientRecord, *, system_id: str, syst
     _sub(custodian, "id", root=patient.mo_oid)
     _sub(_sub(custodian, "assignedOrganization", classCode="ORG", determinerCode="INSTANCE"), "name", mo_name)
     return root
+
+
+def _person(patient_el: etree._Element, record: PatientRecord) -> etree._Element:
+    """patientPerson: name (family, given, patronymic as the second given), gender, birth time."""
+    person = _sub(patient_el, "patientPerson")
+    name = _sub(person, "name")
+    for tag, value in (("family", record.family), ("given", record.given), ("given", record.patronymic)):
+        if value:
+            _sub(name, tag, value)
+    if record.gender:
+        _sub(person, "administrativeGenderCode", code=record.gender, codeSystem=GENDER_SYSTEM)
+    if record.birth_time:
+        _sub(person, "birthTime", value=record.birth_time)
+    return person
 
 
 def _text(el: etree._Element, xpath: str) -> str | None:
@@ -278,15 +284,7 @@ def build_query_response(request: etree._Element, matches: list[PatientRecord], 
                         moodCode="EVN"), "subject1", typeCode="SBJ")
         pat = _sub(pat, "patient", classCode="PAT")
         _sub(pat, "id", root=match.mo_oid, extension=match.local_id)
-        person = _sub(pat, "patientPerson")
-        name = _sub(person, "name")
-        for tag, value in (("family", match.family), ("given", match.given), ("given", match.patronymic)):
-            if value:
-                _sub(name, tag, value)
-        if match.gender:
-            _sub(person, "administrativeGenderCode", code=match.gender, codeSystem=GENDER_SYSTEM)
-        if match.birth_time:
-            _sub(person, "birthTime", value=match.birth_time)
+        person = _person(pat, match)
         if match.snils:
             ident = _sub(person, "asOtherIDs", classCode="IDENT")
             _sub(ident, "documentType", code=SNILS_TYPE, codeSystem=ID_TYPES)

@@ -175,6 +175,12 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
     return iemk_export()
 
 
+def _period_params() -> dict[str, Param]:
+    """The days a hand-run DAG works on (documents created then), both inclusive."""
+    return {"from": Param(None, type=["null", "string"], format="date", description="first day (created)"),
+            "to": Param(None, type=["null", "string"], format="date", description="last day, inclusive")}
+
+
 def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
     @dag(
         dag_id=f"iemk_sign_and_send__{mo.code}",
@@ -184,11 +190,8 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
-        params={
-            "from": Param(None, type=["null", "string"], format="date", description="first day (created)"),
-            "to": Param(None, type=["null", "string"], format="date", description="last day, inclusive"),
-            "kinds": Param([], type="array", items={"type": "integer"}, description="НСИ 1520 codes; [] = all"),
-        },
+        params={**_period_params(),
+                "kinds": Param([], type="array", items={"type": "integer"}, description="НСИ 1520 codes; [] = all")},
         tags=["iemk", mo.code, "sign"],
         doc_md=__doc__,
     )
@@ -225,10 +228,7 @@ def build_reconcile_dag(mo: MoEntry, settings: Settings) -> DAG:
         start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
         catchup=False,
         max_active_runs=1,
-        params={
-            "from": Param(None, type=["null", "string"], format="date", description="first day (created)"),
-            "to": Param(None, type=["null", "string"], format="date", description="last day, inclusive"),
-        },
+        params=_period_params(),
         tags=["iemk", mo.code, "reconcile"],
         doc_md="Lists what ИЭМК holds for the МО and period (ITI-18) and compares it with the ledger: re-queues "
                "what is missing there, reports what is unknown here, fixes disagreeing statuses; CSV under "
