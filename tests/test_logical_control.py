@@ -16,7 +16,7 @@ VECTORS = Path(__file__).parent / "vectors" / "sch"
 @pytest.fixture
 def fake_pack(tmp_path):
     (tmp_path / "99").mkdir()
-    shutil.copy(VECTORS / "99.sch", tmp_path / "99" / "99.sch")
+    shutil.copy(VECTORS / "semantics-99.schematron", tmp_path / "99" / "99.sch")  # a made-up pack
     return tmp_path / "99" / "99.sch"
 
 
