@@ -387,6 +387,36 @@ def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
+    """ФЛК of files: format control, then logical control; every finding printed, exit 1 if there is one."""
+    from iemk_etl import kinds, validation, xmlsafe
+
+    failed = False
+    for name in args.files:
+        data = Path(name).read_bytes()
+        kind = args.kind
+        if kind is None:
+            try:
+                template = xmlsafe.parse(data).xpath("string(/*[local-name()='ClinicalDocument']"
+                                                     "/*[local-name()='templateId']/@root)")
+            except Exception as exc:  # noqa: BLE001 - any parse problem is reported below as a finding
+                template = ""
+                print(f"{name}: не XML: {exc}")
+            found = kinds.by_template_id(template)
+            if found is None:
+                print(f"{name}: вид СЭМД не определён по templateId [{template}]; укажите --kind")
+                failed = True
+                continue
+            kind = found.code
+        findings = validation.validate(kind, data, packs_dir=settings.packs_dir, require_packs=settings.require_packs,
+                                       logical=not args.no_logic)
+        for f in findings:
+            print(f"{name}: [{f.stage} {f.rule}] {f.message}" + (f" ({f.location})" if f.location else ""))
+        print(f"{name}: вид {kind}, замечаний: {len(findings)}")
+        failed = failed or bool(findings)
+    return 1 if failed else 0
+
+
 def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl import queries
 
@@ -536,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--to", dest="end", type=_date)
     dl.add_argument("--kind", type=int, help="НСИ 1520 code")
     dl.set_defaults(func=cmd_documents_list)
+    dv = dcp.add_parser("validate", help="ФЛК of СЭМД files: the pack's XSD, then its Schematron")
+    dv.add_argument("files", nargs="+")
+    dv.add_argument("--kind", type=int, help="НСИ 1520 code (default: from templateId)")
+    dv.add_argument("--no-logic", action="store_true", help="format control only")
+    dv.set_defaults(func=cmd_documents_validate)
     ds = dcp.add_parser("show", help="ITI-43: one document, checked against what we sent")
     ds.add_argument("unique_id")
     ds.add_argument("--out", help="write the document here instead of printing it")

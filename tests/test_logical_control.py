@@ -76,3 +76,21 @@ def test_the_emulator_answers_a_schematron_failure_like_the_real_service(fresh_d
     assert error.error_code == "XDS.CDA.ValidationError"
     assert error.code_context.startswith("Ошибка валидации Schematron: У1-2.")
     assert "Путь: /ClinicalDocument[1]/recordTarget[1]/patientRole[1]/providerOrganization[1]" in error.code_context
+
+
+def test_the_validate_command_prints_findings_and_fails(tmp_path, packs_dir):
+    import os
+    import subprocess
+    import sys
+
+    good_format, broken = tmp_path / "a.xml", tmp_path / "b.xml"
+    good_format.write_bytes(document())
+    broken.write_bytes(document(omit=("code",)))
+    exe = str(Path(sys.executable).parent / "iemk-etl")
+    env = {**os.environ, "IEMK_SEMD_PACKS": str(packs_dir)}
+    full = subprocess.run([exe, "documents", "validate", good_format, broken], capture_output=True, text=True, env=env)
+    assert full.returncode == 1
+    assert "[logic У2-1]" in full.stdout and "[format SCHEMAV_ELEMENT_CONTENT]" in full.stdout
+    only_format = subprocess.run([exe, "documents", "validate", "--no-logic", good_format], capture_output=True,
+                                 text=True, env=env)
+    assert only_format.returncode == 0 and "замечаний: 0" in only_format.stdout
