@@ -264,10 +264,8 @@ def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:
                 ledger.set_state(conn, ledger_id, State.STORED)
                 counts["stored"] += 1
             elif _busy(outcome) and _rounds(conn, ledger_id) < BUSY_ROUNDS:
-                # ИЭМК was busy, not refusing: send again next run, under a new MessageID (a new round).
-                conn.execute("UPDATE iemk.ledger SET resend_round = resend_round + 1, message_id = NULL"
-                             " WHERE id = %s", (ledger_id,))
-                ledger.set_state(conn, ledger_id, State.VALID, error=outcome.error_text(), error_code="REGISTRY_BUSY")
+                # ИЭМК was busy, not refusing: send again next run.
+                ledger.send_again(conn, ledger_id, reason=outcome.error_text(), code="REGISTRY_BUSY")
                 counts["busy_requeued"] = counts.get("busy_requeued", 0) + 1
             else:
                 ledger.set_state(conn, ledger_id, State.REJECTED, error=outcome.error_text(),

@@ -82,6 +82,15 @@ def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: 
     return status
 
 
+def send_again(conn: psycopg.Connection, ledger_id: int, *, reason: str, code: str) -> int:
+    """Put a document back in line for a new round: a new MessageID, so the receiver does not drop it as a
+    repeat. Returns the round it is now in."""
+    row = conn.execute("UPDATE iemk.ledger SET resend_round = resend_round + 1, message_id = NULL WHERE id = %s"
+                       " RETURNING resend_round", (ledger_id,)).fetchone()
+    set_state(conn, ledger_id, State.VALID, error=reason, error_code=code)
+    return row[0] if row else 0
+
+
 def sync_statuses(conn: psycopg.Connection, ledger_ids: list[int]) -> int:
     """Rewrite the МИС status of these documents where it differs from the ledger; returns rows fixed."""
     fixed = 0

@@ -64,7 +64,5 @@ def reconcile(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo
 
 def _requeue(conn: psycopg.Connection, ledger_id: int) -> None:
     with conn.transaction():
-        conn.execute("UPDATE iemk.ledger SET resend_round = resend_round + 1, message_id = NULL WHERE id = %s",
-                     (ledger_id,))
-        ledger.set_state(conn, ledger_id, State.VALID, error="не найден в ИЭМК при сверке: передаётся повторно",
-                         error_code="RECONCILE")
+        ledger.send_again(conn, ledger_id, reason="не найден в ИЭМК при сверке: передаётся повторно",
+                          code="RECONCILE")
