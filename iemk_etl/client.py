@@ -60,7 +60,17 @@ class IemkClient:
                                      reply_to=reply_to)
         envelope = soap.build_envelope(xds.build_request(submission), addressing, self.client_entity_id)
         wssecurity.sign_envelope(envelope, self.signer)
-        return self._post(self.repository_url, soap.to_bytes(envelope), message_id)
+        try:
+            response, answer = self._exchange(self.repository_url, envelope)
+        except CallError as exc:
+            return exc.result
+        log.info("ITI-41 %s -> HTTP %s", message_id, response.status_code)
+        if response.status_code in (200, 202) and not _is_fault(answer):
+            if response.content and answer is None:
+                # Whether the service took it is unknown: resend; the same MessageID makes that safe.
+                return CallResult(Verdict.TRANSIENT, "ответ ИЭМК не читается", response.status_code)
+            return CallResult(Verdict.ACCEPTED, http_status=response.status_code)
+        return _refusal(response, answer)
 
     def call(self, url: str, action: str, body: etree._Element, *, message_id: str | None = None,
              service: str | None = None) -> soap.Message:
@@ -73,6 +83,20 @@ class IemkClient:
         envelope = soap.build_envelope(body, soap.Addressing(mid, action, to=url, reply_to=soap.ANONYMOUS),
                                        self.client_entity_id)
         wssecurity.sign_envelope(envelope, self.signer)
+        response, answer = self._exchange(url, envelope)
+        if response.status_code != 200 or _is_fault(answer):
+            raise CallError(_refusal(response, answer))
+        if answer is None:
+            raise CallError(CallResult(Verdict.TRANSIENT, "ответ ИЭМК не читается", response.status_code))
+        if answer.addressing.relates_to and answer.addressing.relates_to != mid:
+            # An answer to some other request: never take it for ours.
+            raise CallError(CallResult(Verdict.TRANSIENT, f"ответ ИЭМК относится к другому запросу "
+                                                          f"[{answer.addressing.relates_to}], ожидался [{mid}]"))
+        return answer
+
+    def _exchange(self, url: str, envelope: etree._Element) -> tuple[httpx.Response, soap.Message | None]:
+        """POST the envelope; the response and its parsed envelope (None when empty or unreadable).
+        Transport trouble is a CallError with a TRANSIENT verdict."""
         try:
             response = self._http.post(url, content=soap.to_bytes(envelope),
                                        headers={"Content-Type": soap.CONTENT_TYPE})
@@ -80,57 +104,23 @@ class IemkClient:
             raise CallError(CallResult(Verdict.TRANSIENT, f"Таймаут обращения к ИЭМК: {type(exc).__name__}")) from None
         except httpx.HTTPError as exc:
             raise CallError(CallResult(Verdict.TRANSIENT, f"ИЭМК недоступна: {type(exc).__name__}: {exc}")) from None
-        fault = _fault_of(response)
-        if response.status_code != 200 or fault is not None:
-            transient = response.status_code in _TRANSIENT_HTTP or (fault is not None and fault.is_transient)
-            text = f"{fault.subcode}: {fault.reason}" if fault else f"ИЭМК ответила HTTP {response.status_code}"
-            raise CallError(CallResult(Verdict.TRANSIENT if transient else Verdict.REJECTED, text,
-                                       response.status_code))
         try:
-            answer = soap.parse(response.content)
-        except soap.SoapFormatError as exc:
-            raise CallError(CallResult(Verdict.TRANSIENT, f"ответ ИЭМК не читается: {exc}")) from None
-        if answer.addressing.relates_to and answer.addressing.relates_to != mid:
-            # An answer to some other request: never take it for ours.
-            raise CallError(CallResult(Verdict.TRANSIENT, f"ответ ИЭМК относится к другому запросу "
-                                                          f"[{answer.addressing.relates_to}], ожидался [{mid}]"))
-        return answer
+            answer = soap.parse(response.content) if response.content else None
+        except soap.SoapFormatError:
+            answer = None
+        return response, answer
 
-    def _post(self, url: str, payload: bytes, message_id: str) -> CallResult:
-        try:
-            response = self._http.post(url, content=payload, headers={"Content-Type": soap.CONTENT_TYPE})
-        except httpx.TimeoutException as exc:
-            return CallResult(Verdict.TRANSIENT, f"Таймаут обращения к ИЭМК: {type(exc).__name__}")
-        except httpx.HTTPError as exc:
-            return CallResult(Verdict.TRANSIENT, f"ИЭМК недоступна: {type(exc).__name__}: {exc}")
-        log.info("ITI-41 %s -> HTTP %s", message_id, response.status_code)
-        if response.status_code in (200, 202) and not _fault_of(response):
-            if response.content and not _readable(response):
-                # Whether the service took it is unknown: resend; the same MessageID makes that safe.
-                return CallResult(Verdict.TRANSIENT, "ответ ИЭМК не читается", response.status_code)
-            return CallResult(Verdict.ACCEPTED, http_status=response.status_code)
-        fault = _fault_of(response)
-        if fault is not None:
-            verdict = Verdict.TRANSIENT if fault.is_transient or response.status_code in _TRANSIENT_HTTP \
-                else Verdict.REJECTED
-            code = f"{fault.subcode}: " if fault.subcode else ""
-            return CallResult(verdict, f"{code}{fault.reason}", response.status_code)
-        verdict = Verdict.TRANSIENT if response.status_code in _TRANSIENT_HTTP else Verdict.REJECTED
+
+def _is_fault(answer: soap.Message | None) -> bool:
+    return answer is not None and soap.find_fault(answer) is not None
+
+
+def _refusal(response: httpx.Response, answer: soap.Message | None) -> CallResult:
+    """The verdict on an answer that is not a success: the fault's words, or the HTTP status."""
+    fault = soap.find_fault(answer) if answer is not None else None
+    transient = response.status_code in _TRANSIENT_HTTP or (fault is not None and fault.is_transient)
+    verdict = Verdict.TRANSIENT if transient else Verdict.REJECTED
+    if fault is None:
         return CallResult(verdict, f"ИЭМК ответила HTTP {response.status_code}", response.status_code)
-
-
-def _readable(response: httpx.Response) -> bool:
-    try:
-        soap.parse(response.content)
-    except soap.SoapFormatError:
-        return False
-    return True
-
-
-def _fault_of(response: httpx.Response) -> soap.Fault | None:
-    if not response.content:
-        return None
-    try:
-        return soap.find_fault(soap.parse(response.content))
-    except soap.SoapFormatError:
-        return None
+    code = f"{fault.subcode}: " if fault.subcode else ""
+    return CallResult(verdict, f"{code}{fault.reason}", response.status_code)
