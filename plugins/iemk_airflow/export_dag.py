@@ -21,7 +21,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
 from iemk_airflow import resources
-from iemk_etl import db, export, integration, keys, patient_feed, semd_signing
+from iemk_etl import client, db, export, integration, keys, patient_feed, semd_signing
 from iemk_etl import settings as settings_mod
 from iemk_etl.integration import MoEntry
 from iemk_etl.keystore import KeyStore
@@ -95,16 +95,21 @@ def validate(ids: list[int]) -> list[int]:
         return export.validate(conn, ids, cfg)
 
 
+def _client_or_hold(cfg: Settings, dsn: str, ids: list[int], mo_code: str) -> client.IemkClient:
+    """The МО's signed client; if its certificate cannot be used, the waiting documents say so and the task fails."""
+    try:
+        return resources.iemk_client(cfg, mo_code)
+    except keys.KeyMaterialError as exc:
+        held = export.hold_for_signing_key(dsn, ids, str(exc))
+        raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
+
+
 @task
 def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
     """Patients before documents: PIX add/revise for the patients ИЭМК does not hold in their current state."""
     cfg = settings_mod.load()
     dsn = resources.source_dsn(cfg)
-    try:
-        iemk = resources.iemk_client(cfg, mo_code)
-    except keys.KeyMaterialError as exc:
-        held = export.hold_for_signing_key(dsn, ids, str(exc))
-        raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
+    iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk, db.connect(dsn, autocommit=True) as conn:
         report = patient_feed.feed(conn, mo_oid, ids, cfg, iemk)
     if report.transient:
@@ -116,11 +121,7 @@ def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
 def send(ids: list[int], mo_code: str) -> list[int]:
     cfg = settings_mod.load()
     dsn = resources.source_dsn(cfg)
-    try:
-        iemk = resources.iemk_client(cfg, mo_code)
-    except keys.KeyMaterialError as exc:
-        held = export.hold_for_signing_key(dsn, ids, str(exc))
-        raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
+    iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk:
         report = export.send(dsn, ids, cfg, iemk)
     if report.transient:
@@ -175,6 +176,12 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
     return iemk_export()
 
 
+def _hand_run(settings: Settings) -> dict[str, Any]:
+    """A DAG run by hand (never on a schedule), one run at a time."""
+    return {"schedule": None, "start_date": pendulum.parse(settings.start_date, tz=settings.timezone),
+            "catchup": False, "max_active_runs": 1}
+
+
 def _period_params() -> dict[str, Param]:
     """The days a hand-run DAG works on (documents created then), both inclusive."""
     return {"from": Param(None, type=["null", "string"], format="date", description="first day (created)"),
@@ -185,10 +192,7 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
     @dag(
         dag_id=f"iemk_sign_and_send__{mo.code}",
         description=f"Подписание и передача СЭМД за период: {mo.name} ({mo.oid})",
-        schedule=None,
-        start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
-        catchup=False,
-        max_active_runs=1,
+        **_hand_run(settings),
         default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
         params={**_period_params(),
                 "kinds": Param([], type="array", items={"type": "integer"}, description="НСИ 1520 codes; [] = all")},
@@ -224,10 +228,7 @@ def build_reconcile_dag(mo: MoEntry, settings: Settings) -> DAG:
     @dag(
         dag_id=f"iemk_reconcile__{mo.code}",
         description=f"Сверка с ИЭМК: {mo.name} ({mo.oid})",
-        schedule=None,
-        start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
-        catchup=False,
-        max_active_runs=1,
+        **_hand_run(settings),
         params=_period_params(),
         tags=["iemk", mo.code, "reconcile"],
         doc_md="Lists what ИЭМК holds for the МО and period (ITI-18) and compares it with the ledger: re-queues "
