@@ -10,17 +10,12 @@ trivial local sink. "Without ФЛК" means no pack configured (only the built-in
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime as dt
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +28,7 @@ from iemk_etl import cda, embedded_pg, hl7v3, keys, settings, soap, wssecurity, 
 from iemk_etl.emulator.server import PIX_PATH, REPOSITORY_PATH, STATS_PATH  # noqa: E402
 
 from cda_factory import MO, document  # noqa: E402
+from emulator_process import emulator_process  # noqa: E402
 
 
 class Sink(BaseHTTPRequestHandler):
@@ -88,7 +84,7 @@ def main() -> None:
         for label, pack_dir, logical in (("warm-up", empty, False), ("without ФЛК", empty, False),
                                          ("with ФЛК: XSD", packs, False),
                                          ("with ФЛК: XSD + Schematron", packs, True)):
-            with _emulator(dsn, home, pack_dir, logical, args.workers) as url:
+            with emulator_process(dsn, home, packs=pack_dir, logical=logical, workers=args.workers) as url:
                 docs = [_signed(signer, xds.build_request(dataclasses.replace(
                     _submission(), unique_id=cda.unique_id(MO.oid, f"{label[:6]}-{n}"),
                     document=document(local_uid=f"{label[:6]}-{n}"))), xds.ACTION, url, reply_to)
@@ -115,35 +111,6 @@ def main() -> None:
     finally:
         sink.shutdown()
         embedded_pg.stop(home)
-
-
-@contextlib.contextmanager
-def _emulator(dsn: str, home: Path, packs: Path | None, logical: bool, workers: int) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "IEMK_EMULATOR_DSN": dsn, "IEMK_HOME": str(home), "IEMK_SEMD_PACKS": str(packs or ""),
-           "IEMK_LOGICAL_CONTROL": "1" if logical else "0"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "iemk-etl"), "emulator", "serve", "--port", str(port),
-                             "--reply-delay", "0", "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(url + STATS_PATH, timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        httpx.get(url + STATS_PATH).raise_for_status()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _submission() -> xds.Submission:

@@ -9,21 +9,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psycopg
 
-from iemk_etl import db, demo_data, embedded_pg, export, integration, settings
+from iemk_etl import db, demo_data, embedded_pg, export, integration, queries, settings
 from iemk_etl.callback import CallbackServer
-from iemk_etl.emulator.server import STATS_PATH
 from iemk_etl.keystore import KeyStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from emulator_process import emulator_process  # noqa: E402
 
 
 def main() -> None:
@@ -40,34 +38,17 @@ def main() -> None:
                        unsigned_share=0, store=KeyStore(cfg))
         integration.set_enabled(conn, oid, True)
         ids = export.validate(conn, export.extract(conn, oid, None, None), cfg)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    emulator = subprocess.Popen([str(Path(sys.executable).parent / "iemk-etl"), "emulator", "serve", "--port",
-                                 str(port), "--reply-delay", "0"], env={**os.environ, "IEMK_EMULATOR_DSN": dsn,
-                                                                        "IEMK_HOME": str(home)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(url + STATS_PATH, timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        from iemk_airflow import resources
-
-        with CallbackServer(dsn) as callback:
-            run = dataclasses.replace(cfg, iemk_url=url, callback_url=callback.url)
-            with resources.iemk_client(run, "gkb7801") as iemk:
-                started = time.perf_counter()
-                report = export.send(dsn, ids, run, iemk, patients_first=False)  # documents only
-                elapsed = time.perf_counter() - started
+        with emulator_process(dsn, home) as url:
+            with CallbackServer(dsn) as callback:
+                run = dataclasses.replace(cfg, iemk_url=url, callback_url=callback.url)
+                with queries.client_for(run, "gkb7801") as iemk:
+                    started = time.perf_counter()
+                    report = export.send(dsn, ids, run, iemk, patients_first=False)  # documents only
+                    elapsed = time.perf_counter() - started
         print(f"exporter send step: {report.accepted_now} documents in {elapsed:.1f} s = "
               f"{report.accepted_now / elapsed:.0f} documents/s (one МО, one task, sequential)")
     finally:
-        emulator.terminate()
-        emulator.wait(timeout=20)
         embedded_pg.stop(home)
 
 
