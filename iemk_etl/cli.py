@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from iemk_etl import db, demo_data, integration, report
+from iemk_etl import client, db, demo_data, integration, report
 from iemk_etl import settings as settings_mod
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.keys import KeyMaterialError
@@ -310,6 +310,16 @@ def _service_settings(settings: Settings) -> Settings:
     return settings
 
 
+def _mo_client(settings: Settings, mo: str) -> tuple[str, client.IemkClient]:
+    """The МО's OID and its signed ИЭМК client, for the commands that ask ИЭМК on its behalf."""
+    from iemk_etl import queries
+
+    _, conn = _connect(settings)
+    with conn:
+        oid, code = _mo_code(conn, mo)
+    return oid, queries.client_for(_service_settings(settings), code)
+
+
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl import export, queries
 
@@ -351,13 +361,11 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl import hl7v3, queries
 
-    dsn, conn = _connect(settings)
-    with conn:
-        oid, code = _mo_code(conn, args.mo)
+    oid, iemk = _mo_client(settings, args.mo)
     query = hl7v3.PatientQuery(local_id=(oid, args.local_id) if args.local_id else None, snils=args.snils,
                                family=args.family, given=args.given,
                                birth_date=args.birth.strftime("%Y%m%d") if args.birth else None)
-    with queries.client_for(_service_settings(settings), code) as iemk:
+    with iemk:
         found = queries.search_patients(iemk, settings, query)
     for p in found:
         print(f"{p.mo_oid} {p.local_id}: {p.family or ''} {p.given or ''} {p.patronymic or ''}, "
@@ -371,14 +379,12 @@ def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from iemk_etl import queries, xds
 
-    dsn, conn = _connect(settings)
-    with conn:
-        oid, code = _mo_code(conn, args.mo)
+    oid, iemk = _mo_client(settings, args.mo)
     start, end = queries.day_bounds(args.start, args.end, ZoneInfo(settings.timezone))
     query = xds.DocumentQuery(patient_id=xds.patient_cx(args.patient, oid) if args.patient else None,
                               mo_oid=None if args.patient else oid, kind_code=args.kind, created_from=start,
                               created_to=end)
-    with queries.client_for(_service_settings(settings), code) as iemk:
+    with iemk:
         entries = queries.list_documents(iemk, settings, query)
     for e in entries:
         print(f"{e.unique_id}  вид {e.kind_code}  {e.creation_time or '—'}  {e.status.rsplit(':', 1)[-1]}  "
