@@ -423,6 +423,48 @@ def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def cmd_documents_build(args: argparse.Namespace, settings: Settings) -> int:
+    """«Получить документы»: form the period's СЭМД from the МИС records («Не подписан»)."""
+    from iemk_etl.semd import forming
+
+    if args.end < args.start:
+        raise SystemExit("--to must not be before --from")
+    msk = ZoneInfo("Europe/Moscow")
+    start = dt.datetime.combine(args.start, dt.time(), msk)
+    end = dt.datetime.combine(args.end + dt.timedelta(days=1), dt.time(), msk)
+    _, conn = _connect(settings)
+    with conn:
+        entry = integration.resolve_mo(conn, args.mo)
+        result = forming.form_period(conn, entry.oid, start, end, _kinds(args.kinds))
+    by_kind = ", ".join(f"вид {k}: {n}" for k, n in sorted(result.formed.items())) or "нет новых"
+    print(f"{entry.code}: сформировано {result.total} ({by_kind}); уже были: {result.skipped}; "
+          f"не сформировано: {len(result.errors)}")
+    for source, reason in result.errors.items():
+        print(f"  {source}: Ошибка: {reason}")
+    return 0
+
+
+def cmd_documents_sample(args: argparse.Namespace, settings: Settings) -> int:
+    """N documents of a kind built from generated МИС data, without a database."""
+    from iemk_etl import semd
+    from iemk_etl.semd.generate import Generator
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    gen = Generator(args.seed)
+    day = args.day or dt.date.today()
+    for n in range(args.count):
+        case = gen.case(args.kind, day, n)
+        path = out / f"{case.context.local_uid}.xml"
+        path.write_bytes(semd.build(case))
+        print(path)
+    return 0
+
+
+def _kinds(value: str) -> set[int] | None:
+    return {int(k) for k in value.split(",") if k.strip()} or None
+
+
 def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl import queries
 
@@ -563,8 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--birth", type=_date)
     ps.set_defaults(func=cmd_patients_search)
 
-    dcp = sub.add_parser("documents", help="documents in ИЭМК").add_subparsers(dest="documents_command",
-                                                                                 required=True)
+    dcp = sub.add_parser("documents", help="СЭМД: form, sample, validate; documents in ИЭМК").add_subparsers(
+        dest="documents_command", required=True)
     dl = dcp.add_parser("list", help="ITI-18 FindDocuments")
     dl.add_argument("--mo", required=True)
     dl.add_argument("--patient", help="the patient's local id")
@@ -577,6 +619,19 @@ def build_parser() -> argparse.ArgumentParser:
     dv.add_argument("--kind", type=int, help="НСИ 1520 code (default: from templateId)")
     dv.add_argument("--no-logic", action="store_true", help="format control only")
     dv.set_defaults(func=cmd_documents_validate)
+    db_ = dcp.add_parser("build", help="form the period's СЭМД from the МИС records («Получить документы»)")
+    db_.add_argument("--mo", required=True, help="МО OID or code")
+    db_.add_argument("--from", dest="start", type=_date, required=True, help="first day, inclusive")
+    db_.add_argument("--to", dest="end", type=_date, required=True, help="last day, inclusive")
+    db_.add_argument("--kinds", default="", help="НСИ 1520 kind codes, comma-separated (default: all six)")
+    db_.set_defaults(func=cmd_documents_build)
+    dsm = dcp.add_parser("sample", help="write N documents of a kind built from generated data (no database)")
+    dsm.add_argument("--kind", type=int, required=True, help="НСИ 1520 code: 41, 42, 43, 119, 174 or 186")
+    dsm.add_argument("--count", type=int, default=3)
+    dsm.add_argument("--out", required=True, help="folder for the .xml files")
+    dsm.add_argument("--seed", type=int, default=1)
+    dsm.add_argument("--day", type=_date, help="the documents' day (default today)")
+    dsm.set_defaults(func=cmd_documents_sample)
     ds = dcp.add_parser("show", help="ITI-43: one document, checked against what we sent")
     ds.add_argument("unique_id")
     ds.add_argument("--out", help="write the document here instead of printing it")

@@ -1,7 +1,10 @@
-"""Demo data for the reference МИС schema: МО, departments, staff, patients and signed СЭМД.
+"""Demo data for the reference МИС schema: МО, departments, staff, patients, their clinical records, and the
+СЭМД of all six kinds formed from them and signed.
 
-Deterministic for a given ``seed`` and ``end`` date. A configurable share of the documents must fail
-control: half of that share breaks format control here (no ClinicalDocument/code), the other half
+Deterministic for a given ``seed`` and ``end`` date. The records are generated (``semd.generate``), written
+to the МИС tables, and the period's documents are formed by the same code as ``iemk-etl documents build``.
+A configurable share of the documents must fail control: half of that share is damaged after forming (no
+ClinicalDocument/code, as a faulty МИС form would leave it) so format control refuses it; the other half
 belongs to patients whose СНИЛС has a wrong check digit, which only ИЭМК's patient index refuses.
 """
 
@@ -9,14 +12,31 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 import psycopg
+from lxml import etree
 
-from iemk_etl import cda, semd_signing, snils
+from iemk_etl import semd_signing, xmlsafe
 from iemk_etl import settings as settings_mod
 from iemk_etl.keystore import KeyStore
+from iemk_etl.semd import forming
+from iemk_etl.semd.generate import Generator, make_patient, staff_pool
+from iemk_etl.semd.model import (
+    SERVICE_INSTRUMENTAL,
+    SERVICE_LAB,
+    SERVICE_VISIT,
+    Address,
+    DepartmentStay,
+    Diagnosis,
+    Hospitalisation,
+    Organization,
+    Patient,
+    Service,
+    Staff,
+    Visit,
+)
 
 MSK = ZoneInfo("Europe/Moscow")
 
@@ -24,18 +44,11 @@ DEMO_MO = (
     ("1.2.643.5.1.13.13.12.2.77.7801", "gkb7801", "ГБУЗ «Городская клиническая больница № 1 ДЗМ»", 77),
     ("1.2.643.5.1.13.13.12.2.50.5012", "orb5012", "ГБУЗ МО «Одинцовская областная больница»", 50),
 )
-_DEPARTMENTS = ("Терапевтическое отделение", "Консультативно-диагностическая поликлиника")
-_POSITIONS = (("109", "врач-терапевт"), ("122", "врач-кардиолог"), ("110", "врач-терапевт участковый"))
-_MALE = (("Иванов", "Алексей", "Сергеевич"), ("Смирнов", "Дмитрий", "Андреевич"), ("Кузнецов", "Павел", "Игоревич"),
-         ("Попов", "Михаил", "Олегович"), ("Соколов", "Артём", "Викторович"), ("Лебедев", "Николай", "Петрович"),
-         ("Козлов", "Егор", "Владимирович"), ("Новиков", "Илья", "Александрович"))
-_FEMALE = (("Иванова", "Мария", "Сергеевна"), ("Смирнова", "Анна", "Дмитриевна"), ("Кузнецова", "Елена", "Павловна"),
-           ("Попова", "Ольга", "Николаевна"), ("Соколова", "Татьяна", "Игоревна"), ("Морозова", "Наталья", "Юрьевна"),
-           ("Волкова", "Ксения", "Андреевна"), ("Фёдорова", "Дарья", "Олеговна"))
-_COMPLAINTS = ("Жалобы на головную боль, повышение АД до 160/95 мм рт. ст.",
-               "Жалобы на кашель, субфебрильную температуру в течение 3 дней.",
-               "Плановый осмотр, жалоб не предъявляет.",
-               "Жалобы на боли в поясничной области при нагрузке.")
+_ADDRESSES = {
+    "gkb7801": (Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000"),
+    "orb5012": (Address("Московская обл., г. Одинцово, ул. Маршала Бирюзова, д. 5", "50", "143003"),
+                "+74955935005"),
+}
 
 
 @dataclass(frozen=True)
@@ -46,20 +59,7 @@ class SeedResult:
     signed: int
     bad_format: int
     bad_snils: int
-
-
-def _snils(rng: random.Random, *, valid: bool = True) -> str:
-    first = f"{rng.randint(2_000_000, 999_999_999):09d}"
-    good = snils.complete(first)
-    if valid:
-        return good
-    wrong = (int(good[9:]) + 1 + rng.randint(0, 50)) % 100
-    return first + f"{wrong:02d}"
-
-
-def _person(rng: random.Random) -> tuple[int, tuple[str, str, str]]:
-    sex = rng.choice((1, 2))
-    return sex, rng.choice(_MALE if sex == 1 else _FEMALE)
+    by_kind: dict[int, int] = field(default_factory=dict)
 
 
 def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: int = 42,
@@ -75,95 +75,192 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
     end = end or dt.datetime.now(MSK).date()
     first_day = end - dt.timedelta(days=days)
     totals = {"documents": 0, "signed": 0, "bad_format": 0, "bad_snils": 0, "patients": 0}
+    by_kind: dict[int, int] = {}
     with conn.transaction():
         for mo_index, (oid, code, name, region) in enumerate(DEMO_MO):
-            conn.execute("INSERT INTO mis.mo (oid, code, name, region) VALUES (%s, %s, %s, %s)"
-                         " ON CONFLICT (oid) DO NOTHING", (oid, code, name, region))
-            staff_ids = _seed_staff(conn, rng, oid)
-            store.ensure_test_material(code, [(a.local_id, f"{a.family} {a.given}") for _, a in staff_ids])
+            address, phone = _ADDRESSES[code]
+            mo = Organization(oid, name, address, phone)
+            conn.execute("INSERT INTO mis.mo (oid, code, name, region, address, postal_code, phone)"
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (oid) DO NOTHING",
+                         (oid, code, name, region, address.text, address.postal_code, phone))
+            staff = staff_pool(rng, mo)
+            staff_ids = _seed_staff(conn, oid, staff)
+            store.ensure_test_material(code, [(s.local_id, f"{s.family} {s.given}") for s in staff])
+            gen = Generator(mo=mo, rng=rng, staff=staff, id_prefix=f"{code}-{end:%y%m%d}-")
             per_mo = patients // len(DEMO_MO) + (1 if mo_index < patients % len(DEMO_MO) else 0)
+            bad_snils_patients: set[int] = set()
             for n in range(per_mo):
                 bad_snils = rng.random() < fail_share / 2
-                patient_id, patient = _seed_patient(conn, rng, oid, f"{code}-P{n + 1:05d}", bad_snils)
+                patient_id = _seed_patient(conn, oid, make_patient(rng, f"{code}-P{n + 1:05d}",
+                                                                   snils_ok=not bad_snils))
+                if bad_snils:
+                    bad_snils_patients.add(patient_id)
                 totals["patients"] += 1
-                for day_offset in sorted(rng.sample(range(days), k=min(days, rng.randint(1, 2)))):
-                    day = first_day + dt.timedelta(days=day_offset)
-                    bad_format = rng.random() < fail_share / 2
-                    signed = rng.random() >= unsigned_share
-                    made = _seed_document(conn, rng, oid, name, code, n, day, patient_id, patient,
-                                          rng.choice(staff_ids), bad_format=bad_format, signed=signed,
-                                          store=store)
-                    if made:
-                        totals["documents"] += 1
-                        totals["signed"] += signed
-                        totals["bad_format"] += bad_format and signed
-                        totals["bad_snils"] += bad_snils and signed and not bad_format
+                chosen = sorted(rng.sample(range(days), k=min(days, rng.randint(1, 2))))
+                for day_offset in chosen:
+                    _seed_visit(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=day_offset), staff_ids)
+                if rng.random() < 0.3:
+                    _seed_hospitalisation(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=chosen[-1]),
+                                          staff_ids)
+            start_at = dt.datetime.combine(first_day, dt.time(), MSK)
+            formed = forming.form_period(conn, oid, start_at, dt.datetime.combine(end, dt.time(), MSK))
+            for kind, count in formed.formed.items():
+                by_kind[kind] = by_kind.get(kind, 0) + count
+            for document_id, kind, patient_id, staff_local_id, data in conn.execute(
+                    "SELECT d.id, d.kind_code, d.patient_id, s.local_id, d.cda FROM mis.semd_document d"
+                    " JOIN mis.staff s ON s.id = d.author_id WHERE d.id = ANY(%s) ORDER BY d.id",
+                    (formed.document_ids,)).fetchall():
+                bad_format = rng.random() < fail_share / 2
+                signed = rng.random() >= unsigned_share
+                _finish_document(conn, store, code, document_id, kind, bytes(data), staff_local_id,
+                                 bad_format=bad_format, signed=signed)
+                totals["documents"] += 1
+                totals["signed"] += signed
+                totals["bad_format"] += bad_format and signed
+                totals["bad_snils"] += patient_id in bad_snils_patients and signed and not bad_format
     return SeedResult(len(DEMO_MO), totals["patients"], totals["documents"], totals["signed"],
-                      totals["bad_format"], totals["bad_snils"])
+                      totals["bad_format"], totals["bad_snils"], by_kind)
 
 
-def _seed_staff(conn: psycopg.Connection, rng: random.Random, oid: str) -> list[tuple[int, cda.Author]]:
-    staff = []
-    for d, dep_name in enumerate(_DEPARTMENTS, start=1):
+def _seed_staff(conn: psycopg.Connection, oid: str, staff: list[Staff]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for person in staff:
+        dep = person.department
+        assert dep is not None  # noqa: S101 - the generated pool always places doctors in a department
         dep_id = conn.execute(
             "INSERT INTO mis.department (mo_oid, oid, name) VALUES (%s, %s, %s)"
             " ON CONFLICT (oid) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-            (oid, f"{oid}.0.{d}", dep_name)).fetchone()[0]
-        for k in range(2):
-            sex, (family, given, patronymic) = _person(rng)
-            position = rng.choice(_POSITIONS)
-            author = cda.Author(f"S{d}{k + 1:03d}", family, given, patronymic, _snils(rng), *position)
-            staff_id = conn.execute(
-                "INSERT INTO mis.staff (mo_oid, department_id, local_id, snils, family, given, patronymic,"
-                " position_code, position_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (mo_oid, local_id) DO UPDATE SET local_id = EXCLUDED.local_id RETURNING id",
-                (oid, dep_id, author.local_id, author.snils, family, given, patronymic, *position)).fetchone()[0]
-            row = conn.execute("SELECT local_id, family, given, patronymic, snils, position_code, position_name"
-                               " FROM mis.staff WHERE id = %s", (staff_id,)).fetchone()
-            staff.append((staff_id, cda.Author(*row)))
-    return staff
+            (oid, dep.oid, dep.name)).fetchone()[0]
+        ids[person.local_id] = conn.execute(
+            "INSERT INTO mis.staff (mo_oid, department_id, local_id, snils, family, given, patronymic,"
+            " position_code, position_name, phone) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (mo_oid, local_id) DO UPDATE SET local_id = EXCLUDED.local_id RETURNING id",
+            (oid, dep_id, person.local_id, person.snils, person.family, person.given, person.patronymic,
+             person.position_code, person.position_name, person.phone)).fetchone()[0]
+    return ids
 
 
-def _seed_patient(conn: psycopg.Connection, rng: random.Random, oid: str, local_id: str,
-                  bad_snils: bool) -> tuple[int, cda.Patient]:
-    sex, (family, given, patronymic) = _person(rng)
-    birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randint(0, 365 * 80))
-    number = _snils(rng, valid=not bad_snils)
-    policy = f"{rng.randint(10**15, 10**16 - 1)}"
-    passport = (f"{rng.randint(10, 99)}{rng.randint(0, 24):02d}", f"{rng.randint(0, 999999):06d}")
+def _seed_patient(conn: psycopg.Connection, oid: str, p: Patient) -> int:
+    doc = p.identity
+    addr = p.address
     conn.execute(
-        "INSERT INTO mis.patient (mo_oid, local_id, family, given, patronymic, birth_date, sex, snils,"
-        " oms_policy, id_doc_type, id_doc_series, id_doc_number)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s, %s) ON CONFLICT (mo_oid, local_id) DO NOTHING",
-        (oid, local_id, family, given, patronymic, birth, sex, number, policy, *passport))
-    row = conn.execute("SELECT id, local_id, family, given, patronymic, snils, birth_date, sex FROM mis.patient"
-                       " WHERE mo_oid = %s AND local_id = %s", (oid, local_id)).fetchone()
-    return row[0], cda.Patient(*row[1:])
+        "INSERT INTO mis.patient (mo_oid, local_id, family, given, patronymic, birth_date, sex, snils, oms_policy,"
+        " id_doc_type, id_doc_series, id_doc_number, id_doc_issued_by, id_doc_issued_on, address, postal_code,"
+        " region, phone) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (mo_oid, local_id) DO NOTHING",
+        (oid, p.local_id, p.family, p.given, p.patronymic, p.birth_date, p.sex, p.snils, p.oms_policy,
+         doc and doc.type_code, doc and doc.series, doc and doc.number, doc and doc.issued_by, doc and doc.issued_on,
+         addr and addr.text, addr and addr.postal_code, addr and int(addr.region_code), p.phone))
+    return conn.execute("SELECT id FROM mis.patient WHERE mo_oid = %s AND local_id = %s",
+                        (oid, p.local_id)).fetchone()[0]
 
 
-def _seed_document(conn: psycopg.Connection, rng: random.Random, oid: str, mo_name: str, code: str, n: int,
-                   day: dt.date, patient_id: int, patient: cda.Patient, author: tuple[int, cda.Author], *,
-                   bad_format: bool, signed: bool, store: KeyStore) -> bool:
-    created = dt.datetime.combine(day, dt.time(8, 0), MSK) + dt.timedelta(minutes=rng.randint(0, 11 * 60))
-    signed_at = created + dt.timedelta(minutes=rng.randint(5, 90)) if signed else None
-    local_uid = f"{code}-{day:%Y%m%d}-{n + 1:05d}"
-    header = cda.DocumentHeader(42, local_uid, 1, created, cda.Organization(oid, mo_name), patient, author[1])
-    data = cda.build(header, sections=[("Жалобы и анамнез", rng.choice(_COMPLAINTS)),
-                                       ("Заключение", "Рекомендовано наблюдение у участкового терапевта.")],
-                     omit=("code",) if bad_format else ())
-    exists = conn.execute("SELECT 1 FROM mis.semd_document WHERE mo_oid = %s AND local_uid = %s AND version = 1",
-                          (oid, local_uid)).fetchone()
-    if exists:
-        return False
-    signature = org_signature = None
-    if signed:
-        signature, org_signature = semd_signing.sign_document(
-            data, 42, store.staff_signer(code, author[1].local_id), store.org_signer(code))
+def _diagnoses(conn: psycopg.Connection, column: str, owner_id: int, diagnoses: tuple[Diagnosis, ...]) -> None:
+    for n, d in enumerate(diagnoses, start=1):
+        conn.execute(f"INSERT INTO mis.diagnosis ({column}, role, icd10, name, note, ordinal)"  # noqa: S608
+                     " VALUES (%s, %s, %s, %s, %s, %s)", (owner_id, d.role, d.icd10, d.name, d.note, n))
+
+
+def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
+                day: dt.date, staff_ids: dict[str, int]) -> None:
+    services = tuple(t for t, share in ((SERVICE_LAB, 0.35), (SERVICE_INSTRUMENTAL, 0.2)) if rng.random() < share)
+    referrals = (rng.choice(("hospitalisation", "consultation", "lab", "diagnostic")),) if rng.random() < 0.2 else ()
+    visit: Visit = gen.visit(day, sparse=rng.random() < 0.15, report=rng.random() < 0.15, referrals=referrals,
+                             services=services)
+    visit_id = conn.execute(
+        "INSERT INTO mis.visit (mo_oid, patient_id, doctor_id, local_id, started_at, ended_at, complaints, anamnesis,"
+        " objective, conclusion, recommendations) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (mo_oid, local_id) DO NOTHING RETURNING id",
+        (oid, patient_id, staff_ids[visit.doctor.local_id], visit.local_id, visit.started_at, visit.ended_at,
+         visit.complaints, visit.anamnesis, visit.objective, visit.conclusion, visit.recommendations)).fetchone()
+    if visit_id is None:     # seeded before
+        return
+    _diagnoses(conn, "visit_id", visit_id[0], visit.diagnoses)
+    for svc in visit.services:
+        _insert_service(conn, oid, patient_id, svc, staff_ids, visit_id=visit_id[0])
+    for ref in visit.referrals:
+        conn.execute(
+            "INSERT INTO mis.referral (visit_id, local_id, kind, issued_at, target_mo_oid, target_mo_name,"
+            " target_service, icd10, icd10_name, reason, urgent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (visit_id[0], ref.local_id, ref.kind, ref.issued_at, ref.target.oid, ref.target.name, ref.target_service,
+             ref.diagnosis.icd10, ref.diagnosis.name, ref.reason, ref.urgent))
+    if visit.report is not None:
+        r = visit.report
+        conn.execute("INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
+                     " VALUES (%s, %s, %s, %s, true, %s)", (visit_id[0], r.name, r.file_name, r.content, r.signed_at))
+
+
+def _insert_service(conn: psycopg.Connection, oid: str, patient_id: int, svc: Service, staff_ids: dict[str, int], *,
+                    visit_id: int | None = None, stay_id: int | None = None) -> None:
+    service_id = conn.execute(
+        "INSERT INTO mis.service (mo_oid, patient_id, visit_id, local_id, code, name, type, performed_at, performer_id,"
+        " referred_from_stay_id, referred_by_id, referral_number, referred_at, specimen_taken_at, complaints,"
+        " findings, conclusion, recommendations)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (oid, patient_id, visit_id, svc.local_id, svc.code, svc.name, svc.type, svc.performed_at,
+         staff_ids[svc.performer.local_id], stay_id, svc.referred_by and staff_ids[svc.referred_by.local_id],
+         svc.referral_id, svc.referred_at, svc.specimen_taken_at, svc.complaints, svc.findings, svc.conclusion,
+         svc.recommendations)).fetchone()[0]
+    _diagnoses(conn, "service_id", service_id, svc.diagnoses)
+    for n, r in enumerate(svc.lab_results, start=1):
+        conn.execute(
+            "INSERT INTO mis.lab_result (service_id, ordinal, test_code, test_name, value, unit, ref_low, ref_high,"
+            " interpretation, specimen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (service_id, n, r.test_code, r.test_name, r.value, r.unit, r.low, r.high, r.interpretation, r.specimen))
+
+
+def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
+                          day: dt.date, staff_ids: dict[str, int]) -> None:
+    hosp: Hospitalisation = gen.hospitalisation(day, departments=rng.randint(1, 3), sparse=rng.random() < 0.15)
     row = conn.execute(
-        "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at,"
-        " signed_at, cda, signature, org_signature, status) VALUES (%s, 42, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (mo_oid, local_uid, version) DO NOTHING RETURNING id",
-        (oid, patient_id, author[0], local_uid, created, signed_at, data, signature, org_signature,
-         "Подписан" if signed else "Не подписан"),
-    ).fetchone()
-    return row is not None
+        "INSERT INTO mis.hospitalisation (mo_oid, patient_id, case_number, admitted_at, discharged_at, urgent,"
+        " complaints, anamnesis, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (mo_oid, case_number) DO NOTHING RETURNING id",
+        (oid, patient_id, hosp.local_id, hosp.admitted_at, hosp.discharged_at, hosp.urgent, hosp.complaints,
+         hosp.anamnesis, hosp.outcome)).fetchone()
+    if row is None:
+        return
+    stay_ids = []
+    for stay in hosp.stays:
+        stay_id = conn.execute(
+            "INSERT INTO mis.department_stay (hospitalisation_id, department_id, doctor_id, started_at, ended_at,"
+            " condition, treatment, recommendations, transferred)"
+            " SELECT %s, d.id, %s, %s, %s, %s, %s, %s, %s FROM mis.department d WHERE d.oid = %s RETURNING id",
+            (row[0], staff_ids[stay.doctor.local_id], stay.started_at, stay.ended_at, stay.condition, stay.treatment,
+             stay.recommendations, stay.transferred, stay.department.oid)).fetchone()[0]
+        _diagnoses(conn, "stay_id", stay_id, stay.diagnoses)
+        stay_ids.append(stay_id)
+    if rng.random() < 0.6:   # a specialist consulted the patient in the first department
+        first = hosp.stays[0]
+        consult = gen.service(first.ended_at.date(), SERVICE_VISIT, from_hospital=True)
+        consult = _in_department(consult, first)
+        _insert_service(conn, oid, patient_id, consult, staff_ids, stay_id=stay_ids[0])
+
+
+def _in_department(svc: Service, stay: DepartmentStay) -> Service:
+    """The consultation happens during the stay, asked for by the department's doctor."""
+    when = stay.ended_at - dt.timedelta(hours=20)
+    return replace(svc, referred_from=stay.department, referred_by=stay.doctor, performed_at=when,
+                   referred_at=when - dt.timedelta(hours=18))
+
+
+def _finish_document(conn: psycopg.Connection, store: KeyStore, code: str, document_id: int, kind: int, data: bytes,
+                     staff_local_id: str, *, bad_format: bool, signed: bool) -> None:
+    if bad_format:
+        data = _without_document_code(data)
+        conn.execute("UPDATE mis.semd_document SET cda = %s WHERE id = %s", (data, document_id))
+    if not signed:
+        return
+    created = conn.execute("SELECT created_at FROM mis.semd_document WHERE id = %s", (document_id,)).fetchone()[0]
+    signature, org_signature = semd_signing.sign_document(
+        data, kind, store.staff_signer(code, staff_local_id), store.org_signer(code))
+    conn.execute("UPDATE mis.semd_document SET signature = %s, org_signature = %s, signed_at = %s, status = %s"
+                 " WHERE id = %s", (signature, org_signature, created + dt.timedelta(minutes=20), "Подписан",
+                                    document_id))
+
+
+def _without_document_code(data: bytes) -> bytes:
+    root = xmlsafe.parse(data)
+    for el in root.findall("{urn:hl7-org:v3}code"):
+        root.remove(el)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

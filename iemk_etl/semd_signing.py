@@ -48,6 +48,7 @@ def sign_document(data: bytes, kind_code: int, author: keys.AnySigner,
 _UNSIGNED = """
 SELECT d.id FROM mis.semd_document d
 WHERE d.mo_oid = %s AND d.signed_at IS NULL AND d.created_at >= %s AND d.created_at < %s
+  AND length(d.cda) > 0  -- a record that could not be formed keeps its «Ошибка: …»
   AND (%s::int[] IS NULL OR d.kind_code = ANY(%s::int[]))
 ORDER BY d.created_at, d.id
 """
