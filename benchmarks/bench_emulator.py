@@ -24,10 +24,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from iemk_etl import cda, embedded_pg, hl7v3, keys, settings, soap, wssecurity, xds  # noqa: E402
+from iemk_etl import embedded_pg, hl7v3, keys, settings, soap, wssecurity, xds  # noqa: E402
 from iemk_etl.emulator.server import PIX_PATH, REPOSITORY_PATH, STATS_PATH  # noqa: E402
 
-from cda_factory import MO, document  # noqa: E402
+from cda_factory import MO, document, unique_id  # noqa: E402
 from emulator_process import emulator_process  # noqa: E402
 
 
@@ -86,7 +86,7 @@ def main() -> None:
                                          ("with ФЛК: XSD + Schematron", packs, True)):
             with emulator_process(dsn, home, packs=pack_dir, logical=logical, workers=args.workers) as url:
                 docs = [_signed(signer, xds.build_request(dataclasses.replace(
-                    _submission(), unique_id=cda.unique_id(MO.oid, f"{label[:6]}-{n}"),
+                    _submission(), unique_id=unique_id(MO.oid, f"{label[:6]}-{n}"),
                     document=document(local_uid=f"{label[:6]}-{n}"))), xds.ACTION, url, reply_to)
                     for n in range(args.requests)]
                 warm, docs = docs[: args.requests // 5], docs[args.requests // 5:]
@@ -114,7 +114,7 @@ def main() -> None:
 
 
 def _submission() -> xds.Submission:
-    return xds.Submission(cda.unique_id(MO.oid, "B"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
+    return xds.Submission(unique_id(MO.oid, "B"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
                           xds.AuthorRef("11223344595", "Петрова", "Анна", None), b"", "1.2.3")
 
 

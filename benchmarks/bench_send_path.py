@@ -11,15 +11,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from iemk_etl import cda, keys, settings, soap, validation, wssecurity, xds, xmlsafe  # noqa: E402
+from iemk_etl import keys, settings, soap, validation, wssecurity, xds, xmlsafe  # noqa: E402
 
-from cda_factory import MO, header  # noqa: E402
+from cda_factory import MO, build, header, unique_id  # noqa: E402
 from timing import median_ms  # noqa: E402
 
 
 def _document(size: int) -> bytes:
     filler = "Текст осмотра. " * max(1, size // 28)
-    return cda.build(header(), sections=[("Заключение", filler)])
+    return build(header(), sections=[("Заключение", filler)])
 
 
 def _build_and_sign(sub: xds.Submission, signer: keys.RsaSha256Signer) -> bytes:
@@ -39,7 +39,7 @@ def main() -> None:
     print(f"{'size':>8} {'validate':>9} {'sign':>8} {'verify':>8}")
     for size in (1_000, 100_000, 1_000_000):
         data = _document(size)
-        sub = xds.Submission(cda.unique_id(MO.oid, "D-1"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
+        sub = xds.Submission(unique_id(MO.oid, "D-1"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
                              xds.AuthorRef("11223344595", "Петрова", "Анна", None), data, "1.2.3")
         signed = _build_and_sign(sub, signer)
         v = median_ms(lambda d=data: validation.validate_format(42, d, packs_dir=packs, require_packs=False),

@@ -44,10 +44,11 @@ DEMO_MO = (
     ("1.2.643.5.1.13.13.12.2.77.7801", "gkb7801", "ГБУЗ «Городская клиническая больница № 1 ДЗМ»", 77),
     ("1.2.643.5.1.13.13.12.2.50.5012", "orb5012", "ГБУЗ МО «Одинцовская областная больница»", 50),
 )
-_ADDRESSES = {
-    "gkb7801": (Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000"),
+# Address, phone, ОГРН of the demo МО (fictional ОГРН with the right shape).
+_CONTACTS = {
+    "gkb7801": (Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000", "1027739000001"),
     "orb5012": (Address("Московская обл., г. Одинцово, ул. Маршала Бирюзова, д. 5", "50", "143003"),
-                "+74955935005"),
+                "+74955935005", "1035006000002"),
 }
 
 
@@ -78,11 +79,11 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
     by_kind: dict[int, int] = {}
     with conn.transaction():
         for mo_index, (oid, code, name, region) in enumerate(DEMO_MO):
-            address, phone = _ADDRESSES[code]
-            mo = Organization(oid, name, address, phone)
-            conn.execute("INSERT INTO mis.mo (oid, code, name, region, address, postal_code, phone)"
-                         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (oid) DO NOTHING",
-                         (oid, code, name, region, address.text, address.postal_code, phone))
+            address, phone, ogrn = _CONTACTS[code]
+            mo = Organization(oid, name, address, phone, ogrn)
+            conn.execute("INSERT INTO mis.mo (oid, code, name, region, address, postal_code, phone, ogrn)"
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (oid) DO NOTHING",
+                         (oid, code, name, region, address.text, address.postal_code, phone, ogrn))
             staff = staff_pool(rng, mo)
             staff_ids = _seed_staff(conn, oid, staff)
             store.ensure_test_material(code, [(s.local_id, f"{s.family} {s.given}") for s in staff])
@@ -146,19 +147,29 @@ def _seed_patient(conn: psycopg.Connection, oid: str, p: Patient) -> int:
     conn.execute(
         "INSERT INTO mis.patient (mo_oid, local_id, family, given, patronymic, birth_date, sex, snils, oms_policy,"
         " id_doc_type, id_doc_series, id_doc_number, id_doc_issued_by, id_doc_issued_on, address, postal_code,"
-        " region, phone) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " region, phone, oms_insurer) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s)"
         " ON CONFLICT (mo_oid, local_id) DO NOTHING",
         (oid, p.local_id, p.family, p.given, p.patronymic, p.birth_date, p.sex, p.snils, p.oms_policy,
          doc and doc.type_code, doc and doc.series, doc and doc.number, doc and doc.issued_by, doc and doc.issued_on,
-         addr and addr.text, addr and addr.postal_code, addr and int(addr.region_code), p.phone))
+         addr and addr.text, addr and addr.postal_code, addr and int(addr.region_code), p.phone, p.oms_insurer))
     return conn.execute("SELECT id FROM mis.patient WHERE mo_oid = %s AND local_id = %s",
                         (oid, p.local_id)).fetchone()[0]
 
 
-def _diagnoses(conn: psycopg.Connection, column: str, owner_id: int, diagnoses: tuple[Diagnosis, ...]) -> None:
+def _diagnoses(conn: psycopg.Connection, column: str, owner_id: int, diagnoses: tuple[Diagnosis, ...], *,
+               at_admission: bool = False) -> None:
     for n, d in enumerate(diagnoses, start=1):
-        conn.execute(f"INSERT INTO mis.diagnosis ({column}, role, icd10, name, note, ordinal)"  # noqa: S608
-                     " VALUES (%s, %s, %s, %s, %s, %s)", (owner_id, d.role, d.icd10, d.name, d.note, n))
+        conn.execute(f"INSERT INTO mis.diagnosis ({column}, role, icd10, name, note, ordinal, at_admission)"  # noqa: S608
+                     " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                     (owner_id, d.role, d.icd10, d.name, d.note, n, at_admission))
+
+
+def _staff_id(conn: psycopg.Connection, oid: str, person: Staff, staff_ids: dict[str, int]) -> int:
+    """The staff row of someone the generator brought in (a nurse, a lab technician), added on first sight."""
+    if person.local_id not in staff_ids:
+        staff_ids.update(_seed_staff(conn, oid, [person]))
+    return staff_ids[person.local_id]
 
 
 def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
@@ -181,9 +192,10 @@ def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oi
     for ref in visit.referrals:
         conn.execute(
             "INSERT INTO mis.referral (visit_id, local_id, kind, issued_at, target_mo_oid, target_mo_name,"
-            " target_service, icd10, icd10_name, reason, urgent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " target_service, icd10, icd10_name, reason, urgent, service_code)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (visit_id[0], ref.local_id, ref.kind, ref.issued_at, ref.target.oid, ref.target.name, ref.target_service,
-             ref.diagnosis.icd10, ref.diagnosis.name, ref.reason, ref.urgent))
+             ref.diagnosis.icd10, ref.diagnosis.name, ref.reason, ref.urgent, ref.service_code))
     if visit.report is not None:
         r = visit.report
         conn.execute("INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
@@ -195,18 +207,28 @@ def _insert_service(conn: psycopg.Connection, oid: str, patient_id: int, svc: Se
     service_id = conn.execute(
         "INSERT INTO mis.service (mo_oid, patient_id, visit_id, local_id, code, name, type, performed_at, performer_id,"
         " referred_from_stay_id, referred_by_id, referral_number, referred_at, specimen_taken_at, complaints,"
-        " findings, conclusion, recommendations)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        " findings, conclusion, recommendations, anamnesis, life_anamnesis, condition, repeat, case_id,"
+        " case_started_at, analyser_id, analyser_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (oid, patient_id, visit_id, svc.local_id, svc.code, svc.name, svc.type, svc.performed_at,
-         staff_ids[svc.performer.local_id], stay_id, svc.referred_by and staff_ids[svc.referred_by.local_id],
-         svc.referral_id, svc.referred_at, svc.specimen_taken_at, svc.complaints, svc.findings, svc.conclusion,
-         svc.recommendations)).fetchone()[0]
+         _staff_id(conn, oid, svc.performer, staff_ids), stay_id,
+         svc.referred_by and _staff_id(conn, oid, svc.referred_by, staff_ids), svc.referral_id, svc.referred_at,
+         svc.specimen_taken_at, svc.complaints, svc.findings, svc.conclusion, svc.recommendations, svc.anamnesis,
+         svc.life_anamnesis, svc.condition, svc.repeat, svc.case_id, svc.case_started_at, svc.analyser_id,
+         svc.analyser_name)).fetchone()[0]
     _diagnoses(conn, "service_id", service_id, svc.diagnoses)
     for n, r in enumerate(svc.lab_results, start=1):
         conn.execute(
             "INSERT INTO mis.lab_result (service_id, ordinal, test_code, test_name, value, unit, ref_low, ref_high,"
-            " interpretation, specimen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (service_id, n, r.test_code, r.test_name, r.value, r.unit, r.low, r.high, r.interpretation, r.specimen))
+            " interpretation, specimen, comment) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (service_id, n, r.test_code, r.test_name, r.value, r.unit, r.low, r.high, r.interpretation, r.specimen,
+             r.comment))
+    if (sp := svc.specimen) is not None:
+        conn.execute(
+            "INSERT INTO mis.specimen (service_id, barcode, material_code, material_name, received_at, volume_ml,"
+            " container, collected_by_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (service_id, sp.barcode, sp.material_code, sp.material_name, sp.received_at, sp.volume_ml, sp.container,
+             sp.collected_by and _staff_id(conn, oid, sp.collected_by, staff_ids)))
 
 
 def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
@@ -224,11 +246,14 @@ def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Gen
     for stay in hosp.stays:
         stay_id = conn.execute(
             "INSERT INTO mis.department_stay (hospitalisation_id, department_id, doctor_id, started_at, ended_at,"
-            " condition, treatment, recommendations, transferred)"
-            " SELECT %s, d.id, %s, %s, %s, %s, %s, %s, %s FROM mis.department d WHERE d.oid = %s RETURNING id",
-            (row[0], staff_ids[stay.doctor.local_id], stay.started_at, stay.ended_at, stay.condition, stay.treatment,
-             stay.recommendations, stay.transferred, stay.department.oid)).fetchone()[0]
+            " condition, treatment, recommendations, transferred, admission_state, discharge_state, result, surgery,"
+            " diet, work) SELECT %s, d.id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM mis.department d"
+            " WHERE d.oid = %s RETURNING id",
+            (row[0], _staff_id(conn, oid, stay.doctor, staff_ids), stay.started_at, stay.ended_at, stay.condition,
+             stay.treatment, stay.recommendations, stay.transferred, stay.admission_state, stay.discharge_state,
+             stay.result, stay.surgery, stay.diet, stay.work, stay.department.oid)).fetchone()[0]
         _diagnoses(conn, "stay_id", stay_id, stay.diagnoses)
+        _diagnoses(conn, "stay_id", stay_id, stay.admission_diagnoses, at_admission=True)
         stay_ids.append(stay_id)
     if rng.random() < 0.6:   # a specialist consulted the patient in the first department
         first = hosp.stays[0]

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import cda, client, db, integration, ledger, patient_feed, soap, validation, xds
+from iemk_etl import client, db, integration, ledger, patient_feed, soap, validation, xds
 from iemk_etl.ledger import State
+from iemk_etl.semd.header import unique_id
 from iemk_etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def _record_in_ledger(conn: psycopg.Connection, mo_oid: str, items: list[tuple])
         cur.executemany(
             "INSERT INTO iemk.ledger (mo_oid, unique_id, version, document_id, kind_code, signed_at, content_hash)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(mo_oid, cda.unique_id(mo_oid, uid), version, doc_id, kind, signed_at, digest)
+            [(mo_oid, unique_id(mo_oid, uid), version, doc_id, kind, signed_at, digest)
              for doc_id, uid, version, kind, signed_at, digest in items],
         )
 

@@ -100,7 +100,7 @@ def load() -> Settings:
         source_dsn=_env("IEMK_SOURCE_DSN"),
         packs_dir=Path(packs).resolve() if packs else _default_packs_dir(),
         require_packs=_env_bool("IEMK_REQUIRE_PACKS"),
-        logical_control=_env_bool("IEMK_LOGICAL_CONTROL"),
+        logical_control=_env_bool("IEMK_LOGICAL_CONTROL", True),
         iemk_url=_env("IEMK_URL"),
         callback_url=_env("IEMK_CALLBACK_URL"),
         client_entity_id=_env("IEMK_CLIENT_ENTITY_ID", "17c74e63-dc38-438d-a27a-a1aa063ee7b8") or "",

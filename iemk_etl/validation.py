@@ -2,8 +2,8 @@
 
 Format control is the kind's XSD when its pack is configured, or the built-in checks otherwise
 (see ``packs``). Logical control — the kind's Schematron (``schematron``) — runs only after format control
-passed, as ФЛК does, and only when switched on (IEMK_LOGICAL_CONTROL=1): the documents iemk-etl forms pass the
-official Schematrons once the six-kinds builders land; until then the switch stays off by default.
+passed, as ФЛК does. It is on by default (IEMK_LOGICAL_CONTROL=0 switches it off, e.g. for documents a МИС
+forms by other means): the six kinds iemk-etl forms (``semd``) pass the official Schematrons.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from iemk_etl import packs, xmlsafe
-from iemk_etl.cda import NS, SNILS_ROOT
+from iemk_etl.semd.header import NS, SNILS_ROOT
 
 _H = {"h": NS}
 

@@ -7,10 +7,11 @@ import httpx
 import psycopg
 import pytest
 
-from iemk_etl import cda, client, keys, soap, xds
+from iemk_etl import client, keys, soap, xds
 from iemk_etl.callback import CallbackServer
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.semd.header import unique_id
 
 from cda_factory import MO, document
 
@@ -32,7 +33,7 @@ def iemk(servers, dev_keys):
 
 def _submission(data: bytes, local_uid: str = "D-1") -> xds.Submission:
     return xds.Submission(
-        unique_id=cda.unique_id(MO.oid, local_uid), mo_oid=MO.oid, mo_name=MO.name, patient_local_id="P-1",
+        unique_id=unique_id(MO.oid, local_uid), mo_oid=MO.oid, mo_name=MO.name, patient_local_id="P-1",
         kind_code=42, created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
         author=xds.AuthorRef("11223344595", "Петрова", "Анна", "Сергеевна"), document=data,
         submission_set_id="1.2.3.4")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from iemk_etl import cda, client, hl7v3, keys, soap, xds, xmlsafe
+from iemk_etl import client, hl7v3, keys, soap, xds, xmlsafe
 from iemk_etl.callback import CallbackServer
 from iemk_etl.emulator.server import PDQ_PATH, PIX_PATH, REGISTRY_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.semd.header import unique_id
 
 from cda_factory import MO, document
 from test_emulator import _replies, _submission
@@ -145,14 +146,14 @@ def test_metadata_must_agree_with_the_document(contour):
 def test_a_new_version_replaces_the_previous_one(contour):
     _feed(contour, _patient("P-1"))
     assert _send(contour, document(local_uid="V-1"), "urn:uuid:v-1",
-                 unique_id=cda.unique_id(MO.oid, "V-1")).success
-    orphan = _send(contour, document(local_uid="V-3"), "urn:uuid:v-3", unique_id=cda.unique_id(MO.oid, "V-3"),
+                 unique_id=unique_id(MO.oid, "V-1")).success
+    orphan = _send(contour, document(local_uid="V-3"), "urn:uuid:v-3", unique_id=unique_id(MO.oid, "V-3"),
                    replaces="1.2.3^NOPE")
     assert orphan.errors[0].error_code == "XDSDocumentUniqueIdError"
     assert orphan.errors[0].code_context == "Association [RPLC] targetId with unique ID [1.2.3^NOPE] not found in " \
                                             "repository"
-    assert _send(contour, document(local_uid="V-2"), "urn:uuid:v-2", unique_id=cda.unique_id(MO.oid, "V-2"),
-                 replaces=cda.unique_id(MO.oid, "V-1")).success
+    assert _send(contour, document(local_uid="V-2"), "urn:uuid:v-2", unique_id=unique_id(MO.oid, "V-2"),
+                 replaces=unique_id(MO.oid, "V-1")).success
     entries = _find(contour, xds.DocumentQuery(patient_id=xds.patient_cx("P-1", MO.oid),
                                                statuses=(xds.APPROVED, xds.DEPRECATED)))
     assert {(e.unique_id.split("^")[1], e.status.rsplit(":", 1)[1]) for e in entries} == {
@@ -172,8 +173,8 @@ def test_find_get_and_retrieve_documents(contour):
     sent = {}
     for n in range(3):
         data = document(local_uid=f"D-{n}")
-        assert _send(contour, data, f"urn:uuid:d-{n}", unique_id=cda.unique_id(MO.oid, f"D-{n}")).success
-        sent[cda.unique_id(MO.oid, f"D-{n}")] = data
+        assert _send(contour, data, f"urn:uuid:d-{n}", unique_id=unique_id(MO.oid, f"D-{n}")).success
+        sent[unique_id(MO.oid, f"D-{n}")] = data
     everything = _find(contour, xds.DocumentQuery(patient_id=xds.patient_cx("P-1", MO.oid)))
     assert {e.unique_id for e in everything} == set(sent)
     by_mo = _find(contour, xds.DocumentQuery(mo_oid=MO.oid, kind_code=42,

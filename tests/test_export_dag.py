@@ -9,10 +9,11 @@ import pytest
 from lxml import etree
 from psycopg.conninfo import make_conninfo
 
-from iemk_etl import cda, demo_data, integration, snils
+from iemk_etl import demo_data, integration, snils
 from iemk_etl.callback import CallbackServer
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.semd.header import unique_id
 
 END = dt.date(2026, 11, 21)            # seeded days: 11-16 … 11-20
 FIRST, LAST = dt.date(2026, 11, 17), dt.date(2026, 11, 19)
@@ -33,8 +34,8 @@ def chain(pg_template, dev_keys, packs_dir, tmp_root):
             integration.remember_mo(mo_config, entry)
         integration.set_enabled(conn, GKB, True)       # ORB stays off: its DAG must send nothing
     with pytest.MonkeyPatch.context() as mp, \
-            EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05, require_registered_patient=True),
-                           dsn) as emulator, \
+            EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05, require_registered_patient=True,
+                                          logical_control=True), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         for name, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
                             "IEMK_SIGN_CERT": str(dev_keys[0]), "IEMK_SIGN_KEY": str(dev_keys[1]),
@@ -74,7 +75,7 @@ def test_three_day_export_gives_every_document_a_true_status(chain):
     received = emulator.store.received_unique_ids()
     kinds_seen = set()
     for uid, signed_at, status, xml, patient_snils, ledger_rows in _documents(dsn, GKB):
-        unique = cda.unique_id(GKB, uid)
+        unique = unique_id(GKB, uid)
         if signed_at is None:
             assert (status, ledger_rows) == ("Не подписан", 0)
             kinds_seen.add("unsigned")
@@ -98,6 +99,13 @@ def test_three_day_export_gives_every_document_a_true_status(chain):
             assert unique in received
             kinds_seen.add("stored")
     assert kinds_seen == {"unsigned", "outside", "bad format", "rejected by ИЭМК", "stored"}
+    # every СЭМД kind the МИС forms went through the whole chain and was stored, having passed the
+    # emulator's ФЛК (XSD and Schematron, as ИЭМК does)
+    with psycopg.connect(dsn) as conn:
+        stored_kinds = {r[0] for r in conn.execute(
+            "SELECT DISTINCT kind_code FROM mis.semd_document WHERE mo_oid = %s AND status = 'Сохранен в ИЭМК'",
+            (GKB,))}
+    assert stored_kinds == {41, 42, 43, 119, 174, 186}
 
 
 def test_running_the_same_period_again_sends_nothing(chain):

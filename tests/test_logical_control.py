@@ -52,7 +52,7 @@ def test_logical_control_waits_for_format_control(packs_dir):
     assert {f.stage for f in findings} == {"format"}
 
 
-def test_logical_control_is_off_unless_asked(packs_dir):
+def test_logical_control_can_be_switched_off(packs_dir):
     assert validation.validate(42, document(), packs_dir=packs_dir, require_packs=True, logical=False) == []
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from lxml import etree
 
 from iemk_etl import hl7v3, kinds, snils, soap, validation, wssecurity, xds, xmlsafe
-from iemk_etl.cda import NS as CDA_NS
-from iemk_etl.cda import SNILS_ROOT
 from iemk_etl.emulator import patients
 from iemk_etl.emulator.faults import FaultProfile
 from iemk_etl.emulator.store import Store, Submission
+from iemk_etl.semd.header import NS as CDA_NS
+from iemk_etl.semd.header import SNILS_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ REPOSITORY, REGISTRY, PIX, PDQ = "repository", "registry", "pix", "pdq"
 class EmulatorConfig:
     packs_dir: Path | None = None
     require_packs: bool = False
-    logical_control: bool = False   # Schematron after the XSD; see validation's note on the default
+    logical_control: bool = True    # Schematron after the XSD, as ИЭМК's ФЛК does
     reply_delay: float = 0.5
     require_signature: bool = True
     known_clients: frozenset[str] | None = None  # None: any clientEntityId is accepted

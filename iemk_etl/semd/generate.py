@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from iemk_etl import snils
@@ -32,6 +33,7 @@ from iemk_etl.semd.model import (
     Referral,
     Service,
     SignedReport,
+    Specimen,
     Staff,
     Visit,
 )
@@ -40,7 +42,8 @@ MSK = ZoneInfo("Europe/Moscow")
 
 MO = Organization(
     "1.2.643.5.1.13.13.12.2.77.7801", "ГБУЗ «Городская клиническая больница № 1 ДЗМ»",
-    Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000")
+    Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000", "1027739000001")
+INSURERS = ("АО «Страховая компания «СОГАЗ-Мед»", "ООО «Капитал МС»", "АО «МАКС-М»")
 REFERRAL_TARGET = Organization(
     "1.2.643.5.1.13.13.12.2.77.7803", "ГБУЗ «Городская клиническая больница № 15 им. О.М. Филатова ДЗМ»",
     Address("г. Москва, ул. Вешняковская, д. 23", "77", "111539"), "+74953756400")
@@ -55,11 +58,11 @@ STREETS = ("ул. Профсоюзная", "ул. Вавилова", "Ленин
 # Departments of a generated МО and the doctors' positions (НСИ 1002) each one staffs.
 DEPARTMENTS = (
     ("Терапевтическое отделение", (("109", "врач-терапевт"), ("109", "врач-терапевт"))),
-    ("Кардиологическое отделение", (("30", "врач-кардиолог"), ("30", "врач-кардиолог"))),
-    ("Неврологическое отделение", (("43", "врач-невролог"),)),
+    ("Кардиологическое отделение", (("34", "врач-кардиолог"), ("34", "врач-кардиолог"))),
+    ("Неврологическое отделение", (("45", "врач-невролог"),)),
     ("Консультативно-диагностическая поликлиника", (("110", "врач-терапевт участковый"),
-                                                    ("38", "врач клинической лабораторной диагностики"),
-                                                    ("25", "врач функциональной диагностики"))),
+                                                    ("35", "врач клинической лабораторной диагностики"),
+                                                    ("121", "врач функциональной диагностики"))),
 )
 
 
@@ -81,7 +84,8 @@ def make_patient(rng: random.Random, local_id: str, *, sparse: bool = False, sni
     identity = IdentityDocument(1, f"{rng.randint(45, 46)}{rng.randint(0, 24):02d}", f"{rng.randint(0, 999999):06d}",
                                 "ГУ МВД России по г. Москве", birth + dt.timedelta(days=365 * 20 + rng.randint(0, 900)))
     return Patient(local_id, family, given, patronymic, birth, sex, number, address,
-                   f"+7916{rng.randint(1_000_000, 9_999_999)}", f"{rng.randint(10**15, 10**16 - 1)}", identity)
+                   f"+7916{rng.randint(1_000_000, 9_999_999)}", f"{rng.randint(10**15, 10**16 - 1)}", identity,
+                   rng.choice(INSURERS))
 
 
 def make_staff(rng: random.Random, local_id: str, department: Department, position: tuple[str, str]) -> Staff:
@@ -102,6 +106,32 @@ def staff_pool(rng: random.Random, mo: Organization) -> list[Staff]:
         for k, position in enumerate(positions, start=1):
             staff.append(make_staff(rng, f"S{d}{k:03d}", department(mo, d), position))
     return staff
+
+
+# Kind 41: what each generated department treats (by DEPARTMENTS index): the main disease (МКБ-10) with its wording
+# at admission and at leaving, the treatment, and the advice at discharge.
+STAY_PROFILES = (
+    (("I11.9", "Гипертензивная [гипертоническая] болезнь с преимущественным поражением сердца без (застойной) "
+               "сердечной недостаточности"),
+     "Гипертоническая болезнь II стадии, неконтролируемая артериальная гипертензия",
+     "Гипертоническая болезнь II стадии, риск 4",
+     "Лозартан 100 мг/сут, амлодипин 5 мг/сут, метформин 1000 мг 2 раза в день.",
+     "Стол № 10, ограничение соли до 5 г/сут.",
+     "Лозартан 100 мг/сут, амлодипин 5 мг/сут длительно; контроль АД ежедневно; наблюдение участкового терапевта."),
+    (("I48.0", "Пароксизмальная фибрилляция предсердий"),
+     "Пароксизм фибрилляции предсердий",
+     "Пароксизмальная форма фибрилляции предсердий, синусовый ритм восстановлен медикаментозно",
+     "Амиодарон 1200 мг в/в капельно, далее 200 мг/сут внутрь; апиксабан 5 мг 2 раза в день.",
+     "Стол № 10, ограничение соли до 5 г/сут, отказ от алкоголя.",
+     "Апиксабан 5 мг 2 раза в день и амиодарон 200 мг/сут длительно; наблюдение кардиолога через 7 дней."),
+    (("G45.9", "Преходящая церебральная ишемическая атака неуточненная"),
+     "Транзиторная ишемическая атака в вертебрально-базилярном бассейне",
+     "Транзиторная ишемическая атака в вертебрально-базилярном бассейне от начала госпитализации, регресс "
+     "симптоматики",
+     "Ацетилсалициловая кислота 100 мг/сут, аторвастатин 40 мг/сут.",
+     "Ограничение соли и животных жиров, дозированная ходьба.",
+     "Ацетилсалициловая кислота 100 мг/сут и аторвастатин 40 мг/сут длительно; наблюдение невролога."),
+)
 
 
 class Generator:
@@ -139,63 +169,145 @@ class Generator:
 
     # --- kind 41: one document per department stay -------------------------------------------------
     def hospitalisation(self, day: dt.date, *, departments: int = 2, sparse: bool = False) -> Hospitalisation:
+        """A stay of one to three departments, handed over at each transfer, discharged the day before ``day``."""
         start = self._moment(day - dt.timedelta(days=3 * departments + 1), 10)
+        deps = [department(self.mo, 1 + n % 3) for n in range(departments)]
         stays = []
-        for n in range(departments):
+        for n, dep in enumerate(deps):
             begin = start + dt.timedelta(days=3 * n)
-            end = begin + dt.timedelta(days=3, hours=-2)
-            dep = department(self.mo, 1 + n % 3)
+            last = n == departments - 1
+            end = begin + dt.timedelta(days=3, hours=-2 if last else 0)
             doctor = self.rng.choice([s for s in self.staff if s.department == dep] or self.staff)
-            stays.append(DepartmentStay(
-                dep, begin, end, doctor, self._diagnoses(sparse=sparse),
-                None if sparse else "Состояние при поступлении средней тяжести, на фоне лечения с положительной "
-                                    "динамикой.",
-                None if sparse else "Эналаприл 10 мг 2 раза в день, аторвастатин 20 мг на ночь.",
-                None if sparse else "Наблюдение участкового терапевта, контроль АД ежедневно.",
-                transferred=n < departments - 1))
+            following = None if last else deps[n + 1].name
+            stays.append(self._stay(dep, begin, end, doctor, following, sparse=sparse))
         return Hospitalisation(self._next("H"), start, stays[-1].ended_at, self.rng.random() < 0.5, tuple(stays),
                                None if sparse else "Давящие боли за грудиной, одышка при нагрузке.",
                                None if sparse else "Артериальная гипертензия в течение 10 лет.",
                                None if sparse else "Выздоровление с частичным восстановлением")
 
+    def _stay(self, dep: Department, begin: dt.datetime, end: dt.datetime, doctor: Staff, following: str | None,
+              *, sparse: bool) -> DepartmentStay:
+        """One department's part; ``following`` names the department the patient is transferred to."""
+        (icd10, name), at_admission, final, treatment, diet, advice = STAY_PROFILES[
+            [d[0] for d in DEPARTMENTS].index(dep.name) % len(STAY_PROFILES)]
+        if sparse:
+            return DepartmentStay(dep, begin, end, doctor, (Diagnosis(icd10, name),), transferred=bool(following))
+        concomitant = Diagnosis("E11.9", "Инсулиннезависимый сахарный диабет без осложнений", "concomitant",
+                                "Сахарный диабет 2 типа")
+        services = [self.service(begin.date() + dt.timedelta(days=1), SERVICE_INSTRUMENTAL),
+                    self.service(begin.date() + dt.timedelta(days=1), SERVICE_LAB)]
+        if following:   # a specialist advised the transfer
+            consultation = self.service(end.date() - dt.timedelta(days=1), SERVICE_VISIT, from_hospital=True)
+            services.append(replace(consultation, referred_from=dep, referred_by=doctor))
+            condition = f"Состояние стабильное, переводится для дальнейшего лечения в {following.lower()}."
+            advice, work = f"Продолжить лечение: {following.lower()}.", "Временно нетрудоспособен."
+        else:
+            condition = "Жалоб нет. АД 130/80 мм рт. ст., ЧСС 68 в минуту, ритм синусовый."
+            work = (f"Листок нетрудоспособности закрыт {end:%d.%m.%Y}, "
+                    f"приступить к работе {end + dt.timedelta(days=1):%d.%m.%Y}.")
+        return DepartmentStay(
+            dep, begin, end, doctor, (Diagnosis(icd10, name, note=final), concomitant), condition, treatment, advice,
+            transferred=bool(following), admission_diagnoses=(Diagnosis(icd10, name, note=at_admission),),
+            admission_state=2, discharge_state=2 if following else 1, result=3 if following else 2,
+            surgery="Не проводились.", diet=diet, work=work, services=tuple(services))
+
     # --- kinds 42, 186, 119, 174, 43: from a visit ---------------------------------------------------
     def service(self, day: dt.date, type_: str, *, sparse: bool = False, from_hospital: bool = False) -> Service:
         performed = self._moment(day, 10)
         if type_ == SERVICE_LAB:
-            code, name, panel = self.rng.choice(codes.LAB_PANELS)
-            results = tuple(self._lab_result(t) for t in (panel[:1] if sparse else panel))
-            return Service(self._next("U"), code, name, type_, performed, self._doctor("38"),
-                           lab_results=results, specimen_taken_at=performed - dt.timedelta(hours=2),
-                           diagnoses=self._diagnoses(sparse=True))
+            return self.lab_study(performed, self.rng.choice(codes.LAB_PANELS), sparse=sparse)
         if type_ == SERVICE_INSTRUMENTAL:
-            code, name, findings, conclusion = self.rng.choice(codes.INSTRUMENTAL_STUDIES)
-            return Service(self._next("U"), code, name, type_, performed, self._doctor("25"), findings=findings,
-                           conclusion=conclusion, diagnoses=self._diagnoses(sparse=True),
-                           referred_by=None if sparse else self._doctor("109"))
-        code, name = self.rng.choice(codes.CONSULTATIONS)
+            return self.instrumental_study(performed, self.rng.choice(codes.INSTRUMENTAL_STUDIES), sparse=sparse)
+        # A specialist's consultation, asked for by a hospital department when ``from_hospital``.
+        code, name, position, findings, conclusion = self.rng.choice(codes.CONSULTATIONS)
         stay_dep = department(self.mo, 1) if from_hospital else None
-        return Service(self._next("U"), code, name, SERVICE_VISIT, performed, self._doctor("30"),
+        in_stay = from_hospital and not sparse      # the МИС links the consultation to the patient's stay
+        return Service(self._next("U"), code, name, SERVICE_VISIT, performed, self._doctor(position),
                        referred_from=stay_dep, referral_id=self._next("N") if from_hospital else None,
                        referred_at=performed - dt.timedelta(days=1) if from_hospital else None,
                        referred_by=self._doctor("109") if from_hospital else None,
                        diagnoses=self._diagnoses(sparse=sparse),
-                       complaints=None if sparse else "Жалобы на перебои в работе сердца.",
-                       findings="Тоны сердца ритмичные, ЧСС 78 в минуту, АД 150/90 мм рт. ст.",
-                       conclusion="Гипертоническая болезнь II стадии, риск 3.",
-                       recommendations=None if sparse else "Коррекция гипотензивной терапии, ЭхоКГ планово.")
+                       complaints=None if sparse else "Жалобы на головную боль, перебои в работе сердца.",
+                       findings=findings, conclusion=conclusion,
+                       recommendations=None if sparse else "Коррекция гипотензивной терапии, ЭхоКГ планово.",
+                       anamnesis=None if sparse else "Повышение АД в течение 8 лет, максимально до 180/100 мм рт. "
+                                                     "ст. Постоянно принимает эналаприл 10 мг 2 раза в день.",
+                       life_anamnesis=None if sparse else "Курит 20 лет. Аллергологический анамнез не отягощён.",
+                       condition=None if sparse else self.rng.choice((1, 2)),
+                       case_id=self._next("H") if in_stay else None,
+                       case_started_at=performed - dt.timedelta(days=2, hours=3) if in_stay else None)
 
-    def _lab_result(self, test: tuple[str, str, str | None, float, float]) -> LabResult:
+    def instrumental_study(self, performed: dt.datetime, study: tuple[str, str, str, str, str, tuple[str, str]], *,
+                           sparse: bool = False, diagnosed: bool = True) -> Service:
+        """A study by the functional diagnostics doctor; rich: ordered by a therapist's referral the day before."""
+        code, name, findings, conclusion, recommendations, reason = study
+        referred = not sparse
+        diagnoses = (Diagnosis(*reason),) if diagnosed else ()
+        if diagnosed and not sparse:
+            other = self.rng.choice([d for d in codes.ICD10_COMMON if d[0] != reason[0]])
+            diagnoses += (Diagnosis(*other, role="concomitant"),)
+        return Service(self._next("U"), code, name, SERVICE_INSTRUMENTAL, performed, self._doctor("121"),
+                       referral_id=self._next("N") if referred else None,
+                       referred_at=performed - dt.timedelta(days=1, hours=2) if referred else None,
+                       referred_by=self._doctor("109") if referred else None,
+                       diagnoses=diagnoses, findings=findings, conclusion=conclusion,
+                       recommendations=None if sparse else recommendations)
+
+    def lab_study(self, performed: dt.datetime, panel: codes.LabPanel, *, sparse: bool = False) -> Service:
+        """A lab study by the КДЛ doctor on blood taken two hours earlier.
+
+        Rich: every test of the panel with its reference range, one result out of range with the lab's comment,
+        the specimen's container, volume and nurse, the analyser, a therapist's referral and the outpatient case.
+        Sparse: the panel's first test with neither range nor interpretation, nothing optional.
+        """
+        taken = performed - dt.timedelta(hours=2)
+        tests = panel.tests[:1] if sparse else panel.tests
+        abnormal = -1 if sparse else self.rng.randrange(len(tests))
+        results = tuple(self._lab_result(t, sparse=sparse, abnormal=n == abnormal) for n, t in enumerate(tests))
+        barcode = f"{performed:%y%m%d}{self.rng.randint(0, 9999):04d}"
+        specimen = Specimen(barcode, *panel.material) if sparse else Specimen(
+            barcode, *panel.material, received_at=taken + dt.timedelta(minutes=45), volume_ml=panel.volume_ml,
+            container=f"{panel.container}, штрихкод {barcode}",
+            collected_by=make_staff(self.rng, "S4901", department(self.mo, 4), codes.NURSE))
+        flagged = [r for r in results if r.interpretation in ("H", "L")]
+        conclusion = None if sparse else "; ".join(
+            f"{'Повышение' if r.interpretation == 'H' else 'Снижение'}: {r.test_name.split(',')[0]} {r.value} {r.unit}"
+            for r in flagged) + ". Остальные показатели в пределах референсных интервалов."
+        referred = not sparse
+        return Service(self._next("U"), panel.service_code, panel.service_name, SERVICE_LAB, performed,
+                       self._doctor("35"), referral_id=self._next("N") if referred else None,
+                       referred_at=taken - dt.timedelta(days=1) if referred else None,
+                       referred_by=self._doctor("109") if referred else None,
+                       diagnoses=self._diagnoses(sparse=True), conclusion=conclusion, lab_results=results,
+                       specimen_taken_at=taken, specimen=specimen,
+                       case_id=None if sparse else self._next("V"),
+                       case_started_at=None if sparse else taken - dt.timedelta(days=1, hours=1),
+                       analyser_id=None if sparse else f"AN-{panel.service_code[-3:]}",
+                       analyser_name=None if sparse else panel.analyser)
+
+    def _lab_result(self, test: tuple[str, str, str | None, float, float], *, sparse: bool = False,
+                    abnormal: bool = False) -> LabResult:
         code, name, unit, low, high = test
-        value = round(self.rng.uniform(low * 0.85, high * 1.1), 1)
+        value = round(high * self.rng.uniform(1.15, 1.4) if abnormal else self.rng.uniform(low, high), 1)
+        if sparse:
+            return LabResult(code, name, f"{value:g}", unit)
         flag = "L" if value < low else "H" if value > high else "N"
-        return LabResult(code, name, f"{value:g}", unit, f"{low:g}", f"{high:g}", flag)
+        comment = "Результат вне референсного интервала, рекомендовано повторное исследование." if abnormal else None
+        return LabResult(code, name, f"{value:g}", unit, f"{low:g}", f"{high:g}", flag, comment=comment)
 
-    def referral(self, day: dt.date, kind: str, doctor: Staff, *, sparse: bool = False) -> Referral:
-        service = {"hospitalisation": "Кардиология", "consultation": "Приём врача-кардиолога",
-                   "lab": "Общий (клинический) анализ крови", "diagnostic": "Эхокардиография"}[kind]
-        return Referral(self._next("R"), kind, self._moment(day, 11), doctor, REFERRAL_TARGET, service,
+    def referral(self, day: dt.date, kind: str, doctor: Staff, *, sparse: bool = False,
+                 urgent: bool | None = None) -> Referral:
+        """A referral of ``kind``; ``urgent`` (hospitalisations only) defaults to "unless sparse".
+
+        Sparse: no НСИ 1070 service code, and the target МО known by its id and name only, as the МИС stores it.
+        """
+        code, service = codes.REFERRAL_SERVICES.get(kind, (None, "Кардиология"))
+        target = Organization(REFERRAL_TARGET.oid, REFERRAL_TARGET.name) if sparse else REFERRAL_TARGET
+        urgent = not sparse if urgent is None else urgent
+        return Referral(self._next("R"), kind, self._moment(day, 11), doctor, target, service,
                         Diagnosis(*self.rng.choice(codes.ICD10_COMMON)),
-                        "Уточнение диагноза и коррекция лечения.", urgent=not sparse and kind == "hospitalisation")
+                        "Уточнение диагноза и коррекция лечения.", urgent=urgent and kind == "hospitalisation",
+                        service_code=None if sparse else code)
 
     def visit(self, day: dt.date, *, sparse: bool = False, report: bool = False,
               referrals: tuple[str, ...] = (), services: tuple[str, ...] = ()) -> Visit:
@@ -222,19 +334,42 @@ class Generator:
         sparse = variant % 3 == 2
         patient = self.patient(sparse=sparse)
         if kind == 41:
-            hosp = self.hospitalisation(day, departments=1 + variant % 3, sparse=sparse)
-            index = len(hosp.stays) - 1
+            # (departments, which stay): discharges from 2, 3 and 1 departments, then transfers out of a middle and
+            # a first department (variant 5: sparse).
+            departments, index = ((2, -1), (3, -1), (1, -1), (1, -1), (3, 1), (2, 0))[variant % 6]
+            hosp = self.hospitalisation(day, departments=departments, sparse=sparse)
+            index %= departments
             stay = hosp.stays[index]
-            return Case(41, self._context(41, stay.doctor, stay.ended_at + dt.timedelta(hours=1), patient), hosp,
-                        index)
+            if patient.oms_policy is None:      # 41.sch demands the policy (У1-48): even a sparse record has it
+                patient = replace(patient, oms_policy=f"{self.rng.randint(10**15, 10**16 - 1)}")
+            ctx = self._context(41, stay.doctor, stay.ended_at + dt.timedelta(hours=1), patient)
+            heads = [s for s in self.staff if s.department == stay.department and s != stay.doctor]
+            if heads and not sparse:            # the head of the department signs
+                ctx = replace(ctx, legal_authenticator=heads[0])
+            return Case(41, ctx, hosp, index)
         if kind == 42:
             visit = self.visit(day, sparse=sparse, report=variant % 3 == 1)
             return Case(42, self._context(42, visit.doctor, visit.ended_at, patient), visit)
         if kind == 43:
             kind_of = REFERRAL_KINDS[variant % len(REFERRAL_KINDS)]
             doctor = self._doctor("109")
-            ref = self.referral(day, kind_of, doctor, sparse=sparse)
+            # 0 urgent hospitalisation, 1 consultation, 2 lab (sparse), 3 diagnostic, 4 planned hospitalisation
+            ref = self.referral(day, kind_of, doctor, sparse=sparse, urgent=variant % 8 == 0)
             return Case(43, self._context(43, doctor, ref.issued_at, patient), ref)
+        if kind == 119:     # even variants: referred from a hospital department; odd: no referral data
+            svc = self.service(day, SERVICE_VISIT, sparse=sparse, from_hospital=variant % 2 == 0)
+            return Case(119, self._context(119, svc.performer, svc.performed_at + dt.timedelta(minutes=40),
+                                           patient), svc)
+        if kind == 174:     # even variants ECG, odd ultrasound; variant 5 (sparse) has no diagnosis at all
+            svc = self.instrumental_study(self._moment(day, 10), codes.INSTRUMENTAL_STUDIES[variant % 2],
+                                          sparse=sparse, diagnosed=variant != 5)
+            return Case(174, self._context(174, svc.performer, svc.performed_at + dt.timedelta(minutes=40),
+                                           patient), svc)
+        if kind == 186:     # variants: a blood count and a biochemistry panel in turn, every third one sparse
+            svc = self.lab_study(self._moment(day, 10), codes.LAB_PANELS[variant % len(codes.LAB_PANELS)],
+                                 sparse=sparse)
+            return Case(186, self._context(186, svc.performer, svc.performed_at + dt.timedelta(minutes=40),
+                                           patient), svc)
         type_ = {186: SERVICE_LAB, 174: SERVICE_INSTRUMENTAL, 119: SERVICE_VISIT}.get(kind)
         if type_ is None:
             raise ValueError(f"no generated cases for СЭМД kind {kind}")

@@ -275,7 +275,7 @@ def organization(parent: Element, tag: str, mo: Organization, style: Style) -> E
     el(node, "id", root=mo.oid)
     if style.extended and tag == "providerOrganization":
         if mo.ogrn:
-            el(el(node, "identity:Props"), "identity:Ogrn", mo.ogrn)
+            el(el(node, "identity:Props"), "identity:Ogrn", mo.ogrn, xsi_type=style.xsi("ST"))
         else:
             null(node, "identity:Props")
     el(node, "name", mo.name)

@@ -93,6 +93,20 @@ class LabResult:
     high: str | None = None
     interpretation: str | None = None  # N | H | L
     specimen: str | None = None
+    comment: str | None = None         # the lab's comment on this result (kind 186)
+
+
+@dataclass(frozen=True)
+class Specimen:
+    """The biomaterial a lab study was done on (kind 186), as the lab registered it."""
+
+    barcode: str                 # the container's barcode, the МИС id of the specimen
+    material_code: str           # НСИ 1.2.643.5.1.13.13.99.2.1019 «Справочник лабораторных материалов»
+    material_name: str
+    received_at: datetime | None = None   # when the material reached the lab
+    volume_ml: str | None = None
+    container: str | None = None          # e.g. «Вакуумная пробирка с K3-ЭДТА»
+    collected_by: Staff | None = None     # the nurse who took the material
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,17 @@ class Service:
     complaints: str | None = None
     lab_results: tuple[LabResult, ...] = ()
     specimen_taken_at: datetime | None = None
+    # A consultation's protocol (kind 119) also records these.
+    anamnesis: str | None = None         # анамнез заболевания
+    life_anamnesis: str | None = None    # анамнез жизни
+    condition: int | None = None         # НСИ 1.2.643.5.1.13.13.11.1006 «Степень тяжести состояния пациента»
+    repeat: bool = False                 # НСИ 1007: a repeat consultation in the same case
+    case_id: str | None = None           # the case the service belongs to (история болезни, талон)
+    case_started_at: datetime | None = None
+    # A lab study's protocol (kind 186) also records these.
+    specimen: Specimen | None = None
+    analyser_id: str | None = None       # the lab analyser in the МИС's equipment register
+    analyser_name: str | None = None     # its make and model
 
 
 SERVICE_LAB = "Анализ"
@@ -137,6 +162,9 @@ class Referral:
     diagnosis: Diagnosis
     reason: str
     urgent: bool = False
+    # НСИ 1.2.643.5.1.13.13.11.1070 code of target_service when the referral asks for one service (a specialist's
+    # consultation, a lab test, a study); a hospitalisation names a profile and has none.
+    service_code: str | None = None
 
 
 REFERRAL_HOSPITALISATION = "hospitalisation"
@@ -187,6 +215,15 @@ class DepartmentStay:
     treatment: str | None = None
     recommendations: str | None = None
     transferred: bool = False           # left for another department rather than discharged
+    # What the department's discharge epicrisis (kind 41) also records.
+    admission_diagnoses: tuple[Diagnosis, ...] = ()   # диагноз при поступлении в отделение
+    admission_state: int | None = None   # НСИ 1.2.643.5.1.13.13.11.1006 «Степень тяжести состояния пациента»
+    discharge_state: int | None = None   # the same table, at discharge or transfer
+    result: int | None = None            # НСИ 1.2.643.5.1.13.13.11.1046 «Результаты обращения (госпитализации)»
+    surgery: str | None = None           # хирургические вмешательства, as text
+    diet: str | None = None              # рекомендации по режиму и диете
+    work: str | None = None              # трудовые рекомендации
+    services: tuple[Service, ...] = ()   # studies, lab tests and consultations done in the department
 
 
 @dataclass(frozen=True)

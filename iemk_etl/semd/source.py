@@ -29,6 +29,7 @@ from iemk_etl.semd.model import (
     Referral,
     Service,
     SignedReport,
+    Specimen,
     Staff,
     Visit,
 )
@@ -47,12 +48,13 @@ class Source:
 
     def __init__(self, conn: psycopg.Connection, mo_oid: str) -> None:
         self.conn = conn
-        row = conn.execute("SELECT oid, name, address, region, postal_code, phone FROM mis.mo WHERE oid = %s",
-                           (mo_oid,)).fetchone()
+        row = conn.execute("SELECT oid, name, address, region, postal_code, phone, ogrn, fias_aoguid::text,"
+                           " fias_houseguid::text FROM mis.mo WHERE oid = %s", (mo_oid,)).fetchone()
         if row is None:
             raise LookupError(f"МО {mo_oid} нет в МИС")
-        oid, name, address, region, postal, phone = row
-        self.mo = Organization(oid, name, Address(address, f"{region:02d}", postal) if address else None, phone)
+        oid, name, address, region, postal, phone, ogrn, aoguid, houseguid = row
+        where = Address(address, f"{region:02d}", postal, aoguid, houseguid) if address else None
+        self.mo = Organization(oid, name, where, phone, ogrn)
         self._staff: dict[int, Staff] = {}
         self._patients: dict[int, Patient] = {}
 
@@ -71,18 +73,18 @@ class Source:
         if patient_id not in self._patients:
             r = self.conn.execute(
                 "SELECT local_id, family, given, patronymic, birth_date, sex, snils, address, region, postal_code,"
-                " phone, oms_policy, id_doc_type, id_doc_series, id_doc_number, id_doc_issued_by, id_doc_issued_on"
-                " FROM mis.patient WHERE id = %s", (patient_id,)).fetchone()
+                " phone, oms_policy, id_doc_type, id_doc_series, id_doc_number, id_doc_issued_by, id_doc_issued_on,"
+                " oms_insurer FROM mis.patient WHERE id = %s", (patient_id,)).fetchone()
             address = Address(r[7], f"{r[8] or 77:02d}", r[9]) if r[7] else None
             identity = IdentityDocument(r[12], r[13], r[14], r[15], r[16]) if r[12] and r[14] else None
             self._patients[patient_id] = Patient(*r[:7], address=address, phone=r[10], oms_policy=r[11],
-                                                 identity=identity)
+                                                 identity=identity, oms_insurer=r[17])
         return self._patients[patient_id]
 
-    def _diagnoses(self, column: str, owner_id: int) -> tuple[Diagnosis, ...]:
+    def _diagnoses(self, column: str, owner_id: int, *, at_admission: bool = False) -> tuple[Diagnosis, ...]:
         rows = self.conn.execute(
             f"SELECT icd10, name, role, note FROM mis.diagnosis WHERE {column} = %s"  # noqa: S608 - fixed columns
-            " ORDER BY (role <> 'main'), ordinal, id", (owner_id,)).fetchall()
+            " AND at_admission = %s ORDER BY (role <> 'main'), ordinal, id", (owner_id, at_admission)).fetchall()
         return tuple(Diagnosis(r[0], r[1], r[2], r[3]) for r in rows)
 
     def _context(self, kind: int, local_uid: str, created_at: dt.datetime, patient_id: int,
@@ -109,16 +111,24 @@ class Source:
             " FROM mis.hospitalisation WHERE id = %s", (hosp_id,)).fetchone()
         stay_rows = self.conn.execute(
             "SELECT s.id, d.oid, d.name, s.started_at, s.ended_at, s.doctor_id, s.condition, s.treatment,"
-            " s.recommendations, s.transferred FROM mis.department_stay s"
+            " s.recommendations, s.transferred, s.admission_state, s.discharge_state, s.result, s.surgery, s.diet,"
+            " s.work FROM mis.department_stay s"
             " JOIN mis.department d ON d.id = s.department_id"
             " WHERE s.hospitalisation_id = %s ORDER BY s.started_at, s.id", (hosp_id,)).fetchall()
         stays = tuple(
             DepartmentStay(Department(r[1], r[2]), r[3], r[4], self.staff(r[5]), self._diagnoses("stay_id", r[0]),
-                           r[6], r[7], r[8], r[9])
+                           r[6], r[7], r[8], r[9],
+                           admission_diagnoses=self._diagnoses("stay_id", r[0], at_admission=True),
+                           admission_state=r[10], discharge_state=r[11], result=r[12], surgery=r[13], diet=r[14],
+                           work=r[15], services=self._stay_services(r[0]))
             for r in stay_rows)
         index = [r[0] for r in stay_rows].index(stay_id)
         discharged = h[2] or stays[index].ended_at
         return Hospitalisation(h[0], h[1], discharged, h[3], stays, h[4], h[5], h[6]), index
+
+    def _stay_services(self, stay_id: int) -> tuple[Service, ...]:
+        return tuple(self.service(r[0]) for r in self.conn.execute(
+            "SELECT id FROM mis.service WHERE referred_from_stay_id = %s ORDER BY performed_at, id", (stay_id,)))
 
     def visits(self, start: dt.datetime, end: dt.datetime) -> list[SourcedCase]:
         rows = self.conn.execute(
@@ -168,17 +178,31 @@ class Source:
         r = self.conn.execute(
             "SELECT s.local_id, s.code, s.name, s.type, s.performed_at, s.performer_id, d.oid, d.name,"
             " s.referral_number, s.referred_at, s.referred_by_id, s.findings, s.conclusion, s.recommendations,"
-            " s.complaints, s.specimen_taken_at FROM mis.service s"
+            " s.complaints, s.specimen_taken_at, s.anamnesis, s.life_anamnesis, s.condition, s.repeat,"
+            " coalesce(s.case_id, h.case_number), coalesce(s.case_started_at, h.admitted_at), s.analyser_id,"
+            " s.analyser_name FROM mis.service s"
             " LEFT JOIN mis.department_stay st ON st.id = s.referred_from_stay_id"
+            " LEFT JOIN mis.hospitalisation h ON h.id = st.hospitalisation_id"
             " LEFT JOIN mis.department d ON d.id = st.department_id WHERE s.id = %s", (service_id,)).fetchone()
         results = tuple(LabResult(*x) for x in self.conn.execute(
-            "SELECT test_code, test_name, value, unit, ref_low, ref_high, interpretation, specimen"
+            "SELECT test_code, test_name, value, unit, ref_low, ref_high, interpretation, specimen, comment"
             " FROM mis.lab_result WHERE service_id = %s ORDER BY ordinal, id", (service_id,)))
         return Service(r[0], r[1], r[2], r[3], r[4], self.staff(r[5]),
                        referred_from=Department(r[6], r[7]) if r[6] else None, referral_id=r[8], referred_at=r[9],
                        referred_by=self.staff(r[10]) if r[10] else None,
                        diagnoses=self._diagnoses("service_id", service_id), findings=r[11], conclusion=r[12],
-                       recommendations=r[13], complaints=r[14], lab_results=results, specimen_taken_at=r[15])
+                       recommendations=r[13], complaints=r[14], lab_results=results, specimen_taken_at=r[15],
+                       anamnesis=r[16], life_anamnesis=r[17], condition=r[18], repeat=r[19], case_id=r[20],
+                       case_started_at=r[21], specimen=self._specimen(service_id), analyser_id=r[22],
+                       analyser_name=r[23])
+
+    def _specimen(self, service_id: int) -> Specimen | None:
+        r = self.conn.execute(
+            "SELECT barcode, material_code, material_name, received_at, volume_ml, container, collected_by_id"
+            " FROM mis.specimen WHERE service_id = %s", (service_id,)).fetchone()
+        if r is None:
+            return None
+        return Specimen(*r[:6], collected_by=self.staff(r[6]) if r[6] else None)
 
     def referrals(self, start: dt.datetime, end: dt.datetime) -> list[SourcedCase]:
         rows = self.conn.execute(
@@ -196,10 +220,10 @@ class Source:
     def referral(self, referral_id: int) -> Referral:
         r: Any = self.conn.execute(
             "SELECT r.local_id, r.kind, r.issued_at, v.doctor_id, r.target_mo_oid, r.target_mo_name,"
-            " r.target_service, r.icd10, r.icd10_name, r.reason, r.urgent FROM mis.referral r"
+            " r.target_service, r.icd10, r.icd10_name, r.reason, r.urgent, r.service_code FROM mis.referral r"
             " JOIN mis.visit v ON v.id = r.visit_id WHERE r.id = %s", (referral_id,)).fetchone()
         return Referral(r[0], r[1], r[2], self.staff(r[3]), Organization(r[4], r[5]), r[6], Diagnosis(r[7], r[8]),
-                        r[9], r[10])
+                        r[9], r[10], service_code=r[11])
 
     def cases(self, start: dt.datetime, end: dt.datetime, kinds: set[int] | None = None) -> list[SourcedCase]:
         """Every case of the period, kind by kind in the seed's order."""

@@ -1,8 +1,11 @@
 -- The МИС's clinical data the six СЭМД kinds are formed from (issue 5).
 -- Addresses and phones first: СЭМД headers carry them for the МО, the patient and the staff.
-ALTER TABLE mis.mo ADD COLUMN address text, ADD COLUMN postal_code text, ADD COLUMN phone text;
+ALTER TABLE mis.mo ADD COLUMN address text, ADD COLUMN postal_code text, ADD COLUMN phone text,
+    ADD COLUMN ogrn text CHECK (ogrn ~ '^[0-9]{13}$'),
+    ADD COLUMN fias_aoguid uuid, ADD COLUMN fias_houseguid uuid;
 ALTER TABLE mis.patient ADD COLUMN address text, ADD COLUMN postal_code text, ADD COLUMN region int,
-    ADD COLUMN phone text, ADD COLUMN id_doc_issued_by text, ADD COLUMN id_doc_issued_on date;
+    ADD COLUMN phone text, ADD COLUMN id_doc_issued_by text, ADD COLUMN id_doc_issued_on date,
+    ADD COLUMN oms_insurer text;
 ALTER TABLE mis.staff ADD COLUMN phone text;
 
 -- A hospital stay (история болезни) and the departments the patient stayed in, in order.
@@ -30,7 +33,13 @@ CREATE TABLE mis.department_stay (
     condition          text,
     treatment          text,
     recommendations    text,
-    transferred        boolean NOT NULL DEFAULT false
+    transferred        boolean NOT NULL DEFAULT false,
+    admission_state    smallint,   -- НСИ 1.2.643.5.1.13.13.11.1006 «Степень тяжести состояния пациента»
+    discharge_state    smallint,   -- the same, at discharge or transfer
+    result             smallint,   -- НСИ 1.2.643.5.1.13.13.11.1046 «Результаты обращения (госпитализации)»
+    surgery            text,
+    diet               text,
+    work               text
 );
 
 CREATE TABLE mis.visit (
@@ -73,6 +82,14 @@ CREATE TABLE mis.service (
     findings           text,
     conclusion         text,
     recommendations    text,
+    anamnesis          text,
+    life_anamnesis     text,
+    condition          smallint,                -- НСИ 1.2.643.5.1.13.13.11.1006
+    repeat             boolean NOT NULL DEFAULT false,
+    case_id            text,                    -- the case (талон, история болезни) the service belongs to
+    case_started_at    timestamptz,
+    analyser_id        text,                    -- the lab analyser in the МИС's equipment register
+    analyser_name      text,
     UNIQUE (mo_oid, local_id),
     CHECK (visit_id IS NOT NULL OR referred_from_stay_id IS NOT NULL)
 );
@@ -88,6 +105,7 @@ CREATE TABLE mis.diagnosis (
     name       text NOT NULL,
     note       text,
     ordinal    int NOT NULL DEFAULT 1,
+    at_admission boolean NOT NULL DEFAULT false,   -- a stay's diagnosis on admission to the department
     CHECK (num_nonnulls(visit_id, stay_id, service_id) = 1)
 );
 
@@ -102,7 +120,20 @@ CREATE TABLE mis.lab_result (
     ref_low        text,
     ref_high       text,
     interpretation text CHECK (interpretation IN ('N', 'H', 'L')),
-    specimen       text
+    specimen       text,
+    comment        text
+);
+
+-- The biomaterial a lab service was done on, as the lab registered it.
+CREATE TABLE mis.specimen (
+    service_id      bigint PRIMARY KEY REFERENCES mis.service(id),
+    barcode         text NOT NULL,
+    material_code   text NOT NULL,              -- НСИ 1.2.643.5.1.13.13.99.2.1019
+    material_name   text NOT NULL,
+    received_at     timestamptz,
+    volume_ml       text,
+    container       text,
+    collected_by_id bigint REFERENCES mis.staff(id)
 );
 
 -- Referrals issued at a visit (form 057/у-04).
@@ -115,6 +146,7 @@ CREATE TABLE mis.referral (
     target_mo_oid   text NOT NULL,
     target_mo_name  text NOT NULL,
     target_service  text NOT NULL,
+    service_code    text,                       -- the requested service, НСИ 1070 (consultation, lab, study)
     icd10           text NOT NULL,
     icd10_name      text NOT NULL,
     reason          text NOT NULL,

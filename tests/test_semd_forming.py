@@ -1,0 +1,131 @@
+"""«Получить документы»: the six kinds formed from the МИС database for a period — valid, idempotent, and a
+record that cannot make a document is visible in «Ошибка: …» rather than lost."""
+
+import datetime as dt
+
+import psycopg
+import pytest
+
+from iemk_etl import cli, demo_data, semd_signing, settings, validation
+from iemk_etl.keystore import KeyStore
+from iemk_etl.semd import forming
+
+END = dt.date(2026, 11, 21)
+DAYS = 3
+GKB = demo_data.DEMO_MO[0][0]
+MSK = demo_data.MSK
+ALL_KINDS = {41, 42, 43, 119, 174, 186}
+
+
+def _bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return (dt.datetime.combine(first, dt.time(), MSK),
+            dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), MSK))
+
+
+@pytest.fixture(scope="module")
+def seeded(pg_template):
+    with psycopg.connect(pg_template, autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS iemk_forming")
+        c.execute("CREATE DATABASE iemk_forming TEMPLATE iemk_template")
+    from psycopg.conninfo import make_conninfo
+
+    dsn = make_conninfo(pg_template, dbname="iemk_forming")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        result = demo_data.seed(conn, patients=24, days=DAYS, seed=3, end=END, fail_share=0.0, unsigned_share=0.0)
+    return dsn, result
+
+
+def test_the_period_gives_all_six_kinds_and_every_document_passes_flk(seeded, packs_dir):
+    dsn, result = seeded
+    assert set(result.by_kind) == ALL_KINDS
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT kind_code, local_uid, cda, status FROM mis.semd_document").fetchall()
+    assert {r[0] for r in rows} == ALL_KINDS
+    for kind, uid, data, status in rows:
+        assert status == "Подписан", uid
+        assert validation.validate(kind, bytes(data), packs_dir=packs_dir, require_packs=True, logical=True) == [], uid
+
+
+def test_every_department_stay_has_its_own_discharge_epicrisis(seeded):
+    dsn, _ = seeded
+    with psycopg.connect(dsn) as conn:
+        stays = conn.execute(
+            "SELECT count(*) FROM mis.department_stay s JOIN mis.hospitalisation h ON h.id = s.hospitalisation_id"
+            " WHERE s.ended_at >= %s AND s.ended_at < %s", _bounds(END - dt.timedelta(days=DAYS), END)).fetchone()[0]
+        documents = conn.execute("SELECT count(*) FROM mis.semd_document WHERE kind_code = 41").fetchone()[0]
+    assert stays == documents > 0
+
+
+def test_forming_the_same_period_again_adds_nothing(seeded):
+    dsn, _ = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = conn.execute("SELECT count(*) FROM mis.semd_document").fetchone()[0]
+        report = forming.form_period(conn, GKB, *_bounds(END - dt.timedelta(days=DAYS), END))
+        after = conn.execute("SELECT count(*) FROM mis.semd_document").fetchone()[0]
+    assert (report.total, after) == (0, before)
+    assert report.skipped > 0
+
+
+def _new_visit(conn: psycopg.Connection, day: dt.date, local_id: str) -> int:
+    patient_id, doctor_id = conn.execute(
+        "SELECT p.id, s.id FROM mis.patient p JOIN mis.staff s ON s.mo_oid = p.mo_oid"
+        " WHERE p.mo_oid = %s AND p.address IS NOT NULL ORDER BY p.id, s.id LIMIT 1", (GKB,)).fetchone()
+    at = dt.datetime.combine(day, dt.time(10), MSK)
+    visit_id = conn.execute(
+        "INSERT INTO mis.visit (mo_oid, patient_id, doctor_id, local_id, started_at, ended_at, conclusion)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 'Здоров') RETURNING id",
+        (GKB, patient_id, doctor_id, local_id, at, at + dt.timedelta(minutes=20))).fetchone()[0]
+    conn.execute("INSERT INTO mis.diagnosis (visit_id, icd10, name) VALUES (%s, 'Z00.0',"
+                 " 'Общий медицинский осмотр')", (visit_id,))
+    return visit_id
+
+
+def test_a_zipped_report_leaves_a_visible_error_and_the_batch_goes_on(seeded):
+    dsn, _ = seeded
+    day = END + dt.timedelta(days=5)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        zipped = _new_visit(conn, day, "ZIP-1")
+        _new_visit(conn, day, "OK-1")
+        conn.execute("INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
+                     " VALUES (%s, 'Протокол', 'protocol.zip', '\\x504b030400', true, now())", (zipped,))
+        report = forming.form_period(conn, GKB, *_bounds(day, day))
+        formed = dict(conn.execute("SELECT local_uid, status FROM mis.semd_document WHERE local_uid IN"
+                                   " ('42-ZIP-1', '42-OK-1')").fetchall())
+        signing = semd_signing.sign_period(conn, KeyStore(settings.load()), GKB, *_bounds(day, day), [42])
+        after = dict(conn.execute("SELECT local_uid, status FROM mis.semd_document WHERE local_uid IN"
+                                  " ('42-ZIP-1', '42-OK-1')").fetchall())
+    assert report.formed == {42: 1}
+    assert formed["42-OK-1"] == "Не подписан"
+    error = ("Ошибка: СЭМД не сформирован: отчёт «protocol.zip» в формате .zip не поддерживается: в СЭМД "
+             "вкладывается только .pdf")
+    assert formed["42-ZIP-1"] == error
+    # the one that could not be formed is never signed (nor sent); the other one is
+    assert (len(signing.signed), signing.errors) == (1, {})
+    assert after == {"42-OK-1": "Подписан", "42-ZIP-1": error}
+
+
+def test_documents_build_from_the_command_line(seeded, monkeypatch, capsys):
+    dsn, _ = seeded
+    day = END + dt.timedelta(days=9)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        _new_visit(conn, day, "CLI-1")
+    monkeypatch.setenv("IEMK_SOURCE_DSN", dsn)
+    assert cli.main(["documents", "build", "--mo", "gkb7801", "--from", day.isoformat(), "--to",
+                     day.isoformat()]) == 0
+    assert "gkb7801: сформировано 1 (вид 42: 1); уже были: 0; не сформировано: 0" in capsys.readouterr().out
+    assert cli.main(["documents", "build", "--mo", "gkb7801", "--from", day.isoformat(), "--to",
+                     day.isoformat()]) == 0
+    assert "сформировано 0 (нет новых); уже были: 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", sorted(ALL_KINDS))
+def test_documents_sample_writes_valid_documents_without_a_database(kind, tmp_path, monkeypatch, capsys, packs_dir):
+    monkeypatch.setenv("IEMK_SOURCE_DSN", "postgresql://nobody@127.0.0.1:1/none")   # must not be touched
+    monkeypatch.setenv("IEMK_SEMD_PACKS", str(packs_dir))
+    monkeypatch.setenv("IEMK_REQUIRE_PACKS", "1")
+    assert cli.main(["documents", "sample", "--kind", str(kind), "--count", "3", "--out", str(tmp_path),
+                     "--day", "2026-11-25"]) == 0
+    files = sorted(tmp_path.glob("*.xml"))
+    assert len(files) == 3
+    assert cli.main(["documents", "validate", *map(str, files)]) == 0
+    assert capsys.readouterr().out.count("замечаний: 0") == 3

@@ -1,0 +1,160 @@
+"""Kind 43 «Направление на госпитализацию, восстановительное лечение, обследование, консультацию» from referrals.
+
+Pack 43 has the XSD only: the official ФЛК checks the format and nothing else. So the tests also prove, with
+explicit XPath checks, that the document keeps the structure the builder was designed to (STRUCTURE), and that its
+header passes kind 42's header rules (42 is the same guide generation; its Schematron checks the same header).
+"""
+
+import dataclasses
+
+import pytest
+from lxml import etree
+from semd_helpers import DAY, H, built, cases, findings, mutate, remove, rename, rules, setter
+
+from iemk_etl import semd
+from iemk_etl.semd.generate import Generator
+from iemk_etl.semd.model import REFERRAL_KINDS
+
+KIND = 43
+# What kind 42's rules say of any kind-43 document: its own templateId (У1-10), its document type 2 (У1-12) and
+# its AMBS section (У2-1). Every other header rule of 42 must pass.
+KIND_42_SPECIFICS = ["У1-10", "У1-12", "У2-1"]
+
+SCOPORG = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:section[h:code/@code='SCOPORG']"
+DGN = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:section[h:code/@code='DGN']"
+ELU = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:section[h:code/@code='ELU']"
+REQUEST = f"{SCOPORG}/h:entry/h:act[@classCode='ACT'][@moodCode='RQO']"
+SECTIONS = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:section"
+
+# The structure of a kind-43 document (no official Schematron checks it): (id, XPath that must hold, what it means).
+STRUCTURE = (
+    ("B43-1", "count(/h:ClinicalDocument/h:templateId[@root='1.2.643.5.1.13.2.7.5.1.3.3']) = 1",
+     "templateId вида 43"),
+    ("B43-2", "/h:ClinicalDocument/h:code[@code='3'][@codeSystem='1.2.643.5.1.13.13.11.1522']",
+     "тип документа 3 по НСИ 1522"),
+    ("B43-3", f"count({SCOPORG}) = 1", "одна секция SCOPORG"),
+    ("B43-4", f"count({SCOPORG}/h:entry/h:act) = 1 and count({REQUEST}) = 1", "в SCOPORG один act ACT/RQO"),
+    ("B43-5", f"{REQUEST}/h:code[@codeSystem='1.2.643.5.1.13.13.11.1009'][@code='1' or @code='2' or @code='3' "
+              "or @code='4' or @code='6' or @code='10'][normalize-space(@displayName)]",
+     "вид направления по НСИ 1009 (строки формы 057/у-04)"),
+    ("B43-6", f"{REQUEST}/h:performer/h:assignedEntity/h:representedOrganization"
+              "[starts-with(h:id/@root, '1.2.643.5.1.13.13.12.')][normalize-space(h:name)]",
+     "МО, куда направлен пациент (OID ФРМО и наименование), — исполнитель"),
+    ("B43-7", f"not({REQUEST}/h:entryRelationship[not(@typeCode='COMP') "
+              "or not(h:act/h:code/@codeSystem='1.2.643.5.1.13.13.11.1070')])",
+     "запрошенная услуга — act COMP по НСИ 1070"),
+    ("B43-8", f"count({DGN}) = 1", "одна секция DGN"),
+    ("B43-9", f"{DGN}/h:entry/h:act[h:code/@codeSystem='1.2.643.5.1.13.13.11.1076']/h:entryRelationship"
+              "[@typeCode='COMP']/h:observation[h:code[@code='1'][@codeSystem='1.2.643.5.1.13.13.11.1077']]"
+              "/h:value[@xsi:type='CD'][@codeSystem='1.2.643.5.1.13.13.11.1005'][normalize-space(@code)]",
+     "основной диагноз (1077 = 1) с кодом МКБ-10"),
+    ("B43-10", f"count({ELU}[normalize-space(h:text)]) = 1", "одна секция ELU с обоснованием"),
+    ("B43-11", f"not({SECTIONS}[not(h:code/@codeSystem='1.2.643.5.1.13.13.99.2.197') or not(normalize-space(h:title))"
+               " or not(h:text)])", "у каждой секции код по 99.2.197, заголовок и текст"),
+    # ФНСИ 99.2.197 names the kind-43 package (…15.31.2) under these five sections only.
+    ("B43-12", f"not({SECTIONS}[not(h:code/@code='SCOPORG' or h:code/@code='WORK' or h:code/@code='DGN' "
+               "or h:code/@code='ELU' or h:code/@code='BENEFITS')])", "только секции пакета вида 43"),
+)
+
+
+def structure_findings(data: bytes) -> list[str]:
+    root = etree.fromstring(data)
+    return [rule for rule, test, _ in STRUCTURE if not root.xpath(f"boolean({test})", namespaces=H)]
+
+
+def test_every_generated_case_passes_xsd_and_keeps_the_referral_structure(packs_dir):
+    made = cases(KIND, count=6)
+    referrals = [c.subject for c in made]
+    assert {r.kind for r in referrals} == set(REFERRAL_KINDS)
+    assert any(r.service_code is None and r.target.address is None for r in referrals)     # sparse
+    assert {r.urgent for r in referrals if r.kind == "hospitalisation"} == {True, False}
+    for case in made:
+        data = semd.build(case)
+        assert findings(KIND, data, packs_dir) == [], case.context.local_uid
+        assert structure_findings(data) == [], case.context.local_uid
+
+
+def test_the_header_passes_kind_42_header_rules(packs_dir):
+    for case in cases(KIND, count=6):
+        found = sorted(f.rule for f in findings(42, semd.build(case), packs_dir))
+        assert found == KIND_42_SPECIFICS, case.context.local_uid
+
+
+def test_the_referral_data_is_in_the_document():
+    case = cases(KIND, count=1)[0]
+    ref = case.subject
+    root = etree.fromstring(semd.build(case))
+
+    def values(xpath: str) -> list[str]:
+        return [str(v) for v in root.xpath(xpath, namespaces=H)]
+
+    assert values("h:id/@extension") == [case.context.local_uid]
+    assert values("h:recordTarget/h:patientRole/h:id[@root='1.2.643.100.3']/@extension") == [case.context.patient.snils]
+    assert values(f"{REQUEST}/h:effectiveTime/@value") == [f"{ref.issued_at:%Y%m%d}"]
+    target = f"{REQUEST}/h:performer/h:assignedEntity/h:representedOrganization"
+    assert values(f"{target}/h:id/@root") == [ref.target.oid]
+    assert values(f"{target}/h:name/text()") == [ref.target.name]
+    assert values(f"{target}/h:addr/h:streetAddressLine/text()") == [ref.target.address.text]
+    assert values(f"{DGN}//h:observation/h:value/@code") == [ref.diagnosis.icd10]
+    assert values(f"{DGN}/h:text//h:td/text()")[1] == ref.diagnosis.icd10
+    assert values(f"{ELU}/h:text/h:paragraph/text()") == [ref.reason]
+
+
+def test_a_target_known_by_id_and_name_only_gets_no_invented_address(packs_dir):
+    sparse = next(c for c in cases(KIND, count=3) if c.subject.target.address is None)
+    data = semd.build(sparse)
+    entity = etree.fromstring(data).xpath(f"{REQUEST}/h:performer/h:assignedEntity/h:representedOrganization",
+                                          namespaces=H)[0]
+    assert [etree.QName(child).localname for child in entity] == ["id", "name"]
+    assert findings(KIND, data, packs_dir) == []
+
+
+@pytest.mark.parametrize(("kind", "urgent", "type_code", "type_name", "service"), [
+    ("hospitalisation", False, "1", "На плановую госпитализацию", None),
+    ("hospitalisation", True, "2", "На госпитализацию по экстренным показаниям", None),
+    ("consultation", False, "6", "На консультацию", "B01.015.001"),
+    ("lab", False, "4", "На обследование", "B03.016.002"),
+    ("diagnostic", False, "4", "На обследование", "A04.10.002"),
+])
+def test_each_referral_kind_gives_its_1009_type_and_requested_service(packs_dir, kind, urgent, type_code, type_name,
+                                                                      service):
+    gen = Generator(11)
+    case = gen.case(KIND, DAY, 0)
+    ref = gen.referral(DAY, kind, case.subject.doctor, urgent=urgent)
+    data = semd.build(dataclasses.replace(case, subject=ref))
+    root = etree.fromstring(data)
+    code = root.xpath(f"{REQUEST}/h:code", namespaces=H)[0]
+    assert (code.get("code"), code.get("displayName")) == (type_code, type_name)
+    assert ref.service_code == service
+    requested = root.xpath(f"{REQUEST}/h:entryRelationship/h:act/h:code", namespaces=H)
+    assert [(c.get("code"), c.get("displayName")) for c in requested] == ([(service, ref.target_service)]
+                                                                          if service else [])
+    narrative = " ".join(root.xpath(f"{SCOPORG}/h:text//text()", namespaces=H))
+    assert type_name in narrative and ref.target_service in narrative
+    assert findings(KIND, data, packs_dir) == []
+    assert structure_findings(data) == []
+
+
+def _header_rules(data, packs_dir):
+    return rules(42, data, packs_dir)
+
+
+def _structure_rules(data, packs_dir):
+    assert findings(KIND, data, packs_dir) == []     # the official ФЛК of 43 cannot see a body error
+    return set(structure_findings(data))
+
+
+def _format_rules(data, packs_dir):
+    return rules(KIND, data, packs_dir)
+
+
+@pytest.mark.parametrize(("xpath", "change", "check", "rule"), [
+    pytest.param("/h:ClinicalDocument/h:recordTarget/h:patientRole/h:patient/h:name/h:given[2]", remove,
+                 _header_rules, "У1-1", id="header"),
+    pytest.param(f"{REQUEST}/h:code", setter("codeSystem", "1.2.643.5.1.13.13.11.1007"), _structure_rules, "B43-5",
+                 id="body"),
+    pytest.param("/h:ClinicalDocument/h:title", rename("titel"), _format_rules, "SCHEMAV_ELEMENT_CONTENT", id="xsd"),
+])
+def test_a_broken_document_gets_the_rule_that_it_breaks(packs_dir, xpath, change, check, rule):
+    data = mutate(built(KIND), xpath, change)
+    assert rule in check(data, packs_dir)
