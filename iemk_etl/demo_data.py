@@ -107,12 +107,14 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
             formed = forming.form_period(conn, oid, start_at, dt.datetime.combine(end, dt.time(), MSK))
             for kind, count in formed.formed.items():
                 by_kind[kind] = by_kind.get(kind, 0) + count
-            for document_id, kind, patient_id, staff_local_id, data in conn.execute(
-                    "SELECT d.id, d.kind_code, d.patient_id, s.local_id, d.cda FROM mis.semd_document d"
+            for document_id, kind, patient_id, staff_local_id, data, local_uid in conn.execute(
+                    "SELECT d.id, d.kind_code, d.patient_id, s.local_id, d.cda, d.local_uid FROM mis.semd_document d"
                     " JOIN mis.staff s ON s.id = d.author_id WHERE d.id = ANY(%s) ORDER BY d.id",
                     (formed.document_ids,)).fetchall():
-                bad_format = rng.random() < fail_share / 2
-                signed = rng.random() >= unsigned_share
+                # One generator per document: what happens to it must not depend on what a re-run skips.
+                fate = random.Random(f"{seed}:{oid}:{local_uid}")  # noqa: S311 - demo data
+                bad_format = fate.random() < fail_share / 2
+                signed = fate.random() >= unsigned_share
                 _finish_document(conn, store, code, document_id, kind, bytes(data), staff_local_id,
                                  bad_format=bad_format, signed=signed)
                 totals["documents"] += 1
@@ -234,6 +236,10 @@ def _insert_service(conn: psycopg.Connection, oid: str, patient_id: int, svc: Se
 def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
                           day: dt.date, staff_ids: dict[str, int]) -> None:
     hosp: Hospitalisation = gen.hospitalisation(day, departments=rng.randint(1, 3), sparse=rng.random() < 0.15)
+    consult = None
+    if rng.random() < 0.6:   # a specialist consulted the patient in the last department, before discharge
+        last = hosp.stays[-1]
+        consult = _in_department(gen.service(last.ended_at.date(), SERVICE_VISIT, from_hospital=True), last)
     row = conn.execute(
         "INSERT INTO mis.hospitalisation (mo_oid, patient_id, case_number, admitted_at, discharged_at, urgent,"
         " complaints, anamnesis, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -255,11 +261,8 @@ def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Gen
         _diagnoses(conn, "stay_id", stay_id, stay.diagnoses)
         _diagnoses(conn, "stay_id", stay_id, stay.admission_diagnoses, at_admission=True)
         stay_ids.append(stay_id)
-    if rng.random() < 0.6:   # a specialist consulted the patient in the first department
-        first = hosp.stays[0]
-        consult = gen.service(first.ended_at.date(), SERVICE_VISIT, from_hospital=True)
-        consult = _in_department(consult, first)
-        _insert_service(conn, oid, patient_id, consult, staff_ids, stay_id=stay_ids[0])
+    if consult is not None:
+        _insert_service(conn, oid, patient_id, consult, staff_ids, stay_id=stay_ids[-1])
 
 
 def _in_department(svc: Service, stay: DepartmentStay) -> Service:
