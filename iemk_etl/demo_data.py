@@ -82,7 +82,10 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
             address, phone, ogrn = _CONTACTS[code]
             mo = Organization(oid, name, address, phone, ogrn)
             conn.execute("INSERT INTO mis.mo (oid, code, name, region, address, postal_code, phone, ogrn)"
-                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (oid) DO NOTHING",
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (oid) DO UPDATE SET"
+                         " address = coalesce(mis.mo.address, EXCLUDED.address),"
+                         " postal_code = coalesce(mis.mo.postal_code, EXCLUDED.postal_code),"
+                         " phone = coalesce(mis.mo.phone, EXCLUDED.phone), ogrn = coalesce(mis.mo.ogrn, EXCLUDED.ogrn)",
                          (oid, code, name, region, address.text, address.postal_code, phone, ogrn))
             staff = staff_pool(rng, mo)
             staff_ids = _seed_staff(conn, oid, staff)
@@ -100,7 +103,7 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
                 chosen = sorted(rng.sample(range(days), k=min(days, rng.randint(1, 2))))
                 for day_offset in chosen:
                     _seed_visit(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=day_offset), staff_ids)
-                if rng.random() < 0.3:
+                if rng.random() < 0.35:
                     _seed_hospitalisation(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=chosen[-1]),
                                           staff_ids)
             start_at = dt.datetime.combine(first_day, dt.time(), MSK)
@@ -176,8 +179,8 @@ def _staff_id(conn: psycopg.Connection, oid: str, person: Staff, staff_ids: dict
 
 def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
                 day: dt.date, staff_ids: dict[str, int]) -> None:
-    services = tuple(t for t, share in ((SERVICE_LAB, 0.35), (SERVICE_INSTRUMENTAL, 0.2)) if rng.random() < share)
-    referrals = (rng.choice(("hospitalisation", "consultation", "lab", "diagnostic")),) if rng.random() < 0.2 else ()
+    services = tuple(t for t, share in ((SERVICE_LAB, 0.35), (SERVICE_INSTRUMENTAL, 0.3)) if rng.random() < share)
+    referrals = (rng.choice(("hospitalisation", "consultation", "lab", "diagnostic")),) if rng.random() < 0.3 else ()
     visit: Visit = gen.visit(day, sparse=rng.random() < 0.15, report=rng.random() < 0.15, referrals=referrals,
                              services=services)
     visit_id = conn.execute(
@@ -237,7 +240,7 @@ def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Gen
                           day: dt.date, staff_ids: dict[str, int]) -> None:
     hosp: Hospitalisation = gen.hospitalisation(day, departments=rng.randint(1, 3), sparse=rng.random() < 0.15)
     consult = None
-    if rng.random() < 0.6:   # a specialist consulted the patient in the last department, before discharge
+    if rng.random() < 0.8:   # a specialist consulted the patient in the last department, before discharge
         last = hosp.stays[-1]
         consult = _in_department(gen.service(last.ended_at.date(), SERVICE_VISIT, from_hospital=True), last)
     row = conn.execute(

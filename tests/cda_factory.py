@@ -1,6 +1,9 @@
-"""A minimal kind-42 CDA for the transport and emulator tests: valid for format control (the XSD), far from
-the kinds' logical rules. The product's builders are in ``iemk_etl.semd``; this one stays small on purpose, so
-tests can vary the header (СНИЛС, ids) and drop elements to make documents that must fail.
+"""Kind-42 documents for the transport, signing and emulator tests.
+
+``document()`` is formed by the product's own builder (``iemk_etl.semd``) and passes the official XSD and
+Schematron; ``minimal_document()`` is a small hand-made CDA that passes format control only and is far from the
+kinds' logical rules (for the logical-control tests). Both let a test vary the СНИЛС and the document id, and drop
+header elements to make documents that must fail.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from iemk_etl import kinds
+from iemk_etl import kinds, semd
+from iemk_etl.semd import model
 from iemk_etl.semd.header import MIS_NUMBER, NS, SNILS_ROOT, XSI, document_root, local_root, unique_id
 
-__all__ = ["MO", "build", "document", "header", "unique_id"]
+__all__ = ["MO", "build", "document", "header", "minimal_document", "unique_id"]
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,10 @@ def _assigned_author(doc: etree._Element, header: DocumentHeader) -> None:
     _person_entity(assigned, header.author, header.mo)
 
 
-MO = Organization("1.2.643.5.1.13.13.12.2.77.7801", "ГБУЗ «ГКБ № 1»")
+MO = model.Organization("1.2.643.5.1.13.13.12.2.77.7801", "ГБУЗ «ГКБ № 1»",
+                        model.Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000",
+                        "1027739000001")
+AUTHOR = model.Staff("S-1", "Петрова", "Анна", "Сергеевна", "11223344595", "109", "врач-терапевт", "+74952369001")
 
 
 def header(*, snils: str = "11223344595", local_uid: str = "D-1") -> DocumentHeader:
@@ -168,5 +175,23 @@ def header(*, snils: str = "11223344595", local_uid: str = "D-1") -> DocumentHea
     return DocumentHeader(42, local_uid, 1, dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC), MO, patient, author)
 
 
-def document(*, omit: tuple[str, ...] = (), **kw: str) -> bytes:
+def minimal_document(*, omit: tuple[str, ...] = (), **kw: str) -> bytes:
     return build(header(**kw), sections=[("Заключение", "Здоров")], omit=omit)
+
+
+def document(*, snils: str = "11223344595", local_uid: str = "D-1", omit: tuple[str, ...] = ()) -> bytes:
+    """An outpatient epicrisis of patient P-1 by author S-1, formed by the product's builder."""
+    patient = model.Patient("P-1", "Иванов", "Иван", "Иванович", dt.date(1980, 1, 2), 1, snils,
+                            model.Address("г. Москва, ул. Вавилова, д. 5, кв. 10", "77", "119334"), "+79161234567")
+    start = dt.datetime(2026, 11, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    visit = model.Visit("V-1", start, start + dt.timedelta(minutes=20), AUTHOR,
+                        (model.Diagnosis("I10", "Эссенциальная [первичная] гипертензия"),), conclusion="Здоров")
+    context = model.DocumentContext(local_uid, 1, start + dt.timedelta(minutes=20), MO, patient, AUTHOR)
+    data = semd.build(model.Case(42, context, visit))
+    if not omit:
+        return data
+    root = etree.fromstring(data)
+    for tag in omit:
+        for el in root.findall(f"{{{NS}}}{tag}"):
+            root.remove(el)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -8,7 +8,7 @@ import pytest
 
 from iemk_etl import schematron, validation
 
-from cda_factory import document
+from cda_factory import minimal_document as document
 
 VECTORS = Path(__file__).parent / "vectors" / "sch"
 

@@ -45,6 +45,15 @@ def test_a_signed_report_travels_as_pdf_inside_the_document(packs_dir):
     assert findings(KIND, data, packs_dir) == []
 
 
+def test_a_doctor_outside_any_department_still_makes_a_valid_document(packs_dir):
+    case = cases(KIND, count=1)[0]
+    doctor = dataclasses.replace(case.subject.doctor, department=None)
+    lone = dataclasses.replace(case, subject=dataclasses.replace(case.subject, doctor=doctor))
+    data = semd.build(lone)
+    assert etree.fromstring(data).xpath("//h:healthCareFacility/h:id/@nullFlavor", namespaces=H) == ["UNK"]
+    assert findings(KIND, data, packs_dir) == []
+
+
 def test_a_zipped_report_is_refused_with_a_clear_error():
     case = next(c for c in cases(KIND, count=3) if c.subject.report)
     zipped = SignedReport("Протокол", "protocol.zip", b"PK\x03\x04rest-of-zip", case.subject.report.signed_at)

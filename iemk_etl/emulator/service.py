@@ -187,12 +187,30 @@ class IemkEmulator:
         if sub.kind_code is None:
             return xds.RegistryError("XDSDictionaryValidationError",
                                      "не указан вид СЭМД (formatCode по НСИ 1.2.643.5.1.13.13.11.1520)")
+        # ФЛК applies the rules of the kind the request declares; a document of another kind is a metadata error,
+        # not a hundred Schematron findings against the wrong guide.
+        kind_error = self._kind_error(sub)
+        if kind_error:
+            return kind_error
         findings = validation.validate(sub.kind_code, sub.data, packs_dir=self.config.packs_dir,
                                        require_packs=self.config.require_packs, logical=self.config.logical_control)
         if findings:
             return xds.RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
         root = xmlsafe.parse(sub.data)
         return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)
+
+    def _kind_error(self, sub: Submission) -> xds.RegistryError | None:
+        try:
+            root = xmlsafe.parse(sub.data or b"")
+        except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError):
+            return None      # format control reports it
+        template = root.xpath("string(/h:ClinicalDocument/h:templateId/@root)", namespaces={"h": CDA_NS})
+        kind = kinds.by_template_id(template)
+        if kind is not None and kind.code != sub.kind_code:
+            return xds.RegistryError("XDSDictionaryValidationError",
+                                     f"Вид СЭМД в СЭМД [{kind.code}] отличается от вида СЭМД в запросе "
+                                     f"[{sub.kind_code}]")
+        return None
 
     def _metadata_error(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
         """The request's metadata must say what the document says; a disagreement names both values."""
@@ -204,12 +222,6 @@ class IemkEmulator:
                 "XDSDocumentUniqueIdError",
                 f"Уникальный идентификатор документа в СЭМД [{cda_unique}] отличается от уникального "
                 f"идентификатора документа в запросе [{sub.unique_id}]")
-        template = root.xpath("string(/h:ClinicalDocument/h:templateId/@root)", namespaces=h)
-        kind = kinds.by_template_id(template)
-        if kind is not None and kind.code != sub.kind_code:
-            return xds.RegistryError("XDSDictionaryValidationError",
-                                     f"Вид СЭМД в СЭМД [{kind.code}] отличается от вида СЭМД в запросе "
-                                     f"[{sub.kind_code}]")
         local = (sub.patient_id or "").split("^", 1)[0]
         cda_patient = root.xpath("string(/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id[1]/@extension)",
                                  namespaces=h)

@@ -50,9 +50,11 @@ def _component_of(doc: Element, ctx: DocumentContext, visit: Visit) -> None:
     el(period, "low", value=header.day(visit.started_at))
     el(period, "high", value=header.day(visit.ended_at))
     null(encounter, "dischargeDispositionCode")
+    facility = el(el(encounter, "location"), "healthCareFacility")   # У1-50: exactly one, even when unknown
     if visit.doctor.department is not None:
-        facility = el(el(encounter, "location"), "healthCareFacility")
         el(facility, "id", root=visit.doctor.department.oid)
+    else:
+        null(facility, "id", "UNK")
 
 
 def _row(tbody: Element, label: str, value: str | None) -> None:
