@@ -98,13 +98,13 @@ def test_a_referral_whose_department_is_unknown_keeps_the_doctor(packs_dir):
 
 def test_sparse_data_takes_the_null_forms(packs_dir):
     case = cases(KIND, count=6)[5]
-    assert case.subject.anamnesis is None and case.subject.condition is None
+    assert case.subject.anamnesis is None and case.subject.life_anamnesis is None
     data = semd.build(case)
     root = etree.fromstring(data)
     assert _xpath(root, "//h:section[h:code/@code='ANAM']//h:value/@nullFlavor") == ["NI"]
     assert _xpath(root, "string(//h:section[h:code/@code='LANAM']/h:text)").strip() == "Нет данных"
     assert _xpath(root, f"{RESCONS}/h:component/h:section[h:code/@code='REGIME']") == []
-    assert _xpath(root, "//h:observation[h:code/@code='804']/h:value/@code") == ["1"]
+    assert _xpath(root, "//h:observation[h:code/@code='804']/h:value/@code") == [str(case.subject.condition)]
     assert findings(KIND, data, packs_dir) == []
 
 
@@ -113,6 +113,7 @@ def test_sparse_data_takes_the_null_forms(packs_dir):
     ({"complaints": None, "findings": None}, "жалобы и объективные данные"),
     ({"diagnoses": ()}, "диагноз"),
     ({"condition": 9}, "степень тяжести"),
+    ({"condition": None}, "не указано состояние пациента"),
 ])
 def test_missing_mandatory_data_is_refused_with_a_clear_error(change, message):
     case = _referred()

@@ -34,7 +34,7 @@ def test_every_generated_case_passes_xsd_and_schematron(packs_dir):
     made = cases(KIND, count=6)
     assert {len(c.subject.stays) for c in made} == {1, 2, 3}
     assert any(c.subject.stays[c.stay_index].transferred for c in made)
-    assert any(c.subject.stays[c.stay_index].result is None for c in made)     # a sparse one
+    assert any(c.subject.stays[c.stay_index].treatment is None for c in made)     # a sparse one
     for case in made:
         data = semd.build(case)
         assert findings(KIND, data, packs_dir) == [], case.context.local_uid
@@ -93,14 +93,16 @@ def test_a_transfer_and_a_discharge_show_their_own_outcome():
     assert _xpath(discharge, outcome).startswith("Выписан ")
 
 
-def test_an_unrecorded_result_comes_from_the_hospitalisation_outcome():
-    case = Generator(11).case(KIND, DAY, 2)     # sparse: one department, no result recorded
+def test_an_unrecorded_result_comes_from_the_hospitalisation_outcome_or_is_refused():
+    case = Generator(11).case(KIND, DAY, 2)     # sparse: one department, discharged
     hosp = case.subject
-    assert hosp.stays[0].result is None
-    improved = dataclasses.replace(case, subject=dataclasses.replace(hosp, outcome="Улучшение состояния"))
+    unrecorded = dataclasses.replace(hosp, stays=(dataclasses.replace(hosp.stays[0], result=None),))
+    improved = dataclasses.replace(case, subject=dataclasses.replace(unrecorded, outcome="Улучшение состояния"))
     result = f"{HOSP}/h:entry/h:observation/h:code/@code"
     assert _xpath(semd.build(improved), result) == ["2"]
-    assert _xpath(semd.build(case), result) == ["3"]
+    silent = dataclasses.replace(case, subject=dataclasses.replace(unrecorded, outcome=None))
+    with pytest.raises(FormingError, match="не указан результат пребывания в отделении"):
+        semd.build(silent)
 
 
 @pytest.mark.parametrize(("patient_change", "message"), [

@@ -18,8 +18,6 @@ from iemk_etl.semd.model import SERVICE_VISIT, Case, Diagnosis, DocumentContext,
 
 KIND = 119
 NOT_RECORDED = "Нет данных"
-# 804 «Состояние пациента» may not be nullFlavor; a МИС that does not record the state sends this one.
-DEFAULT_CONDITION = 1
 
 
 def build(case: Case) -> bytes:
@@ -55,7 +53,10 @@ def _check(ctx: DocumentContext, service: Service) -> None:
         raise FormingError("Протокол консультации: не заполнены жалобы и объективные данные")
     if not service.conclusion:
         raise FormingError("Протокол консультации: не заполнено заключение консультации")
-    if service.condition is not None and service.condition not in codes.CONDITION_NAMES:
+    if service.condition is None:     # 804 may not be nullFlavor, and a state nobody recorded is not ours to invent
+        raise FormingError("Протокол консультации: не указано состояние пациента — степень тяжести "
+                           "(НСИ 1.2.643.5.1.13.13.11.1006)")
+    if service.condition not in codes.CONDITION_NAMES:
         raise FormingError(f"Протокол консультации: неизвестная степень тяжести состояния пациента "
                            f"«{service.condition}» (НСИ 1.2.643.5.1.13.13.11.1006)")
 
@@ -186,7 +187,7 @@ def _text_section(body: Element, code: str, display: str, text: str | None) -> N
 def _consultation(body: Element, service: Service) -> None:
     """RESCONS: the consultant's findings and conclusion, with the diagnoses and recommendations inside."""
     node = section(body, "RESCONS", "Консультации врачей специалистов", f"Консультация: {service.name}")
-    condition = service.condition or DEFAULT_CONDITION
+    condition = service.condition or 0
     condition_name = codes.CONDITION_NAMES[condition]
     protocol = " ".join(p for p in (service.complaints, service.findings and f"Объективно: {service.findings}") if p)
     _table(node, [("Жалобы", service.complaints), ("Состояние пациента", condition_name),

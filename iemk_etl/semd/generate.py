@@ -190,8 +190,9 @@ class Generator:
         """One department's part; ``following`` names the department the patient is transferred to."""
         (icd10, name), at_admission, final, treatment, diet, advice = STAY_PROFILES[
             [d[0] for d in DEPARTMENTS].index(dep.name) % len(STAY_PROFILES)]
-        if sparse:
-            return DepartmentStay(dep, begin, end, doctor, (Diagnosis(icd10, name),), transferred=bool(following))
+        if sparse:     # the result is no option: the МИС records it at every discharge and transfer
+            return DepartmentStay(dep, begin, end, doctor, (Diagnosis(icd10, name),), transferred=bool(following),
+                                  result=3 if following else 2)
         concomitant = Diagnosis("E11.9", "Инсулиннезависимый сахарный диабет без осложнений", "concomitant",
                                 "Сахарный диабет 2 типа")
         services = [self.service(begin.date() + dt.timedelta(days=1), SERVICE_INSTRUMENTAL),
@@ -233,7 +234,7 @@ class Generator:
                        anamnesis=None if sparse else "Повышение АД в течение 8 лет, максимально до 180/100 мм рт. "
                                                      "ст. Постоянно принимает эналаприл 10 мг 2 раза в день.",
                        life_anamnesis=None if sparse else "Курит 20 лет. Аллергологический анамнез не отягощён.",
-                       condition=None if sparse else self.rng.choice((1, 2)),
+                       condition=self.rng.choice((1, 2)),     # the protocol always records the state
                        case_id=self._next("H") if in_stay else None,
                        case_started_at=performed - dt.timedelta(days=2, hours=3) if in_stay else None)
 

@@ -124,12 +124,14 @@ def _disposition(stay: DepartmentStay) -> tuple[str, str]:
 
 def _result(hosp: Hospitalisation, stay: DepartmentStay) -> tuple[str, str]:
     """НСИ 1046, mandatory (У3-2): as the МИС recorded it for the stay; at discharge, else the hospitalisation's
-    outcome when its text starts with a result's name; else «Без изменения», the default public МИС send."""
+    outcome when its text starts with a result's name. A result nobody recorded is refused, not invented."""
     code = stay.result
     if code is None and not stay.transferred and hosp.outcome:
         outcome = hosp.outcome.lower()
         code = next((c for c, name in codes.HOSPITAL_RESULT_NAMES.items() if outcome.startswith(name.lower())), None)
-    code = 3 if code is None else code
+    if code is None:
+        raise FormingError(f"Эпикриз стационара: не указан результат пребывания в отделении «{stay.department.name}» "
+                           "(НСИ 1.2.643.5.1.13.13.11.1046)")
     return str(code), _name(codes.HOSPITAL_RESULT_NAMES, code, "результата госпитализации (НСИ 1046)")
 
 
