@@ -46,10 +46,18 @@ def render_text(frame: pd.DataFrame, *, errors_per_mo: int = 3) -> str:
         width = max(len(s) for s in STATUS_ORDER)
         for _, row in part.iterrows():
             lines.append(f"  {row['status']:<{width}}  {row['documents']:>5}")
+        lines.append(f"  сохранено по видам СЭМД: {_kinds_line(frame[frame['mo'] == mo])}")
         for _, row in samples[samples["mo"] == mo].iterrows():
             lines.append(f"    {row['local_uid']}: {row['status']}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n" if lines else "нет документов\n"
+
+
+def _kinds_line(frame: pd.DataFrame) -> str:
+    """«41: 7/9» = stored / all documents of the kind (НСИ 1520)."""
+    counts = frame.groupby("kind_code").agg(total=("status", "size"),
+                                             stored=("status", lambda s: int((s == "Сохранен в ИЭМК").sum())))
+    return ", ".join(f"{kind}: {row.stored}/{row.total}" for kind, row in counts.iterrows())
 
 
 def render(frame: pd.DataFrame, fmt: str) -> str:

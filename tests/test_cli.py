@@ -1,6 +1,7 @@
 """The command line as a user runs it: separate processes, real databases."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,11 @@ def test_demo_on_the_embedded_defaults(tmp_path):
         assert "Ошибка:" in result.stdout
         for mo in ("МО gkb7801", "МО orb5012"):
             assert mo in result.stdout
+        # stored / formed per СЭМД kind, for each МО: the demo МИС forms all six kinds
+        kinds_lines = re.findall(r"сохранено по видам СЭМД: (.*)", result.stdout)
+        assert len(kinds_lines) == 2
+        assert {int(k) for line in kinds_lines for k in re.findall(r"(\d+): \d+/\d+", line)} == \
+            {41, 42, 43, 119, 174, 186}
         # the data stays for the next command, and `status` shows it again
         again = _run("status", "--format", "csv", env=env)
         assert again.returncode == 0 and "Не подписан" in again.stdout
