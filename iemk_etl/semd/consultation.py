@@ -82,12 +82,7 @@ def _referrer(doc: Element, ctx: DocumentContext, service: Service) -> None:
     doctor = service.referred_by
     if doctor is None:
         return
-    entity = el(el(doc, "participant", typeCode="REF"), "associatedEntity", classCode="PROV")
-    el(entity, "id", root=header.local_root(ctx.mo.oid, 70), extension=doctor.local_id)
-    el(entity, "id", root=header.SNILS_ROOT, extension=doctor.snils)
-    coded(entity, "code", codes.POSITIONS, doctor.position_code, doctor.position_name)
-    header.telecom(entity, doctor.phone, STYLE)
-    header.name(el(entity, "associatedPerson"), doctor, STYLE)
+    entity = header.referrer(doc, ctx, doctor, STYLE)
     department = service.referred_from
     if department is not None:
         org = el(entity, "scopingOrganization")

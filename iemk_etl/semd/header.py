@@ -359,6 +359,35 @@ def payer(doc: Element, patient: Patient, style: Style) -> None:
     null(scoping, "addr")
 
 
+# --- the referral a document answers (119, 174, 186) -------------------------------------------------------
+
+REFERRAL_KIND = kinds.get(43)   # НСИ 1522 «Направление на госпитализацию, …, обследование, консультацию»
+
+
+def referrer(doc: Element, ctx: DocumentContext, doctor: Staff, style: Style) -> Element:
+    """participant REF: the doctor who referred the patient. The guides differ on its scoping organisation (119: the
+    department; 174/186: the МО, without the classCode ``organization`` writes), so the caller adds that."""
+    entity = el(el(doc, "participant", typeCode="REF"), "associatedEntity", classCode="PROV")
+    el(entity, "id", root=local_root(ctx.mo.oid, 70), extension=doctor.local_id)
+    el(entity, "id", root=SNILS_ROOT, extension=doctor.snils)
+    coded(entity, "code", codes.POSITIONS, doctor.position_code, doctor.position_name)
+    telecom(entity, doctor.phone, style)
+    name(el(entity, "associatedPerson"), doctor, style)
+    return entity
+
+
+def referral_ids(parent: Element, mo_oid: str, referral_id: str) -> None:
+    el(parent, "id", root=document_root(mo_oid), extension=referral_id)
+    null(parent, "id")      # the referral's РЭМД registration number, which the МИС does not keep
+
+
+def referral_order(doc: Element, mo_oid: str, referral_id: str) -> None:
+    """inFulfillmentOf/order: the referral this document fulfils."""
+    order = el(el(doc, "inFulfillmentOf"), "order")
+    referral_ids(order, mo_oid, referral_id)
+    coded(order, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
+
+
 # --- the body's frame ---------------------------------------------------------------------------------
 
 def structured_body(doc: Element) -> Element:
@@ -369,4 +398,23 @@ def section(body: Element, code: str, display: str, title: str | None = None) ->
     node = el(el(body, "component"), "section")
     coded(node, "code", codes.SECTIONS, code, display)
     el(node, "title", title or display)
+    return node
+
+
+def services_section(body: Element, rendered: list[tuple[str, str, dt.datetime]]) -> Element:
+    """SERVICES «Оказанные услуги» of the legacy guides: (НСИ 1070 code, name, when) as a table and one act each."""
+    node = section(body, "SERVICES", "Оказанные услуги")
+    table = el(el(node, "text"), "table")
+    head = el(el(table, "thead"), "tr")
+    for label in ("Код", "Услуга", "Дата"):
+        el(head, "th", label)
+    tbody = el(table, "tbody")
+    for code, service, when in rendered:
+        tr = el(tbody, "tr")
+        for value in (code, service, f"{when:%d.%m.%Y %H:%M}"):
+            el(tr, "td", value)
+    for code, service, when in rendered:
+        act = el(el(node, "entry"), "act", classCode="ACT", moodCode="EVN")
+        coded(act, "code", codes.SERVICES, code, service)
+        el(act, "effectiveTime", value=ts(when))
     return node

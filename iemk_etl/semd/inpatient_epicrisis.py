@@ -54,7 +54,7 @@ def build(case: Case) -> bytes:
     _text_section(body, "SUR", "Хирургические вмешательства", stay.surgery)
     _recommendations_section(body, stay)
     if stay.services:
-        _services_section(body, stay.services)
+        header.services_section(body, [(s.code, s.name, s.performed_at) for s in stay.services])
     return header.to_bytes(doc)
 
 
@@ -292,20 +292,3 @@ def _recommendations_section(body: Element, stay: DepartmentStay) -> None:
     _text_section(node, "RECDIET", "Рекомендации по режиму и диете", stay.diet)
     _text_section(node, "RECTREAT", "Рекомендации по лечению", stay.recommendations)
     _text_section(node, "RECWORK", "Трудовые рекомендации", stay.work)
-
-
-def _services_section(body: Element, services: tuple[Service, ...]) -> None:
-    node = section(body, "SERVICES", "Оказанные услуги")
-    table = el(el(node, "text"), "table")
-    head = el(el(table, "thead"), "tr")
-    for label in ("Код", "Услуга", "Дата"):
-        el(head, "th", label)
-    tbody = el(table, "tbody")
-    for s in services:
-        tr = el(tbody, "tr")
-        for value in (s.code, s.name, _when(s.performed_at)):
-            el(tr, "td", value)
-    for s in services:
-        act = el(el(node, "entry"), "act", classCode="ACT", moodCode="EVN")
-        coded(act, "code", codes.SERVICES, s.code, s.name)
-        el(act, "effectiveTime", value=ts(s.performed_at))

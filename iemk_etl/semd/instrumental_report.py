@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from iemk_etl import kinds
 from iemk_etl.semd import FormingError, codes, header
 from iemk_etl.semd.header import STYLE_EXTENDED as STYLE
 from iemk_etl.semd.header import Element, coded, el, null, section, ts
 from iemk_etl.semd.model import Case, Diagnosis, DocumentContext, Service, Staff
 
 KIND = 174
-REFERRAL_KIND = kinds.get(43)       # the referral the study fulfils: НСИ 1522 «Направление на …»
+REFERRAL_KIND = header.REFERRAL_KIND
 
 
 def build(case: Case) -> bytes:
@@ -40,7 +39,7 @@ def build(case: Case) -> bytes:
     if service.referred_by is not None:
         _referrer(doc, ctx, service.referred_by)
     if service.referral_id:
-        _in_fulfillment_of(doc, ctx, service.referral_id)
+        header.referral_order(doc, ctx.mo.oid, service.referral_id)
     _documentation_of(doc, ctx, service)
     body = header.structured_body(doc)
     _docinfo_section(body, service, study)
@@ -77,30 +76,13 @@ def _main(service: Service) -> Diagnosis | None:
 # --- header parts of this kind ---------------------------------------------------------------------------
 
 def _referrer(doc: Element, ctx: DocumentContext, doctor: Staff) -> None:
-    entity = el(el(doc, "participant", typeCode="REF"), "associatedEntity", classCode="PROV")
-    el(entity, "id", root=header.local_root(ctx.mo.oid, 70), extension=doctor.local_id)
-    el(entity, "id", root=header.SNILS_ROOT, extension=doctor.snils)
-    coded(entity, "code", codes.POSITIONS, doctor.position_code, doctor.position_name)
-    header.telecom(entity, doctor.phone, STYLE)
-    header.name(el(entity, "associatedPerson"), doctor, STYLE)
+    entity = header.referrer(doc, ctx, doctor, STYLE)
     # Not header.organization: this XSD refuses the classCode it puts on every other organisation.
     org = el(entity, "scopingOrganization")
     el(org, "id", root=ctx.mo.oid)
     el(org, "name", ctx.mo.name)
     header.telecom(org, ctx.mo.phone, STYLE)
     header.address(org, ctx.mo.address, STYLE)
-
-
-def _referral_ids(parent: Element, ctx: DocumentContext, referral_id: str) -> None:
-    # The second id is the referral's РЭМД registration number, which the МИС does not keep.
-    el(parent, "id", root=header.document_root(ctx.mo.oid), extension=referral_id)
-    null(parent, "id")
-
-
-def _in_fulfillment_of(doc: Element, ctx: DocumentContext, referral_id: str) -> None:
-    order = el(el(doc, "inFulfillmentOf"), "order")
-    _referral_ids(order, ctx, referral_id)
-    coded(order, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
 
 
 def _documentation_of(doc: Element, ctx: DocumentContext, service: Service) -> None:
@@ -184,4 +166,4 @@ def _linkdocs_section(body: Element, ctx: DocumentContext, referral_id: str, ref
     coded(act, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
     el(act, "effectiveTime", value=ts(referred_at))
     document = el(el(act, "reference", typeCode="REFR"), "externalDocument", classCode="DOCCLIN", moodCode="EVN")
-    _referral_ids(document, ctx, referral_id)
+    header.referral_ids(document, ctx.mo.oid, referral_id)

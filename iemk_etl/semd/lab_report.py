@@ -35,7 +35,7 @@ from iemk_etl.semd.model import Case, DocumentContext, LabResult, Service, Speci
 
 KIND = 186
 KIND_INFO = kinds.get(KIND)
-REFERRAL_KIND = kinds.get(43)       # the referral the study fulfils: НСИ 1522 «Направление на …»
+REFERRAL_KIND = header.REFERRAL_KIND
 SEPARATE_TESTS = "Отдельные лабораторные тесты"     # the BATTERY's name without a 1437 profile (text fixed by У3-4)
 NO_DEVICE = "Сведения об оборудовании отсутствуют"
 
@@ -53,7 +53,7 @@ def build(case: Case) -> bytes:
     if service.referred_by is not None:
         _referrer(doc, ctx, service.referred_by)
     if service.referral_id:
-        _in_fulfillment_of(doc, ctx, service.referral_id)
+        header.referral_order(doc, ctx.mo.oid, service.referral_id)
     _documentation_of(doc, ctx, service)
     if service.case_id:
         _component_of(doc, ctx, service)
@@ -129,27 +129,10 @@ def _initials(staff: Staff) -> str:
 # --- header parts of this kind ---------------------------------------------------------------------------
 
 def _referrer(doc: Element, ctx: DocumentContext, doctor: Staff) -> None:
-    entity = el(el(doc, "participant", typeCode="REF"), "associatedEntity", classCode="PROV")
-    el(entity, "id", root=header.local_root(ctx.mo.oid, 70), extension=doctor.local_id)
-    el(entity, "id", root=header.SNILS_ROOT, extension=doctor.snils)
-    coded(entity, "code", codes.POSITIONS, doctor.position_code, doctor.position_name)
-    header.telecom(entity, doctor.phone, STYLE)
-    header.name(el(entity, "associatedPerson"), doctor, STYLE)
+    entity = header.referrer(doc, ctx, doctor, STYLE)
     scoping = el(entity, "scopingOrganization")     # this XSD takes no classCode here, unlike header.organization
     el(scoping, "id", root=ctx.mo.oid)
     el(scoping, "name", ctx.mo.name)
-
-
-def _referral_ids(parent: Element, ctx: DocumentContext, referral_id: str) -> None:
-    # The second id is the referral's РЭМД registration number, which the МИС does not keep.
-    el(parent, "id", root=header.document_root(ctx.mo.oid), extension=referral_id)
-    null(parent, "id")
-
-
-def _in_fulfillment_of(doc: Element, ctx: DocumentContext, referral_id: str) -> None:
-    order = el(el(doc, "inFulfillmentOf"), "order")
-    _referral_ids(order, ctx, referral_id)
-    coded(order, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
 
 
 def _documentation_of(doc: Element, ctx: DocumentContext, service: Service) -> None:
@@ -350,4 +333,4 @@ def _linkdocs_section(body: Element, ctx: DocumentContext, service: Service) -> 
     coded(act, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
     el(act, "effectiveTime", value=ts(service.referred_at))
     document = el(el(act, "reference", typeCode="REFR"), "externalDocument", classCode="DOCCLIN", moodCode="EVN")
-    _referral_ids(document, ctx, service.referral_id)
+    header.referral_ids(document, ctx.mo.oid, service.referral_id)

@@ -32,7 +32,8 @@ def build(case: Case) -> bytes:
     body = header.structured_body(doc)
     _case_section(body, ctx, visit)
     _visit_section(body, ctx, visit)
-    _services_section(body, visit)
+    header.services_section(body, [(visit.service_code, visit.service_name, visit.started_at),
+                                    *((s.code, s.name, s.performed_at) for s in visit.services)])
     if visit.recommendations:
         text = el(section(body, "REGIME", "Режим и рекомендации", "Рекомендации"), "text")
         el(text, "paragraph", visit.recommendations)
@@ -151,22 +152,3 @@ def _visit_section(body: Element, ctx: DocumentContext, visit: Visit) -> None:
                      classCode="OBS", moodCode="EVN")
             coded(obs, "code", codes.CODED_FIELDS, code, label)
             el(obs, "value", value, xsi_type="ST")
-
-
-def _services_section(body: Element, visit: Visit) -> None:
-    rendered = [(visit.service_code, visit.service_name, visit.started_at)]
-    rendered += [(s.code, s.name, s.performed_at) for s in visit.services]
-    node = section(body, "SERVICES", "Оказанные услуги")
-    table = el(el(node, "text"), "table")
-    head = el(el(table, "thead"), "tr")
-    for label in ("Код", "Услуга", "Дата"):
-        el(head, "th", label)
-    tbody = el(table, "tbody")
-    for code, name, when in rendered:
-        tr = el(tbody, "tr")
-        for value in (code, name, f"{when:%d.%m.%Y}"):
-            el(tr, "td", value)
-    for code, name, when in rendered:
-        act = el(el(node, "entry"), "act", classCode="ACT", moodCode="EVN")
-        coded(act, "code", codes.SERVICES, code, name)
-        el(act, "effectiveTime", value=ts(when))
