@@ -42,8 +42,8 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     sensor = dag.get_task("wait_for_replies")
     assert sensor.mode == "reschedule" and sensor.soft_fail
     sign = bag.dags["iemk_sign_and_send__gkb7801"]
-    assert set(sign.task_ids) == {"check_integration", "sign", "extract_documents", "validate", "feed_patients", "send",
-                                  "wait_for_replies", "write_statuses"}
+    assert set(sign.task_ids) == {"check_integration", "form", "sign", "extract_documents", "validate",
+                                  "feed_patients", "send", "wait_for_replies", "write_statuses"}
     assert type(sign.timetable).__name__ == "NullTimetable"  # run by hand, never on a schedule
 
 

@@ -62,7 +62,8 @@ def _documents(dsn, mo_oid):
         return conn.execute(
             "SELECT d.local_uid, d.signed_at, d.status, convert_from(d.cda, 'UTF8'), p.snils,"
             "       (SELECT count(*) FROM iemk.ledger l WHERE l.document_id = d.id)"
-            " FROM mis.semd_document d JOIN mis.patient p ON p.id = d.patient_id WHERE d.mo_oid = %s",
+            " FROM mis.semd_document d JOIN mis.patient p ON p.id = d.patient_id WHERE d.mo_oid = %s"
+            " ORDER BY d.local_uid, d.version",
             (mo_oid,)).fetchall()
 
 
@@ -132,10 +133,28 @@ def test_an_mo_with_integration_off_sends_nothing(chain):
     assert {status for _, _, status, *_ in docs} <= {"Подписан", "Не подписан"}
 
 
+def _new_visit(dsn: str, day: dt.date, local_id: str) -> None:
+    """A visit the МИС recorded after the seed: no СЭМД formed for it yet."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        patient_id, doctor_id = next(
+            (p, s) for p, s, number in conn.execute(
+                "SELECT p.id, s.id, p.snils FROM mis.patient p JOIN mis.staff s ON s.mo_oid = p.mo_oid"
+                " WHERE p.mo_oid = %s AND p.address IS NOT NULL ORDER BY p.id, s.id", (GKB,))
+            if number and snils.is_valid(number))
+        at = dt.datetime.combine(day, dt.time(15), demo_data.MSK)
+        visit_id = conn.execute(
+            "INSERT INTO mis.visit (mo_oid, patient_id, doctor_id, local_id, started_at, ended_at, conclusion)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 'Здоров') RETURNING id",
+            (GKB, patient_id, doctor_id, local_id, at, at + dt.timedelta(minutes=20))).fetchone()[0]
+        conn.execute("INSERT INTO mis.diagnosis (visit_id, icd10, name) VALUES (%s, 'Z00.0',"
+                     " 'Общий медицинский осмотр')", (visit_id,))
+
+
 def test_sign_and_send_over_a_period_signs_then_exports(chain):
     dsn, emulator, runner = chain
     unsigned = [d for d in _documents(dsn, GKB) if d[1] is None and _created_in_period(dsn, d[0])]
     assert unsigned, "the seed must leave some documents of the period unsigned"
+    _new_visit(dsn, FIRST, "LATE-1")      # «Получить документы» comes first: its СЭМД is formed, signed, sent
     before = emulator.stats()["received"]
     results = runner.sign_and_send(["gkb7801"], FIRST, LAST, ALL_KINDS, out=io.StringIO())
     assert [r.state for r in results] == ["success"]
@@ -143,6 +162,7 @@ def test_sign_and_send_over_a_period_signs_then_exports(chain):
     for uid, *_ in unsigned:
         assert after[uid] == "Сохранен в ИЭМК" or after[uid].startswith("Ошибка: "), after[uid]
     assert "Сохранен в ИЭМК" in {after[uid] for uid, *_ in unsigned}
+    assert after["42-LATE-1"] == "Сохранен в ИЭМК"
     assert emulator.stats()["received"] > before
     again = runner.sign_and_send(["gkb7801"], FIRST, LAST, ALL_KINDS, out=io.StringIO())   # nothing new to do
     assert [r.state for r in again] == ["success"]

@@ -5,8 +5,8 @@ check_integration → extract → validate → feed_patients → send → wait_f
 
 ``iemk_sign_and_send__<mo code>``: the seed's script "sign and send over a period", run by hand with
 params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; empty = all):
-check_integration → sign → extract_documents → validate → feed_patients → send → wait_for_replies →
-write_statuses.
+check_integration → form (the seed's «Получить документы»: СЭМД from the period's МИС records) → sign →
+extract_documents → validate → feed_patients → send → wait_for_replies → write_statuses.
 
 Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.export).
 """
@@ -63,6 +63,21 @@ def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
             return export.extract_documents(conn, mo_oid, [int(i) for i in conf["document_ids"]])
         start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
         return export.extract(conn, mo_oid, start, end)
+
+
+@task
+def form(mo_oid: str, params: dict[str, Any] | None = None) -> dict[str, int]:
+    """Form the period's documents not formed yet; counts only go to XCom."""
+    from iemk_etl.semd import forming
+
+    cfg = settings_mod.load()
+    params = params or {}
+    start, end = _period(params, None, None, cfg.timezone)
+    if start is None or end is None:
+        raise ValueError("sign-and-send needs params 'from' and 'to' (dates)")
+    with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
+        report = forming.form_period(conn, mo_oid, start, end, {int(k) for k in params.get("kinds") or []} or None)
+    return {"formed": report.total, "already_formed": report.skipped, "not_formed": len(report.errors)}
 
 
 @task
@@ -201,7 +216,7 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
     )
     def iemk_sign_and_send() -> None:
         signed = sign(mo.oid)
-        check_integration(mo.oid, mo.code) >> signed
+        check_integration(mo.oid, mo.code) >> form(mo.oid) >> signed
         _deliver(extract_documents(mo.oid, signed), mo, settings)
 
     return iemk_sign_and_send()
