@@ -437,10 +437,13 @@ def cmd_documents_build(args: argparse.Namespace, settings: Settings) -> int:
         entry = integration.resolve_mo(conn, args.mo)
         result = forming.form_period(conn, entry.oid, start, end, _kinds(args.kinds))
     by_kind = ", ".join(f"вид {k}: {n}" for k, n in sorted(result.formed.items())) or "нет новых"
-    print(f"{entry.code}: сформировано {result.total} ({by_kind}); уже были: {result.skipped}; "
-          f"не сформировано: {len(result.errors)}")
+    print(f"{entry.code}: сформировано {result.total} ({by_kind}); обновлено: {result.refreshed}; "
+          f"уже были: {result.skipped}; не сформировано: {len(result.errors)}")
     for source, reason in result.errors.items():
         print(f"  {source}: Ошибка: {reason}")
+    if result.changed_after_signing:
+        print(f"  изменены в МИС после подписания (нужна новая версия СЭМД): "
+              f"{', '.join(result.changed_after_signing)}")
     return 0
 
 

@@ -8,13 +8,14 @@ import pytest
 
 from iemk_etl import cli, demo_data, semd_signing, settings, validation
 from iemk_etl.keystore import KeyStore
-from iemk_etl.semd import forming
+from iemk_etl.semd import forming, pdf
 
 END = dt.date(2026, 11, 21)
 DAYS = 3
 GKB = demo_data.DEMO_MO[0][0]
 MSK = demo_data.MSK
 ALL_KINDS = {41, 42, 43, 119, 174, 186}
+ERROR_TEXT = "отчёт «protocol.zip» в формате .zip не поддерживается: в СЭМД вкладывается только .pdf"
 
 
 def _bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -96,8 +97,7 @@ def test_a_zipped_report_leaves_a_visible_error_and_the_batch_goes_on(seeded):
                                   " ('42-ZIP-1', '42-OK-1')").fetchall())
     assert report.formed == {42: 1}
     assert formed["42-OK-1"] == "Не подписан"
-    error = ("Ошибка: СЭМД не сформирован: отчёт «protocol.zip» в формате .zip не поддерживается: в СЭМД "
-             "вкладывается только .pdf")
+    error = f"Ошибка: СЭМД не сформирован: {ERROR_TEXT}"
     assert formed["42-ZIP-1"] == error
     # the one that could not be formed is never signed (nor sent); the other one is
     assert (len(signing.signed), signing.errors) == (1, {})
@@ -112,10 +112,11 @@ def test_documents_build_from_the_command_line(seeded, monkeypatch, capsys):
     monkeypatch.setenv("IEMK_SOURCE_DSN", dsn)
     assert cli.main(["documents", "build", "--mo", "gkb7801", "--from", day.isoformat(), "--to",
                      day.isoformat()]) == 0
-    assert "gkb7801: сформировано 1 (вид 42: 1); уже были: 0; не сформировано: 0" in capsys.readouterr().out
+    assert "gkb7801: сформировано 1 (вид 42: 1); обновлено: 0; уже были: 0; не сформировано: 0" in \
+        capsys.readouterr().out
     assert cli.main(["documents", "build", "--mo", "gkb7801", "--from", day.isoformat(), "--to",
                      day.isoformat()]) == 0
-    assert "сформировано 0 (нет новых); уже были: 1" in capsys.readouterr().out
+    assert "сформировано 0 (нет новых); обновлено: 0; уже были: 1" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kind", sorted(ALL_KINDS))
@@ -129,3 +130,40 @@ def test_documents_sample_writes_valid_documents_without_a_database(kind, tmp_pa
     assert len(files) == 3
     assert cli.main(["documents", "validate", *map(str, files)]) == 0
     assert capsys.readouterr().out.count("замечаний: 0") == 3
+
+
+def test_forming_again_follows_the_mis_until_the_document_is_signed(seeded):
+    dsn, _ = seeded
+    day = END + dt.timedelta(days=12)
+    bounds = _bounds(day, day)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        fixed = _new_visit(conn, day, "FIX-1")
+        report_id = conn.execute(
+            "INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
+            " VALUES (%s, 'Протокол', 'protocol.zip', '\\x504b030400', true, now()) RETURNING id",
+            (fixed,)).fetchone()[0]
+        edited = _new_visit(conn, day, "EDIT-1")
+        assert forming.form_period(conn, GKB, *bounds).errors == {f"visit:{fixed}": ERROR_TEXT}
+
+        # the МИС fixes the report and edits the other visit; nothing is signed yet: forming again follows both
+        conn.execute("UPDATE mis.report_template SET file_name = 'protocol.pdf', content = %s WHERE id = %s",
+                     (pdf.simple_pdf("Protocol", ["ok"]), report_id))
+        conn.execute("UPDATE mis.visit SET conclusion = 'Практически здоров' WHERE id = %s", (edited,))
+        again = forming.form_period(conn, GKB, *bounds)
+        rows = dict(conn.execute("SELECT local_uid, status FROM mis.semd_document WHERE local_uid IN"
+                                 " ('42-FIX-1', '42-EDIT-1')").fetchall())
+        edited_cda = conn.execute("SELECT convert_from(cda, 'UTF8') FROM mis.semd_document"
+                                  " WHERE local_uid = '42-EDIT-1'").fetchone()[0]
+        assert (again.formed, again.refreshed, again.errors) == ({42: 1}, 1, {})
+        assert rows == {"42-FIX-1": "Не подписан", "42-EDIT-1": "Не подписан"}
+        assert "Практически здоров" in edited_cda
+
+        # once signed, the document stays as signed; a later change is reported, not applied
+        conn.execute("UPDATE mis.semd_document SET signed_at = now(), status = 'Подписан'"
+                     " WHERE local_uid = '42-EDIT-1'")
+        conn.execute("UPDATE mis.visit SET conclusion = 'Здоров' WHERE id = %s", (edited,))
+        late = forming.form_period(conn, GKB, *bounds)
+        after = conn.execute("SELECT convert_from(cda, 'UTF8') FROM mis.semd_document"
+                             " WHERE local_uid = '42-EDIT-1'").fetchone()[0]
+    assert (late.total, late.refreshed, late.changed_after_signing) == (0, 0, [f"visit:{edited}"])
+    assert after == edited_cda

@@ -1,8 +1,11 @@
 """«Получить документы»: form the period's СЭМД from the МИС records into mis.semd_document («Не подписан»).
 
-Forming is idempotent per record: a record that already has its document (same kind, same source) is
-skipped, so the same period can be formed again at any time. A record that cannot make a valid document
-still gets its row, in status «Ошибка: …» with the reason, so nothing disappears silently.
+Forming is idempotent per record: a record that already has its document (same kind, same source) gets no
+second one, so the same period can be formed again at any time. Forming again does follow the МИС, though: a
+document not yet signed is re-formed from the record as it is now (so fixing the data and forming again repairs
+a «Ошибка: СЭМД не сформирован …»), while a signed one is left as signed and, if the record changed since, reported.
+A record that cannot make a valid document still gets its row, in status «Ошибка: …» with the reason, so nothing
+disappears silently.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ log = logging.getLogger(__name__)
 class FormReport:
     formed: dict[int, int] = field(default_factory=dict)     # kind → documents formed now
     document_ids: list[int] = field(default_factory=list)    # mis.semd_document ids formed now
-    skipped: int = 0                                           # already formed earlier
+    skipped: int = 0                                           # already formed earlier, unchanged
+    refreshed: int = 0                                         # unsigned, re-formed from changed data
+    changed_after_signing: list[str] = field(default_factory=list)   # sources whose signed document is stale
     errors: dict[str, str] = field(default_factory=dict)     # source → reason
 
     @property
@@ -39,28 +44,55 @@ def form_period(conn: psycopg.Connection, mo_oid: str, start: dt.datetime, end: 
     for sourced in source.cases(start, end, kinds):
         with conn.transaction():
             _form_one(conn, mo_oid, sourced, report)
-    log.info("МО %s: formed %d documents, %d already formed, %d could not be formed",
-             mo_oid, report.total, report.skipped, len(report.errors))
+    log.info("МО %s: formed %d documents, re-formed %d unsigned, %d already formed, %d could not be formed, "
+             "%d changed after signing", mo_oid, report.total, report.refreshed, report.skipped, len(report.errors),
+             len(report.changed_after_signing))
     return report
 
 
 def _form_one(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, report: FormReport) -> None:
     case = sourced.case
-    exists = conn.execute("SELECT 1 FROM mis.semd_document WHERE mo_oid = %s AND kind_code = %s AND source = %s",
-                          (mo_oid, case.kind, sourced.source)).fetchone()
-    if exists:
+    data, status = _build(sourced, report)
+    existing = conn.execute(
+        "SELECT id, signed_at IS NOT NULL, cda, status FROM mis.semd_document"
+        " WHERE mo_oid = %s AND kind_code = %s AND source = %s ORDER BY version DESC LIMIT 1 FOR UPDATE",
+        (mo_oid, case.kind, sourced.source)).fetchone()
+    if existing is None:
+        document_id = conn.execute(
+            "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version,"
+            " created_at, cda, status, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (mo_oid, case.kind, sourced.patient_id, sourced.author_id, case.context.local_uid, case.context.version,
+             case.context.created_at, data, status, sourced.source)).fetchone()[0]
+        _count_formed(report, case.kind, document_id, data)
+        return
+    document_id, signed, old, old_status = existing
+    old = bytes(old)
+    if signed:      # what was signed stays as signed; a record that changed since is only reported
+        report.errors.pop(sourced.source, None)
+        if data and data != old:
+            report.changed_after_signing.append(sourced.source)
         report.skipped += 1
         return
+    if (data, status) == (old, old_status):
+        report.skipped += 1
+        return
+    conn.execute("UPDATE mis.semd_document SET cda = %s, status = %s, status_at = now(), author_id = %s"
+                 " WHERE id = %s", (data, status, sourced.author_id, document_id))
+    if data and not old:
+        _count_formed(report, case.kind, document_id, data)      # an error row the МИС data now make good
+    elif data:
+        report.refreshed += 1
+
+
+def _build(sourced: SourcedCase, report: FormReport) -> tuple[bytes, str]:
     try:
-        data, status = build(case), ledger.NOT_SIGNED
+        return build(sourced.case), ledger.NOT_SIGNED
     except (FormingError, pdf.NotPdfError) as exc:
-        data, status = b"", f"{ledger.ERROR_PREFIX}СЭМД не сформирован: {exc}"
         report.errors[sourced.source] = str(exc)
-    document_id = conn.execute(
-        "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at,"
-        " cda, status, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (mo_oid, case.kind, sourced.patient_id, sourced.author_id, case.context.local_uid, case.context.version,
-         case.context.created_at, data, status[:2000], sourced.source)).fetchone()[0]
+        return b"", f"{ledger.ERROR_PREFIX}СЭМД не сформирован: {exc}"[:2000]
+
+
+def _count_formed(report: FormReport, kind: int, document_id: int, data: bytes) -> None:
     if data:
-        report.formed[case.kind] = report.formed.get(case.kind, 0) + 1
+        report.formed[kind] = report.formed.get(kind, 0) + 1
         report.document_ids.append(document_id)
