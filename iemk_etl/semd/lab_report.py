@@ -13,7 +13,7 @@ The document, top to bottom:
   the N/H/L interpretation, the reference range, the lab's comment 10000) and the conclusion (900);
 - SERVICES: the service rendered; LINKDOCS: the referral, when there was one.
 
-What the rules force (see /tmp/semd-work/186/NOTES.md for the whole list):
+What the rules force:
 
 - a unit without an НСИ 1358 row cannot be sent (every PQ needs exactly one 1358 translation): refused, named;
 - people inside sections carry their position and name every time: 186.sch Extra04-1 decides whether a person is
