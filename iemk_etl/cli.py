@@ -441,9 +441,8 @@ def cmd_documents_build(args: argparse.Namespace, settings: Settings) -> int:
           f"уже были: {result.skipped}; не сформировано: {len(result.errors)}")
     for source, reason in result.errors.items():
         print(f"  {source}: Ошибка: {reason}")
-    if result.changed_after_signing:
-        print(f"  изменены в МИС после подписания (нужна новая версия СЭМД): "
-              f"{', '.join(result.changed_after_signing)}")
+    if result.new_versions:
+        print(f"  новые версии (запись МИС изменена после подписания): {', '.join(result.new_versions)}")
     return 0
 
 

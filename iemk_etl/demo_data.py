@@ -93,6 +93,7 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
             gen = Generator(mo=mo, rng=rng, staff=staff, id_prefix=f"{code}-{end:%y%m%d}-")
             per_mo = patients // len(DEMO_MO) + (1 if mo_index < patients % len(DEMO_MO) else 0)
             bad_snils_patients: set[int] = set()
+            added = False       # forming runs only when this run added records: damaged demo documents stay so
             for n in range(per_mo):
                 bad_snils = rng.random() < fail_share / 2
                 patient_id = _seed_patient(conn, oid, make_patient(rng, f"{code}-P{n + 1:05d}",
@@ -102,10 +103,13 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
                 totals["patients"] += 1
                 chosen = sorted(rng.sample(range(days), k=min(days, rng.randint(1, 2))))
                 for day_offset in chosen:
-                    _seed_visit(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=day_offset), staff_ids)
+                    added |= _seed_visit(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=day_offset),
+                                         staff_ids)
                 if rng.random() < 0.35:
-                    _seed_hospitalisation(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=chosen[-1]),
-                                          staff_ids)
+                    added |= _seed_hospitalisation(conn, rng, gen, oid, patient_id,
+                                                   first_day + dt.timedelta(days=chosen[-1]), staff_ids)
+            if not added:
+                continue
             start_at = dt.datetime.combine(first_day, dt.time(), MSK)
             formed = forming.form_period(conn, oid, start_at, dt.datetime.combine(end, dt.time(), MSK))
             for kind, count in formed.formed.items():
@@ -178,7 +182,7 @@ def _staff_id(conn: psycopg.Connection, oid: str, person: Staff, staff_ids: dict
 
 
 def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
-                day: dt.date, staff_ids: dict[str, int]) -> None:
+                day: dt.date, staff_ids: dict[str, int]) -> bool:
     services = tuple(t for t, share in ((SERVICE_LAB, 0.35), (SERVICE_INSTRUMENTAL, 0.3)) if rng.random() < share)
     referrals = (rng.choice(("hospitalisation", "consultation", "lab", "diagnostic")),) if rng.random() < 0.3 else ()
     visit: Visit = gen.visit(day, sparse=rng.random() < 0.15, report=rng.random() < 0.15, referrals=referrals,
@@ -190,7 +194,7 @@ def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oi
         (oid, patient_id, staff_ids[visit.doctor.local_id], visit.local_id, visit.started_at, visit.ended_at,
          visit.complaints, visit.anamnesis, visit.objective, visit.conclusion, visit.recommendations)).fetchone()
     if visit_id is None:     # seeded before
-        return
+        return False
     _diagnoses(conn, "visit_id", visit_id[0], visit.diagnoses)
     for svc in visit.services:
         _insert_service(conn, oid, patient_id, svc, staff_ids, visit_id=visit_id[0])
@@ -205,6 +209,7 @@ def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oi
         r = visit.report
         conn.execute("INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
                      " VALUES (%s, %s, %s, %s, true, %s)", (visit_id[0], r.name, r.file_name, r.content, r.signed_at))
+    return True
 
 
 def _insert_service(conn: psycopg.Connection, oid: str, patient_id: int, svc: Service, staff_ids: dict[str, int], *,
@@ -237,7 +242,7 @@ def _insert_service(conn: psycopg.Connection, oid: str, patient_id: int, svc: Se
 
 
 def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
-                          day: dt.date, staff_ids: dict[str, int]) -> None:
+                          day: dt.date, staff_ids: dict[str, int]) -> bool:
     hosp: Hospitalisation = gen.hospitalisation(day, departments=rng.randint(1, 3), sparse=rng.random() < 0.15)
     consult = None
     if rng.random() < 0.8:   # a specialist consulted the patient in the last department, before discharge
@@ -250,7 +255,7 @@ def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Gen
         (oid, patient_id, hosp.local_id, hosp.admitted_at, hosp.discharged_at, hosp.urgent, hosp.complaints,
          hosp.anamnesis, hosp.outcome)).fetchone()
     if row is None:
-        return
+        return False
     stay_ids = []
     for stay in hosp.stays:
         stay_id = conn.execute(
@@ -266,6 +271,7 @@ def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Gen
         stay_ids.append(stay_id)
     if consult is not None:
         _insert_service(conn, oid, patient_id, consult, staff_ids, stay_id=stay_ids[-1])
+    return True
 
 
 def _in_department(svc: Service, stay: DepartmentStay) -> Service:

@@ -17,7 +17,7 @@ import psycopg
 
 from iemk_etl import client, db, integration, ledger, patient_feed, soap, validation, xds
 from iemk_etl.ledger import State
-from iemk_etl.semd.header import unique_id
+from iemk_etl.semd.header import unique_id, version_uid
 from iemk_etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _record_in_ledger(conn: psycopg.Connection, mo_oid: str, items: list[tuple])
         cur.executemany(
             "INSERT INTO iemk.ledger (mo_oid, unique_id, version, document_id, kind_code, signed_at, content_hash)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(mo_oid, unique_id(mo_oid, uid), version, doc_id, kind, signed_at, digest)
+            [(mo_oid, unique_id(mo_oid, version_uid(uid, version)), version, doc_id, kind, signed_at, digest)
              for doc_id, uid, version, kind, signed_at, digest in items],
         )
 
@@ -167,7 +167,11 @@ def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient, 
 
 _SUBMISSION_SQL = """
 SELECT l.mo_oid, l.unique_id, l.version, l.content_hash, l.resend_round, l.attempts, l.kind_code, d.created_at, d.cda,
-       m.name, p.local_id, s.snils, s.family, s.given, s.patronymic
+       m.name, p.local_id, s.snils, s.family, s.given, s.patronymic,
+       -- a later version replaces (XDS RPLC) the newest earlier one ИЭМК stored
+       (SELECT e.unique_id FROM iemk.ledger e JOIN mis.semd_document ed ON ed.id = e.document_id
+         WHERE ed.mo_oid = d.mo_oid AND ed.local_uid = d.local_uid AND ed.version < d.version AND e.state = 'stored'
+         ORDER BY ed.version DESC LIMIT 1) AS replaces
 FROM iemk.ledger l
 JOIN mis.semd_document d ON d.id = l.document_id
 JOIN mis.mo m ON m.oid = l.mo_oid
@@ -186,13 +190,13 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
         if row is None:
             return
         (mo_oid, unique_id, version, content_hash, resend_round, attempts, kind_code, created_at, data, mo_name,
-         patient_local_id, a_snils, a_family, a_given, a_patronymic) = row
+         patient_local_id, a_snils, a_family, a_given, a_patronymic, replaces) = row
         mid = ledger.message_id(mo_oid, unique_id, version, content_hash, resend_round)
         submission = xds.Submission(
             unique_id=unique_id, mo_oid=mo_oid, mo_name=mo_name, patient_local_id=patient_local_id,
             kind_code=kind_code, created_at=created_at,
             author=xds.AuthorRef(a_snils, a_family, a_given, a_patronymic), document=bytes(data),
-            submission_set_id=f"{mo_oid}.100.1.1.50.{ledger_id}.{version}",
+            submission_set_id=f"{mo_oid}.100.1.1.50.{ledger_id}.{version}", replaces=replaces,
         )
         result = iemk.provide_and_register(submission, message_id=mid, reply_to=settings.callback_url or "")
         conn.execute(

@@ -196,6 +196,31 @@ def test_the_dag_triggered_with_document_ids_sends_exactly_those(chain):
     assert new == [(doc_id,)] and status == "Сохранен в ИЭМК"
 
 
+def test_a_record_changed_after_storing_goes_out_as_the_next_version(chain):
+    """The МИС corrects a visit whose epicrisis ИЭМК already stored: «Получить и подписать» forms version 2 (own id,
+    same set), the export sends it as a replacement (RPLC), ИЭМК stores it and deprecates version 1."""
+    dsn, emulator, runner = chain
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        local_uid, created = conn.execute(
+            "SELECT local_uid, created_at FROM mis.semd_document WHERE mo_oid = %s AND kind_code = 42"
+            " AND status = 'Сохранен в ИЭМК' ORDER BY local_uid LIMIT 1", (GKB,)).fetchone()
+        conn.execute("UPDATE mis.visit SET conclusion = 'Диагноз уточнён после консультации' WHERE mo_oid = %s"
+                     " AND local_id = %s", (GKB, local_uid.removeprefix("42-")))
+    day = created.astimezone(demo_data.MSK).date()
+    results = runner.sign_and_send(["gkb7801"], day, day, [42], out=io.StringIO())
+    assert [r.state for r in results] == ["success"]
+    with psycopg.connect(dsn) as conn:
+        versions = conn.execute("SELECT version, status FROM mis.semd_document WHERE mo_oid = %s AND local_uid = %s"
+                                " ORDER BY version", (GKB, local_uid)).fetchall()
+        stored = dict(conn.execute(
+            "SELECT unique_id, coalesce(status, '') || '|' || coalesce(replaces, '') FROM emulator.document"
+            " WHERE unique_id IN (%s, %s)", (unique_id(GKB, local_uid), unique_id(GKB, f"{local_uid}.2"))).fetchall())
+    assert versions == [(1, "Сохранен в ИЭМК"), (2, "Сохранен в ИЭМК")]
+    first, second = unique_id(GKB, local_uid), unique_id(GKB, f"{local_uid}.2")
+    assert stored[first].startswith("Deprecated|")
+    assert stored[second].endswith(f"|{first}")
+
+
 def test_all_six_kinds_go_through_the_chain_and_are_stored(pg_template, dev_keys, packs_dir, tmp_root):
     """Every kind the МИС forms passes the emulator's ФЛК (XSD and Schematron, as ИЭМК) and ends stored."""
     with _chain(pg_template, dev_keys, packs_dir, tmp_root, "iemk_six", patients=24, days=4, seed=3, end=END,

@@ -5,6 +5,8 @@ import datetime as dt
 
 import psycopg
 import pytest
+from lxml import etree
+from semd_helpers import H
 
 from iemk_etl import cli, demo_data, semd_signing, settings, validation
 from iemk_etl.keystore import KeyStore
@@ -132,7 +134,7 @@ def test_documents_sample_writes_valid_documents_without_a_database(kind, tmp_pa
     assert capsys.readouterr().out.count("замечаний: 0") == 3
 
 
-def test_forming_again_follows_the_mis_until_the_document_is_signed(seeded):
+def test_forming_again_follows_the_mis_and_a_signed_document_gets_a_next_version(seeded, packs_dir):
     dsn, _ = seeded
     day = END + dt.timedelta(days=12)
     bounds = _bounds(day, day)
@@ -158,12 +160,20 @@ def test_forming_again_follows_the_mis_until_the_document_is_signed(seeded):
         assert rows == {"42-FIX-1": "Не подписан", "42-EDIT-1": "Не подписан"}
         assert "Практически здоров" in edited_cda
 
-        # once signed, the document stays as signed; a later change is reported, not applied
+        # once signed, the document stays as signed; a later change makes its next version
         conn.execute("UPDATE mis.semd_document SET signed_at = now(), status = 'Подписан'"
                      " WHERE local_uid = '42-EDIT-1'")
         conn.execute("UPDATE mis.visit SET conclusion = 'Здоров' WHERE id = %s", (edited,))
         late = forming.form_period(conn, GKB, *bounds)
-        after = conn.execute("SELECT convert_from(cda, 'UTF8') FROM mis.semd_document"
-                             " WHERE local_uid = '42-EDIT-1'").fetchone()[0]
-    assert (late.total, late.refreshed, late.changed_after_signing) == (0, 0, [f"visit:{edited}"])
-    assert after == edited_cda
+        versions = conn.execute("SELECT version, status, cda FROM mis.semd_document WHERE local_uid = '42-EDIT-1'"
+                                " ORDER BY version").fetchall()
+        again = forming.form_period(conn, GKB, *bounds)
+    assert (late.formed, late.refreshed, late.new_versions) == ({42: 1}, 0, [f"visit:{edited}"])
+    assert [(v, s) for v, s, _ in versions] == [(1, "Подписан"), (2, "Не подписан")]
+    assert bytes(versions[0][2]).decode() == edited_cda                   # what was signed is untouched
+    second = etree.fromstring(bytes(versions[1][2]))
+    assert second.xpath("string(h:id/@extension)", namespaces=H) == "42-EDIT-1.2"     # a document of its own
+    assert second.xpath("string(h:setId/@extension)", namespaces=H) == "42-EDIT-1"    # in the same set
+    assert second.xpath("string(h:versionNumber/@value)", namespaces=H) == "2"
+    assert validation.validate(42, bytes(versions[1][2]), packs_dir=packs_dir, require_packs=True, logical=True) == []
+    assert (again.total, again.new_versions) == (0, [])                    # and no third one for the same change

@@ -3,13 +3,15 @@
 Forming is idempotent per record: a record that already has its document (same kind, same source) gets no
 second one, so the same period can be formed again at any time. Forming again does follow the МИС, though: a
 document not yet signed is re-formed from the record as it is now (so fixing the data and forming again repairs
-a «Ошибка: СЭМД не сформирован …»), while a signed one is left as signed and, if the record changed since, reported.
+a «Ошибка: СЭМД не сформирован …»), while a signed one is left as signed and, if the record changed since, gets
+its next version (versionNumber + 1, same setId, an id of its own), which the export sends as a replacement.
 A record that cannot make a valid document still gets its row, in status «Ошибка: …» with the reason, so nothing
 disappears silently.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ class FormReport:
     document_ids: list[int] = field(default_factory=list)    # mis.semd_document ids formed now
     skipped: int = 0                                           # already formed earlier, unchanged
     refreshed: int = 0                                         # unsigned, re-formed from changed data
-    changed_after_signing: list[str] = field(default_factory=list)   # sources whose signed document is stale
+    new_versions: list[str] = field(default_factory=list)    # sources whose signed document got a next version
     errors: dict[str, str] = field(default_factory=dict)     # source → reason
 
     @property
@@ -44,34 +46,27 @@ def form_period(conn: psycopg.Connection, mo_oid: str, start: dt.datetime, end: 
     for sourced in source.cases(start, end, kinds):
         with conn.transaction():
             _form_one(conn, mo_oid, sourced, report)
-    log.info("МО %s: formed %d documents, re-formed %d unsigned, %d already formed, %d could not be formed, "
-             "%d changed after signing", mo_oid, report.total, report.refreshed, report.skipped, len(report.errors),
-             len(report.changed_after_signing))
+    log.info("МО %s: formed %d documents (%d of them new versions), re-formed %d unsigned, %d already formed, "
+             "%d could not be formed", mo_oid, report.total, len(report.new_versions), report.refreshed,
+             report.skipped, len(report.errors))
     return report
 
 
 def _form_one(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, report: FormReport) -> None:
     case = sourced.case
-    data, status = _build(sourced, report)
-    existing = conn.execute(
-        "SELECT id, signed_at IS NOT NULL, cda, status FROM mis.semd_document"
+    latest = conn.execute(
+        "SELECT id, version, signed_at IS NOT NULL, cda, status FROM mis.semd_document"
         " WHERE mo_oid = %s AND kind_code = %s AND source = %s ORDER BY version DESC LIMIT 1 FOR UPDATE",
         (mo_oid, case.kind, sourced.source)).fetchone()
-    if existing is None:
-        document_id = conn.execute(
-            "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version,"
-            " created_at, cda, status, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (mo_oid, case.kind, sourced.patient_id, sourced.author_id, case.context.local_uid, case.context.version,
-             case.context.created_at, data, status, sourced.source)).fetchone()[0]
-        _count_formed(report, case.kind, document_id, data)
+    if latest is None:
+        data, status = _build(sourced, 1, report)
+        _count_formed(report, case.kind, _insert(conn, mo_oid, sourced, 1, data, status), data)
         return
-    document_id, signed, old, old_status = existing
+    document_id, version, signed, old, old_status = latest
     old = bytes(old)
-    if signed:      # what was signed stays as signed; a record that changed since is only reported
-        report.errors.pop(sourced.source, None)
-        if data and data != old:
-            report.changed_after_signing.append(sourced.source)
-        report.skipped += 1
+    data, status = _build(sourced, version, report)
+    if signed:
+        _next_version(conn, mo_oid, sourced, version, old, data, report)
         return
     if (data, status) == (old, old_status):
         report.skipped += 1
@@ -84,9 +79,36 @@ def _form_one(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, repor
         report.refreshed += 1
 
 
-def _build(sourced: SourcedCase, report: FormReport) -> tuple[bytes, str]:
+def _next_version(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, version: int, signed: bytes,
+                  data: bytes, report: FormReport) -> None:
+    """What was signed stays as signed; a record that changed since makes the document's next version (sent to
+    ИЭМК as a replacement of the stored one)."""
+    if not data or data == signed:
+        report.errors.pop(sourced.source, None)     # a record that cannot make a new version leaves the signed one
+        report.skipped += 1
+        return
+    data, status = _build(sourced, version + 1, report)
+    document_id = _insert(conn, mo_oid, sourced, version + 1, data, status)
+    report.new_versions.append(sourced.source)
+    _count_formed(report, sourced.case.kind, document_id, data)
+
+
+def _insert(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, version: int, data: bytes,
+            status: str) -> int:
+    ctx = sourced.case.context
+    return conn.execute(
+        "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at,"
+        " cda, status, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (mo_oid, sourced.case.kind, sourced.patient_id, sourced.author_id, ctx.local_uid, version, ctx.created_at,
+         data, status, sourced.source)).fetchone()[0]
+
+
+def _build(sourced: SourcedCase, version: int, report: FormReport) -> tuple[bytes, str]:
+    case = sourced.case
+    if version != case.context.version:
+        case = dataclasses.replace(case, context=dataclasses.replace(case.context, version=version))
     try:
-        return build(sourced.case), ledger.NOT_SIGNED
+        return build(case), ledger.NOT_SIGNED
     except (FormingError, pdf.NotPdfError) as exc:
         report.errors[sourced.source] = str(exc)
         return b"", f"{ledger.ERROR_PREFIX}СЭМД не сформирован: {exc}"[:2000]

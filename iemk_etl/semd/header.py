@@ -76,6 +76,12 @@ def document_root(mo_oid: str) -> str:
     return local_root(mo_oid, 51)
 
 
+def version_uid(local_uid: str, version: int) -> str:
+    """ClinicalDocument/id/@extension of a version: every version is a document of its own (its own id, hence its
+    own XDS uniqueId); the set's id (setId) stays the first version's, ``local_uid``."""
+    return local_uid if version == 1 else f"{local_uid}.{version}"
+
+
 def unique_id(mo_oid: str, local_uid: str) -> str:
     """The XDS DocumentEntry.uniqueId: the CDA ClinicalDocument/id as root^extension."""
     return f"{document_root(mo_oid)}^{local_uid}"
@@ -138,7 +144,7 @@ def begin(kind_code: int, ctx: DocumentContext, style: Style, *, title: str | No
     el(doc, "realmCode", code="RU")
     el(doc, "typeId", root="2.16.840.1.113883.1.3", extension=style.type_id)
     el(doc, "templateId", root=kind.template_id)
-    el(doc, "id", root=document_root(ctx.mo.oid), extension=ctx.local_uid)
+    el(doc, "id", root=document_root(ctx.mo.oid), extension=version_uid(ctx.local_uid, ctx.version))
     coded(doc, "code", codes.DOC_TYPES, str(kind.doc_type), kind.doc_type_name)
     el(doc, "title", title or kind.doc_type_name)
     el(doc, "effectiveTime", value=ts(ctx.created_at))
