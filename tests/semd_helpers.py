@@ -6,9 +6,10 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 from lxml import etree
 
-from iemk_etl import semd, validation
+from iemk_etl import semd, snils, validation
 from iemk_etl.semd.generate import Generator
 from iemk_etl.semd.model import Case
 
@@ -58,3 +59,20 @@ def rename(new_local: str) -> Callable[[etree._Element], None]:
     def change(node: etree._Element) -> None:
         node.tag = f"{{{etree.QName(node).namespace}}}{new_local}"
     return change
+
+
+def new_visit(conn: psycopg.Connection, mo_oid: str, day: dt.date, local_id: str, *, hour: int = 10) -> int:
+    """A visit the МИС records after the seed (no СЭМД formed for it yet), of a patient ИЭМК will accept."""
+    patient_id, doctor_id = next(
+        (p, s) for p, s, number in conn.execute(
+            "SELECT p.id, s.id, p.snils FROM mis.patient p JOIN mis.staff s ON s.mo_oid = p.mo_oid"
+            " WHERE p.mo_oid = %s AND p.address IS NOT NULL ORDER BY p.id, s.id", (mo_oid,))
+        if number and snils.is_valid(number))
+    at = dt.datetime.combine(day, dt.time(hour), dt.timezone(dt.timedelta(hours=3)))
+    visit_id = conn.execute(
+        "INSERT INTO mis.visit (mo_oid, patient_id, doctor_id, local_id, started_at, ended_at, conclusion)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 'Здоров') RETURNING id",
+        (mo_oid, patient_id, doctor_id, local_id, at, at + dt.timedelta(minutes=20))).fetchone()[0]
+    conn.execute("INSERT INTO mis.diagnosis (visit_id, icd10, name) VALUES (%s, 'Z00.0', 'Общий медицинский осмотр')",
+                 (visit_id,))
+    return visit_id

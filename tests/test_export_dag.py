@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from lxml import etree
 from psycopg.conninfo import make_conninfo
+from semd_helpers import new_visit
 
 from iemk_etl import demo_data, integration, snils
 from iemk_etl.callback import CallbackServer
@@ -133,28 +134,14 @@ def test_an_mo_with_integration_off_sends_nothing(chain):
     assert {status for _, _, status, *_ in docs} <= {"Подписан", "Не подписан"}
 
 
-def _new_visit(dsn: str, day: dt.date, local_id: str) -> None:
-    """A visit the МИС recorded after the seed: no СЭМД formed for it yet."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        patient_id, doctor_id = next(
-            (p, s) for p, s, number in conn.execute(
-                "SELECT p.id, s.id, p.snils FROM mis.patient p JOIN mis.staff s ON s.mo_oid = p.mo_oid"
-                " WHERE p.mo_oid = %s AND p.address IS NOT NULL ORDER BY p.id, s.id", (GKB,))
-            if number and snils.is_valid(number))
-        at = dt.datetime.combine(day, dt.time(15), demo_data.MSK)
-        visit_id = conn.execute(
-            "INSERT INTO mis.visit (mo_oid, patient_id, doctor_id, local_id, started_at, ended_at, conclusion)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 'Здоров') RETURNING id",
-            (GKB, patient_id, doctor_id, local_id, at, at + dt.timedelta(minutes=20))).fetchone()[0]
-        conn.execute("INSERT INTO mis.diagnosis (visit_id, icd10, name) VALUES (%s, 'Z00.0',"
-                     " 'Общий медицинский осмотр')", (visit_id,))
 
 
 def test_sign_and_send_over_a_period_signs_then_exports(chain):
     dsn, emulator, runner = chain
     unsigned = [d for d in _documents(dsn, GKB) if d[1] is None and _created_in_period(dsn, d[0])]
     assert unsigned, "the seed must leave some documents of the period unsigned"
-    _new_visit(dsn, FIRST, "LATE-1")      # «Получить документы» comes first: its СЭМД is formed, signed, sent
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        new_visit(conn, GKB, FIRST, "LATE-1", hour=15)   # «Получить документы» first: formed, signed, sent
     before = emulator.stats()["received"]
     results = runner.sign_and_send(["gkb7801"], FIRST, LAST, ALL_KINDS, out=io.StringIO())
     assert [r.state for r in results] == ["success"]

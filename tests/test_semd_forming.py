@@ -6,7 +6,7 @@ import datetime as dt
 import psycopg
 import pytest
 from lxml import etree
-from semd_helpers import H
+from semd_helpers import H, new_visit
 
 from iemk_etl import cli, demo_data, semd_signing, settings, validation
 from iemk_etl.keystore import KeyStore
@@ -69,26 +69,14 @@ def test_forming_the_same_period_again_adds_nothing(seeded):
     assert report.skipped > 0
 
 
-def _new_visit(conn: psycopg.Connection, day: dt.date, local_id: str) -> int:
-    patient_id, doctor_id = conn.execute(
-        "SELECT p.id, s.id FROM mis.patient p JOIN mis.staff s ON s.mo_oid = p.mo_oid"
-        " WHERE p.mo_oid = %s AND p.address IS NOT NULL ORDER BY p.id, s.id LIMIT 1", (GKB,)).fetchone()
-    at = dt.datetime.combine(day, dt.time(10), MSK)
-    visit_id = conn.execute(
-        "INSERT INTO mis.visit (mo_oid, patient_id, doctor_id, local_id, started_at, ended_at, conclusion)"
-        " VALUES (%s, %s, %s, %s, %s, %s, 'Здоров') RETURNING id",
-        (GKB, patient_id, doctor_id, local_id, at, at + dt.timedelta(minutes=20))).fetchone()[0]
-    conn.execute("INSERT INTO mis.diagnosis (visit_id, icd10, name) VALUES (%s, 'Z00.0',"
-                 " 'Общий медицинский осмотр')", (visit_id,))
-    return visit_id
 
 
 def test_a_zipped_report_leaves_a_visible_error_and_the_batch_goes_on(seeded):
     dsn, _ = seeded
     day = END + dt.timedelta(days=5)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        zipped = _new_visit(conn, day, "ZIP-1")
-        _new_visit(conn, day, "OK-1")
+        zipped = new_visit(conn, GKB, day, "ZIP-1")
+        new_visit(conn, GKB, day, "OK-1")
         conn.execute("INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
                      " VALUES (%s, 'Протокол', 'protocol.zip', '\\x504b030400', true, now())", (zipped,))
         report = forming.form_period(conn, GKB, *_bounds(day, day))
@@ -110,7 +98,7 @@ def test_documents_build_from_the_command_line(seeded, monkeypatch, capsys):
     dsn, _ = seeded
     day = END + dt.timedelta(days=9)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        _new_visit(conn, day, "CLI-1")
+        new_visit(conn, GKB, day, "CLI-1")
     monkeypatch.setenv("IEMK_SOURCE_DSN", dsn)
     assert cli.main(["documents", "build", "--mo", "gkb7801", "--from", day.isoformat(), "--to",
                      day.isoformat()]) == 0
@@ -139,12 +127,12 @@ def test_forming_again_follows_the_mis_and_a_signed_document_gets_a_next_version
     day = END + dt.timedelta(days=12)
     bounds = _bounds(day, day)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        fixed = _new_visit(conn, day, "FIX-1")
+        fixed = new_visit(conn, GKB, day, "FIX-1")
         report_id = conn.execute(
             "INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
             " VALUES (%s, 'Протокол', 'protocol.zip', '\\x504b030400', true, now()) RETURNING id",
             (fixed,)).fetchone()[0]
-        edited = _new_visit(conn, day, "EDIT-1")
+        edited = new_visit(conn, GKB, day, "EDIT-1")
         assert forming.form_period(conn, GKB, *bounds).errors == {f"visit:{fixed}": ERROR_TEXT}
 
         # the МИС fixes the report and edits the other visit; nothing is signed yet: forming again follows both

@@ -65,31 +65,32 @@ def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
         return export.extract(conn, mo_oid, start, end)
 
 
+def _sign_and_send_params(params: dict[str, Any], cfg: Settings) -> tuple[dt.datetime, dt.datetime, list[int] | None]:
+    """The days and kinds of a sign-and-send run (its params ``from``, ``to``, ``kinds``)."""
+    start, end = _period(params, None, None, cfg.timezone)
+    if start is None or end is None:
+        raise ValueError("sign-and-send needs params 'from' and 'to' (dates)")
+    return start, end, [int(k) for k in params.get("kinds") or []] or None
+
+
 @task
 def form(mo_oid: str, params: dict[str, Any] | None = None) -> dict[str, int]:
     """Form the period's documents not formed yet; counts only go to XCom."""
     from iemk_etl.semd import forming
 
     cfg = settings_mod.load()
-    params = params or {}
-    start, end = _period(params, None, None, cfg.timezone)
-    if start is None or end is None:
-        raise ValueError("sign-and-send needs params 'from' and 'to' (dates)")
+    start, end, kind_codes = _sign_and_send_params(params or {}, cfg)
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        report = forming.form_period(conn, mo_oid, start, end, {int(k) for k in params.get("kinds") or []} or None)
+        report = forming.form_period(conn, mo_oid, start, end, set(kind_codes) if kind_codes else None)
     return {"formed": report.total, "already_formed": report.skipped, "not_formed": len(report.errors)}
 
 
 @task
 def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
     cfg = settings_mod.load()
-    params = params or {}
-    start, end = _period(params, None, None, cfg.timezone)
-    if start is None or end is None:
-        raise ValueError("sign-and-send needs params 'from' and 'to' (dates)")
+    start, end, kind_codes = _sign_and_send_params(params or {}, cfg)
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        report = semd_signing.sign_period(conn, KeyStore(cfg), mo_oid, start, end,
-                                          [int(k) for k in params.get("kinds") or []] or None)
+        report = semd_signing.sign_period(conn, KeyStore(cfg), mo_oid, start, end, kind_codes)
         already = [r[0] for r in conn.execute(
             "SELECT id FROM mis.semd_document WHERE mo_oid = %s AND signed_at IS NOT NULL"
             " AND created_at >= %s AND created_at < %s", (mo_oid, start, end))]
