@@ -235,9 +235,11 @@ def name(parent: Element, person: Person, style: Style, *, tag: str = "name") ->
 
 def address(parent: Element, value: Address | None, style: Style, *, patient: bool = False) -> None:
     if not style.extended:
-        if value is None:
-            value = Address("нет данных", "77")
         node = el(parent, "addr", use="H" if patient else None)
+        if value is None:     # the legacy rules want both parts in every addr; unknown, not guessed
+            null(node, "streetAddressLine")
+            null(node, "state")
+            return
         el(node, "streetAddressLine", value.text)
         el(node, "state", value.region_code)
         return
