@@ -187,23 +187,22 @@ class IemkEmulator:
         if sub.kind_code is None:
             return xds.RegistryError("XDSDictionaryValidationError",
                                      "не указан вид СЭМД (formatCode по НСИ 1.2.643.5.1.13.13.11.1520)")
+        try:
+            root: etree._Element | None = xmlsafe.parse(sub.data)
+        except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError):
+            root = None      # format control reports it
         # ФЛК applies the rules of the kind the request declares; a document of another kind is a metadata error,
         # not a hundred Schematron findings against the wrong guide.
-        kind_error = self._kind_error(sub)
+        kind_error = self._kind_error(sub, root) if root is not None else None
         if kind_error:
             return kind_error
         findings = validation.validate(sub.kind_code, sub.data, packs_dir=self.config.packs_dir,
                                        require_packs=self.config.require_packs, logical=self.config.logical_control)
-        if findings:
+        if findings or root is None:
             return xds.RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
-        root = xmlsafe.parse(sub.data)
         return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)
 
-    def _kind_error(self, sub: Submission) -> xds.RegistryError | None:
-        try:
-            root = xmlsafe.parse(sub.data or b"")
-        except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError):
-            return None      # format control reports it
+    def _kind_error(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
         template = root.xpath("string(/h:ClinicalDocument/h:templateId/@root)", namespaces={"h": CDA_NS})
         kind = kinds.by_template_id(template)
         if kind is not None and kind.code != sub.kind_code:
