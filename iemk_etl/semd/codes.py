@@ -106,8 +106,6 @@ EVENT_TYPES = CodeTable("1.2.643.5.1.13.13.99.2.726", "3.38", "Типы доку
 # НСИ 1008 (v5.1): where the consultation took place.
 CARE_PLACE_OUTPATIENT = ("1", "Амбулаторно-поликлиническое учреждение")
 CARE_PLACE_HOSPITAL = ("7", "Стационар")
-# НСИ 1522: the document a consultation fulfils.
-REFERRAL_DOC = ("3", "Направление на госпитализацию, восстановительное лечение, обследование, консультацию")
 
 # --- kind 43 ---
 # Verified against ФНСИ 1009 v2.5 (12 rows; the 057/у-04 rows are 1, 2, 3, 4, 6 and 10).

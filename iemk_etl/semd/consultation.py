@@ -18,6 +18,7 @@ from iemk_etl.semd.model import SERVICE_VISIT, Case, Diagnosis, DocumentContext,
 
 KIND = 119
 NOT_RECORDED = "Нет данных"
+REFERRAL_DOC = (str(header.REFERRAL_KIND.doc_type), header.REFERRAL_KIND.doc_type_name)   # НСИ 1522
 
 
 def build(case: Case) -> bytes:
@@ -96,7 +97,7 @@ def _referral(doc: Element, ctx: DocumentContext, service: Service) -> None:
         return
     order = el(el(doc, "inFulfillmentOf"), "order")
     el(order, "id", root=header.document_root(ctx.mo.oid), extension=service.referral_id)
-    coded(order, "code", codes.DOC_TYPES, *codes.REFERRAL_DOC)
+    coded(order, "code", codes.DOC_TYPES, *REFERRAL_DOC)
 
 
 def _documentation_of(doc: Element, ctx: DocumentContext, service: Service) -> None:
@@ -212,7 +213,7 @@ def _linked_referral(body: Element, ctx: DocumentContext, service: Service) -> N
         text += f", {service.referred_from.name}"
     el(el(node, "text"), "paragraph", text)
     act = el(el(node, "entry"), "act", classCode="ACT", moodCode="EVN")
-    coded(act, "code", codes.DOC_TYPES, *codes.REFERRAL_DOC)
+    coded(act, "code", codes.DOC_TYPES, *REFERRAL_DOC)
     el(act, "text", text)
     el(act, "effectiveTime", value=ts(service.referred_at))
     external = el(el(act, "reference", typeCode="REFR"), "externalDocument", classCode="DOCCLIN", moodCode="EVN")
