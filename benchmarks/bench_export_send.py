@@ -16,9 +16,12 @@ from pathlib import Path
 
 import psycopg
 
-from iemk_etl import db, demo_data, embedded_pg, export, integration, queries, settings
-from iemk_etl.callback import CallbackServer
-from iemk_etl.keystore import KeyStore
+from iemk_etl import settings
+from iemk_etl.devtools import demo_data
+from iemk_etl.pipeline import export, queries
+from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store import db, embedded_pg, integration
+from iemk_etl.transport.callback import CallbackServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_process import emulator_process  # noqa: E402

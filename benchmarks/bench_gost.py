@@ -7,8 +7,8 @@ import argparse
 
 from lxml import etree
 
-from iemk_etl import keys, soap, wssecurity
-from iemk_etl.crypto import asn1, backend, cms
+from iemk_etl.protocol import soap
+from iemk_etl.signing import asn1, backend, cms, keys, wssecurity
 
 from timing import median_ms
 

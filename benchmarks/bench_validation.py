@@ -13,9 +13,10 @@ import datetime as dt
 import statistics
 import time
 
-from iemk_etl import packs, semd, validation
+from iemk_etl import semd
 from iemk_etl import settings as settings_mod
-from iemk_etl.semd.generate import Generator
+from iemk_etl.devtools.generate import Generator
+from iemk_etl.flk import packs, validation
 
 KINDS = (41, 42, 43, 119, 174, 186)
 

@@ -41,7 +41,7 @@ def tmp_root() -> Path:
 @pytest.fixture(scope="session")
 def pg_template(tmp_root: Path):
     """The embedded server, and a template database with the schema applied once."""
-    from iemk_etl import db, embedded_pg
+    from iemk_etl.store import db, embedded_pg
 
     home = tmp_root / "pg"
     dsn = embedded_pg.start(home)
@@ -65,7 +65,7 @@ def fresh_dsn(pg_template: str) -> str:
 
 @pytest.fixture(scope="session")
 def dev_keys(tmp_root: Path) -> tuple[Path, Path]:
-    from iemk_etl import keys
+    from iemk_etl.signing import keys
 
     return keys.create_dev_certificate(tmp_root / "certs")
 
@@ -81,7 +81,7 @@ def packs_dir() -> Path:
 
 
 def _backends() -> list:
-    from iemk_etl.crypto import backend
+    from iemk_etl.signing import backend
 
     params = [pytest.param("python", id="python")]
     try:
@@ -96,7 +96,7 @@ def _backends() -> list:
 @pytest.fixture(params=_backends())
 def gost_backend(request):
     """Each GOST backend in turn: pure Python always, the OpenSSL engine where installed."""
-    from iemk_etl.crypto import backend
+    from iemk_etl.signing import backend
 
     return backend.get_backend(request.param)
 

@@ -18,10 +18,11 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from iemk_etl import demo_data, integration
-from iemk_etl.callback import CallbackServer
+from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.store import integration
+from iemk_etl.transport.callback import CallbackServer
 
 ROOT = Path(__file__).resolve().parents[1]
 END = dt.date(2026, 10, 16)                     # seeded days: 10-11 … 10-15

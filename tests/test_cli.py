@@ -17,7 +17,7 @@ def _run(*args, env=None, timeout=300):
 
 
 def test_demo_on_the_embedded_defaults(tmp_path):
-    from iemk_etl import embedded_pg
+    from iemk_etl.store import embedded_pg
 
     env = {"IEMK_HOME": str(tmp_path / "home")}
     try:
@@ -45,10 +45,10 @@ def _sign_and_send_the_rest(home, env):
     """`iemk-etl sign-and-send` over the demo's days: the unsigned documents are signed and exported."""
     import datetime as dt
 
-    from iemk_etl import embedded_pg
-    from iemk_etl.callback import CallbackServer
     from iemk_etl.emulator.server import EmulatorServer
     from iemk_etl.emulator.service import EmulatorConfig
+    from iemk_etl.store import embedded_pg
+    from iemk_etl.transport.callback import CallbackServer
 
     dsn = embedded_pg.start(home)
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=3))).date()

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch):
     import psycopg
 
-    from iemk_etl import embedded_pg
+    from iemk_etl.store import embedded_pg
 
     config = tmp_path / "mo.json"
     config.write_text(json.dumps({"mo": [

@@ -5,7 +5,8 @@ import datetime as dt
 import psycopg
 import pytest
 
-from iemk_etl import db, demo_data, integration, ledger
+from iemk_etl.devtools import demo_data
+from iemk_etl.store import db, integration, ledger
 
 GKB = demo_data.DEMO_MO[0][0]
 ORB = demo_data.DEMO_MO[1][0]

@@ -7,11 +7,13 @@ import httpx
 import psycopg
 import pytest
 
-from iemk_etl import client, keys, soap, xds
-from iemk_etl.callback import CallbackServer
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.protocol import soap, xds
 from iemk_etl.semd.header import unique_id
+from iemk_etl.signing import keys
+from iemk_etl.transport import client
+from iemk_etl.transport.callback import CallbackServer
 
 from cda_factory import MO, document
 
@@ -121,7 +123,7 @@ def test_unsigned_request_gets_a_specific_fault(servers):
 
 
 def test_missing_client_entity_id_gets_a_specific_fault(servers, dev_keys):
-    from iemk_etl import wssecurity
+    from iemk_etl.signing import wssecurity
 
     emulator, callback, _ = servers
     env = soap.build_envelope(xds.build_request(_submission(document())),

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from iemk_etl import client, hl7v3, keys, soap, xds, xmlsafe
-from iemk_etl.callback import CallbackServer
 from iemk_etl.emulator.server import PDQ_PATH, PIX_PATH, REGISTRY_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.protocol import hl7v3, soap, xds, xmlsafe
 from iemk_etl.semd.header import unique_id
+from iemk_etl.signing import keys
+from iemk_etl.transport import client
+from iemk_etl.transport.callback import CallbackServer
 
 from cda_factory import MO, document
 from test_emulator import _replies, _submission
@@ -224,7 +226,7 @@ def test_the_inspector_lists_messages_newest_first(contour):
 def test_each_service_publishes_its_wsdl(contour, path, service):
     import zeep
 
-    from iemk_etl import wsdl
+    from iemk_etl.protocol import wsdl
 
     remote = zeep.Client(contour.url + path + "?wsdl", transport=zeep.Transport(timeout=5, operation_timeout=5))
     port = next(iter(next(iter(remote.wsdl.services.values())).ports.values()))
@@ -233,7 +235,7 @@ def test_each_service_publishes_its_wsdl(contour, path, service):
 
 
 def test_the_client_refuses_an_operation_its_wsdl_lacks(contour):
-    from iemk_etl import wsdl
+    from iemk_etl.protocol import wsdl
 
     with pytest.raises(wsdl.UnknownOperationError):
         contour.iemk.call(contour.url + PIX_PATH, xds.QUERY_ACTION, etree.Element("{urn:x}Q"), service="pix")

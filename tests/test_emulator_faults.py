@@ -8,11 +8,13 @@ import httpx
 import psycopg
 import pytest
 
-from iemk_etl import client, hl7v3, keys, soap, xds
-from iemk_etl.callback import CallbackServer
 from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, FaultProfile, FaultProfileError
 from iemk_etl.emulator.server import INSPECTOR_PATH, PIX_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.protocol import hl7v3, soap, xds
+from iemk_etl.signing import keys
+from iemk_etl.transport import client
+from iemk_etl.transport.callback import CallbackServer
 
 from cda_factory import document
 from test_emulator import _submission

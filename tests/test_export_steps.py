@@ -7,10 +7,15 @@ import time
 import psycopg
 import pytest
 
-from iemk_etl import client, demo_data, export, integration, keys, ledger, settings
-from iemk_etl.callback import CallbackServer
+from iemk_etl import settings
+from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.pipeline import export
+from iemk_etl.signing import keys
+from iemk_etl.store import integration, ledger
+from iemk_etl.transport import client
+from iemk_etl.transport.callback import CallbackServer
 
 END = dt.date(2026, 9, 10)
 GKB = demo_data.DEMO_MO[0][0]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import x509
 
-from iemk_etl.crypto import asn1, backend, cms, curves
+from iemk_etl.signing import asn1, backend, cms, curves
 
 VECTORS = Path(__file__).parent / "vectors"
 M1 = b"012345678901234567890123456789012345678901234567890123456789012"

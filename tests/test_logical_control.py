@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from iemk_etl import schematron, validation
+from iemk_etl.flk import schematron, validation
 
 from cda_factory import minimal_document as document
 

@@ -6,10 +6,16 @@ import datetime as dt
 import psycopg
 import pytest
 
-from iemk_etl import client, demo_data, export, hl7v3, integration, keys, patient_feed, settings, snils
-from iemk_etl.callback import CallbackServer
+from iemk_etl import settings, snils
+from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import PDQ_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.pipeline import export, patient_feed
+from iemk_etl.protocol import hl7v3
+from iemk_etl.signing import keys
+from iemk_etl.store import integration
+from iemk_etl.transport import client
+from iemk_etl.transport.callback import CallbackServer
 
 GKB = demo_data.DEMO_MO[0][0]
 PERIOD = (dt.datetime(2026, 7, 1, tzinfo=demo_data.MSK), dt.datetime(2026, 7, 4, tzinfo=demo_data.MSK))

@@ -9,10 +9,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from iemk_etl import demo_data, integration, settings
-from iemk_etl.callback import CallbackServer
+from iemk_etl import settings
+from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.store import integration
+from iemk_etl.transport.callback import CallbackServer
 
 GKB = demo_data.DEMO_MO[0][0]
 

@@ -8,9 +8,13 @@ import pytest
 from lxml import etree
 from semd_helpers import H, new_visit
 
-from iemk_etl import cli, demo_data, semd_signing, settings, validation
-from iemk_etl.keystore import KeyStore
-from iemk_etl.semd import forming, pdf
+from iemk_etl import cli, settings
+from iemk_etl.devtools import demo_data
+from iemk_etl.flk import validation
+from iemk_etl.pipeline import forming
+from iemk_etl.semd import pdf
+from iemk_etl.signing import semd_signing
+from iemk_etl.signing.keystore import KeyStore
 
 END = dt.date(2026, 11, 21)
 DAYS = 3

@@ -8,8 +8,8 @@ from lxml import etree
 from semd_helpers import DAY, H, built, cases, findings, mutate, rules, setter
 
 from iemk_etl import semd
+from iemk_etl.devtools.generate import Generator
 from iemk_etl.semd import FormingError, codes
-from iemk_etl.semd.generate import Generator
 from iemk_etl.semd.header import ts
 from iemk_etl.semd.model import Case
 

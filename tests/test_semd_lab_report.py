@@ -7,8 +7,8 @@ from lxml import etree
 from semd_helpers import H, built, cases, findings, mutate, remove, rules, setter
 
 from iemk_etl import semd
+from iemk_etl.devtools.generate import Generator, staff_pool
 from iemk_etl.semd import FormingError, codes
-from iemk_etl.semd.generate import Generator, staff_pool
 from iemk_etl.semd.model import LabResult
 
 KIND = 186

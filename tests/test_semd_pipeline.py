@@ -8,7 +8,10 @@ import psycopg
 import pytest
 from semd_helpers import mutate, rename, setter
 
-from iemk_etl import demo_data, export, integration, settings
+from iemk_etl import settings
+from iemk_etl.devtools import demo_data
+from iemk_etl.pipeline import export
+from iemk_etl.store import integration
 
 END = dt.date(2026, 11, 21)
 GKB = demo_data.DEMO_MO[0][0]

@@ -12,7 +12,7 @@ from lxml import etree
 from semd_helpers import DAY, H, built, cases, findings, mutate, remove, rename, rules, setter
 
 from iemk_etl import semd
-from iemk_etl.semd.generate import Generator
+from iemk_etl.devtools.generate import Generator
 from iemk_etl.semd.model import REFERRAL_KINDS
 
 KIND = 43

@@ -11,10 +11,14 @@ import psycopg
 import pytest
 from lxml import etree
 
-from iemk_etl import demo_data, export, integration, keys, keystore, semd_signing, settings, soap, wssecurity
-from iemk_etl.crypto import asn1, cms
+from iemk_etl import settings
+from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
 from iemk_etl.emulator.store import Store
+from iemk_etl.pipeline import export
+from iemk_etl.protocol import soap
+from iemk_etl.signing import asn1, cms, keys, keystore, semd_signing, wssecurity
+from iemk_etl.store import integration
 
 from cda_factory import document
 
@@ -73,7 +77,7 @@ def test_gost_request_signature_verifies_in_both_uri_spellings(tmp_path, gost_ba
 
 @pytest.mark.parametrize("algorithm", ["gost", "rsa"])
 def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_backend, packs_dir, fresh_dsn):
-    from iemk_etl import xds
+    from iemk_etl.protocol import xds
 
     from test_emulator import _submission
 
@@ -94,7 +98,7 @@ def _fault_reason(emulator, payload):
 
 @pytest.mark.parametrize("case", ["unsigned", "tampered body", "tampered To", "expired certificate"])
 def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case, packs_dir, fresh_dsn):
-    from iemk_etl import xds
+    from iemk_etl.protocol import xds
 
     from test_emulator import _submission
 

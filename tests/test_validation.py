@@ -2,7 +2,8 @@ import logging
 
 import pytest
 
-from iemk_etl import validation, xmlsafe
+from iemk_etl.flk import validation
+from iemk_etl.protocol import xmlsafe
 
 from cda_factory import document
 

@@ -3,7 +3,8 @@ import datetime as dt
 import pytest
 from lxml import etree
 
-from iemk_etl import keys, soap, wssecurity, xmlsafe
+from iemk_etl.protocol import soap, xmlsafe
+from iemk_etl.signing import keys, wssecurity
 
 
 def _envelope(signer=None, **addressing):

@@ -11,12 +11,12 @@ import time
 
 import httpx
 
-from iemk_etl import soap, wsdl, xds
 from iemk_etl.emulator import inspector
 from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, SyncFault
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
 from iemk_etl.emulator.store import Store, Submission
-from iemk_etl.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
+from iemk_etl.protocol import soap, wsdl, xds
+from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
 log = logging.getLogger(__name__)
 

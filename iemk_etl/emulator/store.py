@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from iemk_etl.hl7v3 import OtherId, PatientQuery, PatientRecord
-from iemk_etl.xds import DocumentEntry, DocumentQuery
+from iemk_etl.protocol.hl7v3 import OtherId, PatientQuery, PatientRecord
+from iemk_etl.protocol.xds import DocumentEntry, DocumentQuery
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS emulator;

@@ -21,11 +21,14 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
 from iemk_airflow import resources
-from iemk_etl import client, db, export, integration, keys, patient_feed, semd_signing
 from iemk_etl import settings as settings_mod
-from iemk_etl.integration import MoEntry
-from iemk_etl.keystore import KeyStore
+from iemk_etl.pipeline import export, patient_feed
 from iemk_etl.settings import Settings
+from iemk_etl.signing import keys, semd_signing
+from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store import db, integration
+from iemk_etl.store.integration import MoEntry
+from iemk_etl.transport import client
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def _sign_and_send_params(params: dict[str, Any], cfg: Settings) -> tuple[dt.dat
 @task
 def form(mo_oid: str, params: dict[str, Any] | None = None) -> dict[str, int]:
     """Form the period's documents not formed yet; counts only go to XCom."""
-    from iemk_etl.semd import forming
+    from iemk_etl.pipeline import forming
 
     cfg = settings_mod.load()
     start, end, kind_codes = _sign_and_send_params(params or {}, cfg)
@@ -225,7 +228,7 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
 
 @task
 def reconcile_period(mo_oid: str, mo_code: str, params: dict[str, Any] | None = None) -> dict[str, int]:
-    from iemk_etl import reconcile
+    from iemk_etl.pipeline import reconcile
 
     cfg = settings_mod.load()
     start, end = _period(params or {}, None, None, cfg.timezone)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 
-from iemk_etl import client, db, keys
-from iemk_etl.keystore import KeyStore
 from iemk_etl.settings import Settings
+from iemk_etl.signing import keys
+from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store import db
+from iemk_etl.transport import client
 
 log = logging.getLogger(__name__)
 

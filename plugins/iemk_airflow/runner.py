@@ -136,8 +136,8 @@ def export_period(mo: list[str], start: dt.date, end: dt.date, out: TextIO = sys
 
 
 def _select(dags: dict[str, object], mo: list[str], prefix: str = "iemk_export__") -> list[str]:
-    from iemk_etl import integration
     from iemk_etl import settings as settings_mod
+    from iemk_etl.store import integration
 
     entries = integration.read_mo_config(settings_mod.load().mo_config_path)
     if "all" in mo:

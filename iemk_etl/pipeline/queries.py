@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import psycopg
 
-from iemk_etl import client, hl7v3, xds, xmlsafe
-from iemk_etl.crypto import cms
-from iemk_etl.crypto.backend import get_backend
-from iemk_etl.keystore import KeyStore
+from iemk_etl.protocol import hl7v3, xds, xmlsafe
 from iemk_etl.settings import Settings
+from iemk_etl.signing import cms
+from iemk_etl.signing.backend import get_backend
+from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.transport import client
 
 REPOSITORY_ID = "1.2.643.5.1.13.2.7.100.1"
 

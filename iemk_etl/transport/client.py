@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import httpx
 from lxml import etree
 
-from iemk_etl import soap, wsdl, wssecurity, xds
-from iemk_etl.keys import Signer
+from iemk_etl.protocol import soap, wsdl, xds
+from iemk_etl.signing import wssecurity
+from iemk_etl.signing.keys import Signer
 
 log = logging.getLogger(__name__)
 

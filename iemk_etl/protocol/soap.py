@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from iemk_etl import xmlsafe
+from iemk_etl.protocol import xmlsafe
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
-from iemk_etl import ledger, queries, xds
-from iemk_etl.client import IemkClient
-from iemk_etl.ledger import State
+from iemk_etl.pipeline import queries
+from iemk_etl.protocol import xds
 from iemk_etl.settings import Settings
+from iemk_etl.store import ledger
+from iemk_etl.store.ledger import State
+from iemk_etl.transport.client import IemkClient
 
 log = logging.getLogger(__name__)
 

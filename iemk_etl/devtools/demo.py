@@ -10,13 +10,15 @@ import datetime as dt
 import sys
 import time
 
-from iemk_etl import db, demo_data, integration, report
-from iemk_etl.callback import CallbackServer
-from iemk_etl.crypto.backend import get_backend
+from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
-from iemk_etl.keystore import KeyStore
+from iemk_etl.pipeline import report
 from iemk_etl.settings import Settings
+from iemk_etl.signing.backend import get_backend
+from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store import db, integration
+from iemk_etl.transport.callback import CallbackServer
 
 
 def _say(text: str) -> None:

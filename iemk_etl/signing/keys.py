@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from iemk_etl.crypto import asn1
-from iemk_etl.crypto.backend import GostBackend, GostPrivateKey, get_backend
+from iemk_etl.signing import asn1
+from iemk_etl.signing.backend import GostBackend, GostPrivateKey, get_backend
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -187,7 +187,7 @@ def load_pkcs12(path: Path, password: str | None) -> AnySigner:
         pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
         return signer_from_pem(cert.public_bytes(serialization.Encoding.DER), pem_key)
-    from iemk_etl.crypto import pkcs12 as gost_pkcs12
+    from iemk_etl.signing import pkcs12 as gost_pkcs12
 
     try:
         certificates, private_keys = gost_pkcs12.read(data, password or "")

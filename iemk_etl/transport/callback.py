@@ -11,8 +11,9 @@ import logging
 
 import psycopg
 
-from iemk_etl import db, soap
-from iemk_etl.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
+from iemk_etl.protocol import soap
+from iemk_etl.store import db
+from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
         return settings.source_dsn
     if not start_embedded:
         raise NoDatabaseError("IEMK_SOURCE_DSN is not set and the embedded PostgreSQL is not allowed here")
-    from iemk_etl import embedded_pg
+    from iemk_etl.store import embedded_pg
 
     return embedded_pg.start(settings.home)
 
@@ -37,7 +37,7 @@ def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
 
 def migrations() -> list[tuple[str, str]]:
     files = sorted(
-        (f for f in resources.files("iemk_etl.sql").iterdir() if f.name.endswith(".sql")),
+        (f for f in resources.files("iemk_etl.store.migrations").iterdir() if f.name.endswith(".sql")),
         key=lambda f: f.name,
     )
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from iemk_etl import keys
 from iemk_etl.settings import Settings
+from iemk_etl.signing import keys
 
 
 class KeyStore:

@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import client, db, integration, ledger, patient_feed, soap, validation, xds
-from iemk_etl.ledger import State
+from iemk_etl.flk import validation
+from iemk_etl.pipeline import patient_feed
+from iemk_etl.protocol import soap, xds
 from iemk_etl.semd.header import unique_id, version_uid
 from iemk_etl.settings import Settings
+from iemk_etl.store import db, integration, ledger
+from iemk_etl.store.ledger import State
+from iemk_etl.transport import client
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,15 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from iemk_etl import client, db, demo_data, integration, report
 from iemk_etl import settings as settings_mod
+from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.service import EmulatorConfig
-from iemk_etl.keys import KeyMaterialError
-from iemk_etl.keystore import KeyStore
+from iemk_etl.pipeline import report
 from iemk_etl.settings import Settings
+from iemk_etl.signing.keys import KeyMaterialError
+from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store import db, integration
+from iemk_etl.transport import client
 
 log = logging.getLogger("iemk_etl")
 
@@ -64,14 +67,14 @@ def cmd_db_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl import embedded_pg
+    from iemk_etl.store import embedded_pg
 
     print("stopped" if embedded_pg.stop(settings.home) else "not running")
     return 0
 
 
 def cmd_dev_cert(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl import keys
+    from iemk_etl.signing import keys
 
     cert, key = keys.create_dev_certificate(Path(args.out), algorithm=args.algorithm, common_name=args.cn)
     print(f"test certificate {cert}\ntest key         {key}  ({args.algorithm}; for the demo and tests only)")
@@ -99,7 +102,7 @@ def cmd_integration(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _certificate_line(store: KeyStore, mo_code: str, warn_days: int) -> str:
-    from iemk_etl import keys
+    from iemk_etl.signing import keys
 
     try:
         der = store.request_certificate(mo_code)
@@ -183,7 +186,7 @@ def cmd_emulator_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_callback_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl.callback import CallbackServer
+    from iemk_etl.transport.callback import CallbackServer
 
     dsn, conn = _connect(settings)
     conn.close()
@@ -221,7 +224,7 @@ def cmd_sign_and_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl import keys, semd_signing
+    from iemk_etl.signing import keys, semd_signing
 
     signer = keys.load_signer(Path(args.cert), Path(args.key))
     out = Path(args.out or f"{args.file}.sig")
@@ -231,8 +234,8 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl.crypto import cms
-    from iemk_etl.crypto.backend import get_backend
+    from iemk_etl.signing import cms
+    from iemk_etl.signing.backend import get_backend
 
     try:
         verified = cms.verify_detached(Path(args.file).read_bytes(), Path(args.signature).read_bytes(), get_backend())
@@ -280,7 +283,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def _document_status(dsn: str, conn: psycopg.Connection, settings: Settings, document_id: int, refresh: bool) -> int:
     """«Обновить»: re-read the document's answers and show where it stands."""
-    from iemk_etl import export
+    from iemk_etl.pipeline import export
 
     row = conn.execute("SELECT mo_oid FROM mis.semd_document WHERE id = %s", (document_id,)).fetchone()
     if row is None:
@@ -312,7 +315,7 @@ def _service_settings(settings: Settings) -> Settings:
 
 def _mo_client(settings: Settings, mo: str) -> tuple[str, client.IemkClient]:
     """The МО's OID and its signed ИЭМК client, for the commands that ask ИЭМК on its behalf."""
-    from iemk_etl import queries
+    from iemk_etl.pipeline import queries
 
     _, conn = _connect(settings)
     with conn:
@@ -321,7 +324,7 @@ def _mo_client(settings: Settings, mo: str) -> tuple[str, client.IemkClient]:
 
 
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl import export, queries
+    from iemk_etl.pipeline import export, queries
 
     dsn, conn = _connect(settings)
     with conn:
@@ -341,7 +344,7 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
-    from iemk_etl import queries, reconcile
+    from iemk_etl.pipeline import queries, reconcile
 
     dsn, conn = _connect(settings)
     start, end = queries.day_bounds(args.start, args.end, ZoneInfo(settings.timezone))
@@ -359,7 +362,8 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl import hl7v3, queries
+    from iemk_etl.pipeline import queries
+    from iemk_etl.protocol import hl7v3
 
     oid, iemk = _mo_client(settings, args.mo)
     query = hl7v3.PatientQuery(local_id=(oid, args.local_id) if args.local_id else None, snils=args.snils,
@@ -377,7 +381,8 @@ def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
-    from iemk_etl import queries, xds
+    from iemk_etl.pipeline import queries
+    from iemk_etl.protocol import xds
 
     oid, iemk = _mo_client(settings, args.mo)
     start, end = queries.day_bounds(args.start, args.end, ZoneInfo(settings.timezone))
@@ -395,7 +400,9 @@ def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
     """ФЛК of files: format control, then logical control; every finding printed, exit 1 if there is one."""
-    from iemk_etl import kinds, validation, xmlsafe
+    from iemk_etl import kinds
+    from iemk_etl.flk import validation
+    from iemk_etl.protocol import xmlsafe
 
     failed = False
     for name in args.files:
@@ -425,7 +432,7 @@ def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_documents_build(args: argparse.Namespace, settings: Settings) -> int:
     """«Получить документы»: form the period's СЭМД from the МИС records («Не подписан»)."""
-    from iemk_etl.semd import forming
+    from iemk_etl.pipeline import forming
 
     if args.end < args.start:
         raise SystemExit("--to must not be before --from")
@@ -449,7 +456,7 @@ def cmd_documents_build(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_documents_sample(args: argparse.Namespace, settings: Settings) -> int:
     """N documents of a kind built from generated МИС data, without a database."""
     from iemk_etl import semd
-    from iemk_etl.semd.generate import Generator
+    from iemk_etl.devtools.generate import Generator
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -468,7 +475,7 @@ def _kinds(value: str) -> set[int] | None:
 
 
 def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl import queries
+    from iemk_etl.pipeline import queries
 
     dsn, conn = _connect(settings)
     with conn:
@@ -487,7 +494,7 @@ def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl import demo
+    from iemk_etl.devtools import demo
 
     return demo.run(settings, patients=args.patients, days=args.days, seed=args.seed)
 

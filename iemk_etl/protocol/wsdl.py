@@ -1,4 +1,5 @@
-"""The WSDL of each ИЭМК service, from ``schemas/iemk``: what the client may call, and what the emulator serves."""
+"""The WSDL of each ИЭМК service, shipped as package data in ``protocol/schemas``: what the client may call and
+what the emulator serves."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class UnknownOperationError(ValueError):
 
 def schemas_dir() -> Path:
     explicit = os.environ.get("IEMK_SCHEMAS_DIR")
-    return Path(explicit) if explicit else Path(__file__).resolve().parent.parent / "schemas" / "iemk"
+    return Path(explicit) if explicit else Path(__file__).resolve().parent / "schemas"
 
 
 def wsdl_path(service: str) -> Path:

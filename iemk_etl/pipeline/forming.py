@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import ledger
 from iemk_etl.semd import FormingError, build, pdf
-from iemk_etl.semd.source import Source, SourcedCase
+from iemk_etl.store import ledger
+from iemk_etl.store.mis_source import Source, SourcedCase
 
 log = logging.getLogger(__name__)
 

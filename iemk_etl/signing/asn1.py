@@ -14,8 +14,8 @@ import secrets
 
 from asn1crypto import core, keys, x509
 
-from iemk_etl.crypto import curves
-from iemk_etl.crypto.backend import GostBackend, GostPrivateKey, GostPublicKey
+from iemk_etl.signing import curves
+from iemk_etl.signing.backend import GostBackend, GostPrivateKey, GostPublicKey
 
 KEY_2012_256 = "1.2.643.7.1.1.1.1"
 SIGN_2012_256 = "1.2.643.7.1.1.3.2"

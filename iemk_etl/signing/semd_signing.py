@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import keys, kinds, ledger
-from iemk_etl.crypto import cms
-from iemk_etl.keystore import KeyStore
+from iemk_etl import kinds
+from iemk_etl.signing import cms, keys
+from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store import ledger
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 from lxml import etree
 
-from iemk_etl import semd_signing, xmlsafe
 from iemk_etl import settings as settings_mod
-from iemk_etl.keystore import KeyStore
-from iemk_etl.semd import forming
-from iemk_etl.semd.generate import Generator, make_patient, staff_pool
+from iemk_etl.devtools.generate import Generator, make_patient, staff_pool
+from iemk_etl.pipeline import forming
+from iemk_etl.protocol import xmlsafe
 from iemk_etl.semd.model import (
     SERVICE_INSTRUMENTAL,
     SERVICE_LAB,
@@ -37,6 +36,8 @@ from iemk_etl.semd.model import (
     Staff,
     Visit,
 )
+from iemk_etl.signing import semd_signing
+from iemk_etl.signing.keystore import KeyStore
 
 MSK = ZoneInfo("Europe/Moscow")
 

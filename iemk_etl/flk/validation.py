@@ -13,7 +13,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from iemk_etl import packs, xmlsafe
+from iemk_etl.flk import packs
+from iemk_etl.protocol import xmlsafe
 from iemk_etl.semd.header import NS, SNILS_ROOT
 
 _H = {"h": NS}
@@ -93,7 +94,7 @@ def validate(kind_code: int, data: bytes, *, packs_dir: Path | None, require_pac
 
 
 def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> list[Finding]:
-    from iemk_etl import schematron
+    from iemk_etl.flk import schematron
 
     pack = packs.pack_dir(packs_dir, kind_code)
     sch = schematron.schematron_for(pack, kind_code) if pack else None

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import client, hl7v3, ledger
-from iemk_etl.ledger import State
+from iemk_etl.protocol import hl7v3
 from iemk_etl.settings import Settings
+from iemk_etl.store import ledger
+from iemk_etl.store.ledger import State
+from iemk_etl.transport import client
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from iemk_etl import keys
-from iemk_etl.crypto import asn1
-from iemk_etl.crypto.backend import get_backend
-from iemk_etl.keys import Signer
-from iemk_etl.soap import SOAP, WSA
+from iemk_etl.protocol.soap import SOAP, WSA
+from iemk_etl.signing import asn1, keys
+from iemk_etl.signing.backend import get_backend
+from iemk_etl.signing.keys import Signer
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"

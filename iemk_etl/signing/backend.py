@@ -22,7 +22,7 @@ from typing import Protocol
 
 from gostcrypto import gosthash, gostsignature
 
-from iemk_etl.crypto import curves
+from iemk_etl.signing import curves
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class OpenSslEngineBackend:
         return pkey
 
     def _private(self, key: GostPrivateKey) -> int:
-        from iemk_etl.crypto import asn1  # the DER forms live with the rest of the ASN.1
+        from iemk_etl.signing import asn1  # the DER forms live with the rest of the ASN.1
 
         cache_key = (key.paramset, key.d)
         with self._lock:
@@ -186,7 +186,7 @@ class OpenSslEngineBackend:
             self._lib.EVP_PKEY_CTX_free(ctx)
 
     def verify_digest(self, key: GostPublicKey, digest: bytes, signature: bytes) -> bool:
-        from iemk_etl.crypto import asn1
+        from iemk_etl.signing import asn1
 
         pkey = self._pkey(asn1.public_key_der(key), private=False)
         ctx = self._lib.EVP_PKEY_CTX_new(pkey, None)
