@@ -9,9 +9,10 @@ from pathlib import Path
 import psycopg
 from lxml import etree
 
-from iemk_etl import semd, snils
+from iemk_etl import semd
 from iemk_etl.devtools.generate import Generator
 from iemk_etl.flk import validation
+from iemk_etl.protocol import snils
 from iemk_etl.semd.model import Case
 
 DAY = dt.date(2026, 11, 25)

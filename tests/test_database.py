@@ -104,7 +104,7 @@ def test_seed_is_deterministic(pg_template, fresh_dsn):
 
 
 def test_seeded_people_have_valid_snils_except_the_planned_failures(conn):
-    from iemk_etl import snils
+    from iemk_etl.protocol import snils
 
     staff = [r[0] for r in conn.execute("SELECT snils FROM mis.staff")]
     assert staff and all(snils.is_valid(s) for s in staff)

@@ -11,10 +11,10 @@ from lxml import etree
 from psycopg.conninfo import make_conninfo
 from semd_helpers import new_visit
 
-from iemk_etl import snils
 from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
+from iemk_etl.protocol import snils
 from iemk_etl.semd.header import unique_id
 from iemk_etl.store import integration
 from iemk_etl.transport.callback import CallbackServer

@@ -7,13 +7,13 @@ import time
 import psycopg
 import pytest
 
-from iemk_etl import settings
+from iemk_etl import settings, statuses
 from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.pipeline import export
 from iemk_etl.signing import keys
-from iemk_etl.store import integration, ledger
+from iemk_etl.store import integration
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
@@ -129,7 +129,7 @@ def test_write_back_repairs_a_status_edited_behind_the_ledger(db):
     ids = export.extract(conn, GKB, *PERIOD)
     conn.execute("UPDATE mis.semd_document SET status = 'Сохранен в ИЭМК' WHERE mo_oid = %s", (GKB,))
     assert export.write_back(conn, GKB, ids)["statuses_repaired"] == len(ids)
-    assert _statuses(conn) == {ledger.SIGNED}
+    assert _statuses(conn) == {statuses.SIGNED}
 
 
 def test_bytes_changed_after_queueing_need_a_new_version(db):

@@ -6,12 +6,12 @@ import datetime as dt
 import psycopg
 import pytest
 
-from iemk_etl import settings, snils
+from iemk_etl import settings
 from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import PDQ_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.pipeline import export, patient_feed
-from iemk_etl.protocol import hl7v3
+from iemk_etl.protocol import hl7v3, snils
 from iemk_etl.signing import keys
 from iemk_etl.store import integration
 from iemk_etl.transport import client

@@ -1,6 +1,6 @@
 import pytest
 
-from iemk_etl import snils
+from iemk_etl.protocol import snils
 
 
 def test_published_example_is_valid():

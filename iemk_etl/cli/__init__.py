@@ -12,10 +12,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import psycopg
 
+from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.service import EmulatorConfig
@@ -252,7 +252,7 @@ def backfill_command(dag_id: str, start: dt.date, end: dt.date, tz: str, *, repr
     every Moscow day by three hours, so the bounds carry the DAG's UTC offset explicitly."""
 
     def bound(day: dt.date) -> str:
-        return dt.datetime.combine(day, dt.time(), ZoneInfo(tz)).isoformat()
+        return periods.day_start(day, tz).isoformat()
 
     command = [_airflow_executable(), "backfill", "create", "--dag-id", dag_id, "--from-date", bound(start),
                "--to-date", bound(end), "--max-active-runs", "1", "--reprocess-behavior", reprocess]
@@ -263,11 +263,11 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     entries = [e for e in integration.read_mo_config(settings.mo_config_path) if args.mo in (e.oid, e.code)]
     if not entries:
         raise SystemExit(f"МО [{args.mo}] has no export DAG: run `iemk-etl integration enable --mo {args.mo}` first")
-    command = backfill_command(f"iemk_export__{entries[0].code}", args.start, args.end, settings.timezone,
+    command = backfill_command(entries[0].dag_id(), args.start, args.end, settings.timezone,
                                reprocess=args.reprocess, dry_run=args.dry_run)
     print(" ".join(command), flush=True)
     print("(the scheduler runs it; the DAG must be unpaused: `airflow dags unpause "
-          f"iemk_export__{entries[0].code}`)", flush=True)
+          f"{entries[0].dag_id()}`)", flush=True)
     return subprocess.run(command, check=False).returncode
 
 
@@ -342,12 +342,11 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from zoneinfo import ZoneInfo
 
     from iemk_etl.pipeline import queries, reconcile
 
     dsn, conn = _connect(settings)
-    start, end = queries.day_bounds(args.start, args.end, ZoneInfo(settings.timezone))
+    start, end = periods.open_day_bounds(args.start, args.end, settings.timezone)
     with conn:
         oid, code = _mo_code(conn, args.mo)
         with queries.client_for(_service_settings(settings), code) as iemk:
@@ -379,13 +378,12 @@ def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
-    from zoneinfo import ZoneInfo
 
     from iemk_etl.pipeline import queries
     from iemk_etl.protocol import xds
 
     oid, iemk = _mo_client(settings, args.mo)
-    start, end = queries.day_bounds(args.start, args.end, ZoneInfo(settings.timezone))
+    start, end = periods.open_day_bounds(args.start, args.end, settings.timezone)
     query = xds.DocumentQuery(patient_id=xds.patient_cx(args.patient, oid) if args.patient else None,
                               mo_oid=None if args.patient else oid, kind_code=args.kind, created_from=start,
                               created_to=end)
@@ -436,9 +434,7 @@ def cmd_documents_build(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.end < args.start:
         raise SystemExit("--to must not be before --from")
-    msk = ZoneInfo("Europe/Moscow")
-    start = dt.datetime.combine(args.start, dt.time(), msk)
-    end = dt.datetime.combine(args.end + dt.timedelta(days=1), dt.time(), msk)
+    start, end = periods.day_bounds(args.start, args.end, settings.timezone)
     _, conn = _connect(settings)
     with conn:
         entry = integration.resolve_mo(conn, args.mo)

@@ -12,7 +12,7 @@ import random
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from iemk_etl import snils
+from iemk_etl.protocol import snils
 from iemk_etl.semd import codes, pdf
 from iemk_etl.semd.model import (
     REFERRAL_KINDS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from iemk_etl import snils
 from iemk_etl.emulator.store import Store
+from iemk_etl.protocol import snils
 from iemk_etl.protocol.hl7v3 import ADD, Acknowledgement, FeedMessage, PatientRecord
 
 # ФРМО OIDs, and the legacy МО registry form still seen in the public sample.

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from iemk_etl import kinds, snils
+from iemk_etl import kinds
 from iemk_etl.emulator import patients
 from iemk_etl.emulator.faults import FaultProfile
 from iemk_etl.emulator.store import Store, Submission
 from iemk_etl.flk import validation
-from iemk_etl.protocol import hl7v3, soap, xds, xmlsafe
+from iemk_etl.protocol import hl7v3, snils, soap, xds, xmlsafe
 from iemk_etl.semd.header import NS as CDA_NS
 from iemk_etl.semd.header import SNILS_ROOT
 from iemk_etl.signing import wssecurity

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from iemk_etl import statuses
 from iemk_etl.semd import FormingError, build, pdf
-from iemk_etl.store import ledger
 from iemk_etl.store.mis_source import Source, SourcedCase
 
 log = logging.getLogger(__name__)
@@ -108,10 +108,10 @@ def _build(sourced: SourcedCase, version: int, report: FormReport) -> tuple[byte
     if version != case.context.version:
         case = dataclasses.replace(case, context=dataclasses.replace(case.context, version=version))
     try:
-        return build(case), ledger.NOT_SIGNED
+        return build(case), statuses.NOT_SIGNED
     except (FormingError, pdf.NotPdfError) as exc:
         report.errors[sourced.source] = str(exc)
-        return b"", f"{ledger.ERROR_PREFIX}СЭМД не сформирован: {exc}"[:2000]
+        return b"", statuses.error(f"СЭМД не сформирован: {exc}")
 
 
 def _count_formed(report: FormReport, kind: int, document_id: int, data: bytes) -> None:

@@ -5,7 +5,6 @@ The same signed SOAP client as the export; the МО's request certificate signs 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -77,10 +76,3 @@ def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Con
             signer = f"подпись НЕ верна: {exc.message}"
     xmlsafe.parse(data)      # what came back must at least be the XML it was
     return ShownDocument(unique_id, data, same, signer)
-
-
-def day_bounds(start: dt.date | None, end: dt.date | None,
-               tz: dt.tzinfo) -> tuple[dt.datetime | None, dt.datetime | None]:
-    first = dt.datetime.combine(start, dt.time(), tz) if start else None
-    last = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz) if end else None
-    return first, last

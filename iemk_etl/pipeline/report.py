@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import psycopg
 
-STATUS_ORDER = ("Не подписан", "Подписан", "Передан в ИЭМК", "Сохранен в ИЭМК", "Ошибка")
+from iemk_etl import statuses
+
+STATUS_ORDER = statuses.ORDER
 
 
 def documents(conn: psycopg.Connection, mo: str | None = None) -> pd.DataFrame:
@@ -56,7 +58,7 @@ def render_text(frame: pd.DataFrame, *, errors_per_mo: int = 3) -> str:
 def _kinds_line(frame: pd.DataFrame) -> str:
     """«41: 7/9» = stored / all documents of the kind (НСИ 1520)."""
     counts = frame.groupby("kind_code").agg(total=("status", "size"),
-                                             stored=("status", lambda s: int((s == "Сохранен в ИЭМК").sum())))
+                                             stored=("status", lambda s: int((s == statuses.STORED).sum())))
     return ", ".join(f"{kind}: {row.stored}/{row.total}" for kind, row in counts.iterrows())
 
 

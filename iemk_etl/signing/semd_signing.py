@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import kinds
+from iemk_etl import kinds, statuses
 from iemk_etl.signing import cms, keys
 from iemk_etl.signing.keystore import KeyStore
-from iemk_etl.store import ledger
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +79,14 @@ def _sign_one(conn: psycopg.Connection, store: KeyStore, document_id: int, repor
             org = store.org_signer(mo_code) if kinds.get(kind_code).requires_org_signature else None
             signature, org_signature = sign_document(bytes(data), kind_code, author, org)
         except keys.KeyMaterialError as exc:
-            text = f"{ledger.ERROR_PREFIX}не удалось подписать СЭМД: {exc}"
+            text = statuses.error(f"не удалось подписать СЭМД: {exc}")
             conn.execute("UPDATE mis.semd_document SET status = %s, status_at = now() WHERE id = %s",
-                         (text[:2000], document_id))
+                         (text, document_id))
             report.errors[document_id] = str(exc)
             return
         # Setting signed_at fires procedure 1, which puts the document into the outbox.
         conn.execute(
             "UPDATE mis.semd_document SET signature = %s, org_signature = %s, signed_at = now(),"
             " status = %s, status_at = now() WHERE id = %s",
-            (signature, org_signature, ledger.SIGNED, document_id))
+            (signature, org_signature, statuses.SIGNED, document_id))
         report.signed.append(document_id)

@@ -35,11 +35,24 @@ class MoIntegration:
         return f"{self.enabled}/{self.total}"
 
 
+# The DAGs of one МО, named by its short code (the one naming rule for the CLI and the Airflow glue).
+EXPORT_DAG = "iemk_export__"
+SIGN_AND_SEND_DAG = "iemk_sign_and_send__"
+RECONCILE_DAG = "iemk_reconcile__"
+
+
+def dag_id(prefix: str, mo_code: str) -> str:
+    return f"{prefix}{mo_code}"
+
+
 @dataclass(frozen=True)
 class MoEntry:
     oid: str
     code: str
     name: str
+
+    def dag_id(self, prefix: str = EXPORT_DAG) -> str:
+        return dag_id(prefix, self.code)
 
 
 def procedures_enabled(conn: psycopg.Connection, mo_oid: str) -> tuple[int, int]:

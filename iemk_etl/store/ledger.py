@@ -12,14 +12,9 @@ import uuid
 
 import psycopg
 
-# The seed's statuses, spelled as ЕГИСЗ users know them.
-NOT_SIGNED = "Не подписан"
-SIGNED = "Подписан"
-SENT = "Передан в ИЭМК"
-STORED = "Сохранен в ИЭМК"
-ERROR_PREFIX = "Ошибка: "
+from iemk_etl import statuses
+from iemk_etl.statuses import ERROR_PREFIX, SENT, SIGNED, STORED
 
-_MAX_ERROR_CHARS = 2000
 # A stable namespace for MessageIDs derived from document content (see ``message_id``).
 _MESSAGE_NS = uuid.UUID("8f1f2f5e-4f0b-4c55-9d0c-2d1b6b1f0e42")
 
@@ -50,7 +45,7 @@ def visible_status(state: str, last_error: str | None, error_code: str | None = 
         return SENT
     if s is State.STORED:
         return STORED
-    return ERROR_PREFIX + (last_error or "причина не указана")
+    return statuses.error(last_error)
 
 
 def message_id(mo_oid: str, unique_id: str, version: int, content_hash: str, resend_round: int = 0) -> str:
@@ -66,7 +61,7 @@ def message_id(mo_oid: str, unique_id: str, version: int, content_hash: str, res
 def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: str | None = None,
               error_code: str | None = None) -> str:
     """Move one ledger row to ``state`` and write the derived status to the МИС document; returns it."""
-    error = error[:_MAX_ERROR_CHARS] if error else None
+    error = statuses.clip(error)
     status = visible_status(state, error, error_code)
     conn.execute(
         "WITH l AS ("

@@ -176,7 +176,7 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
     """``settings`` shape the DAG (schedule, sensor timing); tasks read theirs when they run."""
 
     @dag(
-        dag_id=f"iemk_export__{mo.code}",
+        dag_id=integration.dag_id(integration.EXPORT_DAG, mo.code),
         description=f"Экспорт СЭМД в ИЭМК: {mo.name} ({mo.oid})",
         schedule=CronDataIntervalTimetable(settings.schedule_cron, timezone=settings.timezone),
         start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
@@ -209,7 +209,7 @@ def _period_params() -> dict[str, Param]:
 
 def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
     @dag(
-        dag_id=f"iemk_sign_and_send__{mo.code}",
+        dag_id=integration.dag_id(integration.SIGN_AND_SEND_DAG, mo.code),
         description=f"Подписание и передача СЭМД за период: {mo.name} ({mo.oid})",
         **_hand_run(settings),
         default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
@@ -245,7 +245,7 @@ def reconcile_period(mo_oid: str, mo_code: str, params: dict[str, Any] | None = 
 
 def build_reconcile_dag(mo: MoEntry, settings: Settings) -> DAG:
     @dag(
-        dag_id=f"iemk_reconcile__{mo.code}",
+        dag_id=integration.dag_id(integration.RECONCILE_DAG, mo.code),
         description=f"Сверка с ИЭМК: {mo.name} ({mo.oid})",
         **_hand_run(settings),
         params=_period_params(),

@@ -21,7 +21,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
-from zoneinfo import ZoneInfo
+
+from iemk_etl import periods
+from iemk_etl.store.integration import EXPORT_DAG, SIGN_AND_SEND_DAG
 
 REPO_DAGS = Path(__file__).resolve().parent.parent.parent / "dags"
 
@@ -78,13 +80,13 @@ def _clear_previous(dag_id: str, logical_date: dt.datetime) -> None:
 
 
 def run_day(dag: object, day: dt.date, tz: str) -> RunResult:
-    logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
+    logical = periods.day_start(day + dt.timedelta(days=1), tz)
     dag_id: str = dag.dag_id  # type: ignore[attr-defined]
     _clear_previous(dag_id, logical)
     started = time.monotonic()
     dr = dag.test(logical_date=logical)  # type: ignore[attr-defined]
     interval = (dr.data_interval_start, dr.data_interval_end)
-    expected = dt.datetime.combine(day, dt.time(), ZoneInfo(tz))
+    expected = periods.day_start(day, tz)
     if interval[0] is None or interval[0] != expected:
         raise RuntimeError(f"{dag_id}: the run for {day} covered {interval}, not the day itself")
     return RunResult(dag_id, day, str(dr.state), interval, time.monotonic() - started)
@@ -97,7 +99,7 @@ def sign_and_send(mo: list[str], start: dt.date, end: dt.date, kinds: list[int],
 
     dags = build_all()
     results = []
-    for dag_id in _select(dags, mo, prefix="iemk_sign_and_send__"):
+    for dag_id in _select(dags, mo, prefix=SIGN_AND_SEND_DAG):
         started = time.monotonic()
         dr = dags[dag_id].test(run_conf={"from": start.isoformat(), "to": end.isoformat(),  # type: ignore[attr-defined]
                                          "kinds": kinds})
@@ -135,7 +137,7 @@ def export_period(mo: list[str], start: dt.date, end: dt.date, out: TextIO = sys
     return results
 
 
-def _select(dags: dict[str, object], mo: list[str], prefix: str = "iemk_export__") -> list[str]:
+def _select(dags: dict[str, object], mo: list[str], prefix: str = EXPORT_DAG) -> list[str]:
     from iemk_etl import settings as settings_mod
     from iemk_etl.store import integration
 
