@@ -24,8 +24,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from iemk_etl import embedded_pg, hl7v3, keys, settings, soap, wssecurity, xds  # noqa: E402
+from iemk_etl import settings  # noqa: E402
+from iemk_etl.devtools import certs  # noqa: E402
 from iemk_etl.emulator.server import PIX_PATH, REPOSITORY_PATH, STATS_PATH  # noqa: E402
+from iemk_etl.protocol import soap  # noqa: E402
+from iemk_etl.protocol.hl7v3 import pix  # noqa: E402
+from iemk_etl.protocol.hl7v3.common import PatientRecord  # noqa: E402
+from iemk_etl.protocol.xds import submit  # noqa: E402
+from iemk_etl.signing import keys, wssecurity  # noqa: E402
+from iemk_etl.store import embedded_pg  # noqa: E402
 
 from cda_factory import MO, document, unique_id  # noqa: E402
 from emulator_process import emulator_process  # noqa: E402
@@ -71,7 +78,7 @@ def main() -> None:
     args = p.parse_args()
     home = Path(tempfile.mkdtemp(prefix="iemk-bench-"))
     dsn = embedded_pg.start(home)
-    signer = keys.load_signer(*keys.create_dev_certificate(home / "certs"))
+    signer = keys.load_signer(*certs.create_dev_certificate(home / "certs"))
     sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     reply_to = f"http://127.0.0.1:{sink.server_address[1]}/cb"
@@ -85,9 +92,9 @@ def main() -> None:
                                          ("with ФЛК: XSD", packs, False),
                                          ("with ФЛК: XSD + Schematron", packs, True)):
             with emulator_process(dsn, home, packs=pack_dir, logical=logical, workers=args.workers) as url:
-                docs = [_signed(signer, xds.build_request(dataclasses.replace(
+                docs = [_signed(signer, submit.build_request(dataclasses.replace(
                     _submission(), unique_id=unique_id(MO.oid, f"{label[:6]}-{n}"),
-                    document=document(local_uid=f"{label[:6]}-{n}"))), xds.ACTION, url, reply_to)
+                    document=document(local_uid=f"{label[:6]}-{n}"))), submit.ACTION, url, reply_to)
                     for n in range(args.requests)]
                 warm, docs = docs[: args.requests // 5], docs[args.requests // 5:]
                 _fire(url + REPOSITORY_PATH, warm, args.clients)        # warm-up: connections, caches, pages
@@ -103,9 +110,9 @@ def main() -> None:
                     continue
                 print(f"ITI-41 {label:<28} accepted {accepted:7.0f}/s   processed end to end {processed:7.0f}/s")
                 if label == "without ФЛК":
-                    feeds = [_signed(signer, hl7v3.build_feed(hl7v3.ADD, hl7v3.PatientRecord(
+                    feeds = [_signed(signer, pix.build_feed(pix.ADD, PatientRecord(
                         MO.oid, f"P-{n}", "Иванов", "Иван", None, "1", "19800101"), system_id="s", system_name="n",
-                        mo_name="m"), hl7v3.ACTION[hl7v3.ADD], url, soap.ANONYMOUS)
+                        mo_name="m"), pix.ACTION[pix.ADD], url, soap.ANONYMOUS)
                         for n in range(args.requests)]
                     print(f"PIX add {'':<28} answered {_fire(url + PIX_PATH, feeds, args.clients):7.0f}/s")
     finally:
@@ -113,9 +120,9 @@ def main() -> None:
         embedded_pg.stop(home)
 
 
-def _submission() -> xds.Submission:
-    return xds.Submission(unique_id(MO.oid, "B"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
-                          xds.AuthorRef("11223344595", "Петрова", "Анна", None), b"", "1.2.3")
+def _submission() -> submit.Submission:
+    return submit.Submission(unique_id(MO.oid, "B"), MO.oid, MO.name, "P-1", 42, dt.datetime.now(dt.UTC),
+                          submit.AuthorRef("11223344595", "Петрова", "Анна", None), b"", "1.2.3")
 
 
 if __name__ == "__main__":

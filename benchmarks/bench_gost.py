@@ -7,6 +7,7 @@ import argparse
 
 from lxml import etree
 
+from iemk_etl.devtools import certs
 from iemk_etl.protocol import soap
 from iemk_etl.signing import asn1, backend, cms, keys, wssecurity
 
@@ -22,7 +23,7 @@ def main() -> None:
     for name in backend.available_backends():
         gost = backend.get_backend(name)
         key = asn1.generate_private_key()
-        cert = asn1.self_signed_certificate(key, gost, common_name="bench")
+        cert = certs.self_signed_certificate(key, gost, common_name="bench")
         signer = keys.GostSigner(key, cert.dump(), gost)
         for size in (1_000, 100_000, 1_000_000):
             data = bytes(range(256)) * (size // 256)

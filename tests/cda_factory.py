@@ -15,6 +15,7 @@ from datetime import date, datetime
 from lxml import etree
 
 from iemk_etl import kinds, semd
+from iemk_etl.protocol.xml import sub
 from iemk_etl.semd import model
 from iemk_etl.semd.header import MIS_NUMBER, NS, SNILS_ROOT, XSI, document_root, local_root, unique_id
 
@@ -66,13 +67,11 @@ def _ts(value: datetime) -> str:
 
 
 def _el(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
-    return etree.SubElement(parent, f"{{{NS}}}{tag}", {k.rstrip("_"): v for k, v in attrs.items()})
+    return sub(parent, (NS, tag), **attrs)
 
 
 def _text(parent: etree._Element, tag: str, text: str) -> etree._Element:
-    el = _el(parent, tag)
-    el.text = text
-    return el
+    return sub(parent, (NS, tag), text)
 
 
 def _name(parent: etree._Element, person: Person) -> None:

@@ -65,9 +65,9 @@ def fresh_dsn(pg_template: str) -> str:
 
 @pytest.fixture(scope="session")
 def dev_keys(tmp_root: Path) -> tuple[Path, Path]:
-    from iemk_etl.signing import keys
+    from iemk_etl.devtools import certs
 
-    return keys.create_dev_certificate(tmp_root / "certs")
+    return certs.create_dev_certificate(tmp_root / "certs")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ import pytest
 
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
-from iemk_etl.protocol import soap, xds
+from iemk_etl.protocol import soap
+from iemk_etl.protocol.xds import submit
+from iemk_etl.protocol.xds.common import SUCCESS, RegistryResponse, build_registry_response, read_registry_response
 from iemk_etl.semd.header import unique_id
 from iemk_etl.signing import keys
 from iemk_etl.transport import client
@@ -33,21 +35,21 @@ def iemk(servers, dev_keys):
         yield c
 
 
-def _submission(data: bytes, local_uid: str = "D-1") -> xds.Submission:
-    return xds.Submission(
+def _submission(data: bytes, local_uid: str = "D-1") -> submit.Submission:
+    return submit.Submission(
         unique_id=unique_id(MO.oid, local_uid), mo_oid=MO.oid, mo_name=MO.name, patient_local_id="P-1",
         kind_code=42, created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
-        author=xds.AuthorRef("11223344595", "Петрова", "Анна", "Сергеевна"), document=data,
+        author=submit.AuthorRef("11223344595", "Петрова", "Анна", "Сергеевна"), document=data,
         submission_set_id="1.2.3.4")
 
 
-def _replies(dsn: str, relates_to: str, timeout: float = 10) -> list[xds.RegistryResponse]:
+def _replies(dsn: str, relates_to: str, timeout: float = 10) -> list[RegistryResponse]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(dsn) as conn:
             rows = conn.execute("SELECT body FROM iemk.inbox WHERE relates_to = %s", (relates_to,)).fetchall()
         if rows:
-            return [xds.read_response(soap.parse(bytes(r[0])).body) for r in rows]
+            return [read_registry_response(soap.parse(bytes(r[0])).body) for r in rows]
         time.sleep(0.05)
     raise AssertionError(f"no reply for {relates_to}")
 
@@ -113,8 +115,8 @@ def _raw_post(emulator, payload: bytes) -> httpx.Response:
 
 def test_unsigned_request_gets_a_specific_fault(servers):
     emulator, callback, _ = servers
-    env = soap.build_envelope(xds.build_request(_submission(document())),
-                              soap.Addressing("urn:uuid:u-1", xds.ACTION, "x", callback.url), "client-id")
+    env = soap.build_envelope(submit.build_request(_submission(document())),
+                              soap.Addressing("urn:uuid:u-1", submit.ACTION, "x", callback.url), "client-id")
     response = _raw_post(emulator, soap.to_bytes(env))
     assert response.status_code == 400
     fault = soap.find_fault(soap.parse(response.content))
@@ -126,8 +128,8 @@ def test_missing_client_entity_id_gets_a_specific_fault(servers, dev_keys):
     from iemk_etl.signing import wssecurity
 
     emulator, callback, _ = servers
-    env = soap.build_envelope(xds.build_request(_submission(document())),
-                              soap.Addressing("urn:uuid:u-2", xds.ACTION, "x", callback.url), None)
+    env = soap.build_envelope(submit.build_request(_submission(document())),
+                              soap.Addressing("urn:uuid:u-2", submit.ACTION, "x", callback.url), None)
     wssecurity.sign_envelope(env, keys.load_signer(*dev_keys))
     fault = soap.find_fault(soap.parse(_raw_post(emulator, soap.to_bytes(env)).content))
     assert fault.subcode == "egis:AuthorizationRequired"
@@ -153,8 +155,8 @@ def test_unreachable_service_is_transient(dev_keys):
 def test_callback_stores_a_reply_once(servers):
     _, callback, dsn = servers
     reply = soap.to_bytes(soap.build_envelope(
-        xds.build_response(xds.RegistryResponse(xds.SUCCESS)),
-        soap.Addressing("urn:uuid:r-1", xds.ASYNC_RESPONSE_ACTION, relates_to="urn:uuid:q-1")))
+        build_registry_response(RegistryResponse(SUCCESS)),
+        soap.Addressing("urn:uuid:r-1", submit.ASYNC_RESPONSE_ACTION, relates_to="urn:uuid:q-1")))
     for _ in range(2):
         assert httpx.post(callback.url, content=reply, headers={"Content-Type": soap.CONTENT_TYPE}).status_code == 202
     with psycopg.connect(dsn) as conn:

@@ -11,7 +11,12 @@ from lxml import etree
 
 from iemk_etl.emulator.server import PDQ_PATH, PIX_PATH, REGISTRY_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
-from iemk_etl.protocol import hl7v3, soap, xds, xmlsafe
+from iemk_etl.protocol import soap, xml
+from iemk_etl.protocol.hl7v3 import pdq, pix
+from iemk_etl.protocol.hl7v3.common import SNILS_TYPE, V3, OtherId, PatientRecord
+from iemk_etl.protocol.xds import query as xds_query
+from iemk_etl.protocol.xds import retrieve, submit
+from iemk_etl.protocol.xds.common import RegistryResponse, patient_cx
 from iemk_etl.semd.header import unique_id
 from iemk_etl.signing import keys
 from iemk_etl.transport import client
@@ -21,7 +26,7 @@ from cda_factory import MO, document
 from test_emulator import _replies, _submission
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "pix"
-H = {"h": hl7v3.V3}
+H = {"h": V3}
 
 
 @pytest.fixture
@@ -34,17 +39,17 @@ def contour(fresh_dsn, packs_dir, dev_keys):
             emulator.url, callback.url, iemk, fresh_dsn, emulator)
 
 
-def _patient(local_id="P-1", *, family="Иванов", snils="11223344595", mo=MO.oid) -> hl7v3.PatientRecord:
-    return hl7v3.PatientRecord(mo, local_id, family, "Иван", "Иванович", "1", "19800102",
-                               (hl7v3.OtherId(hl7v3.SNILS_TYPE, snils),))
+def _patient(local_id="P-1", *, family="Иванов", snils="11223344595", mo=MO.oid) -> PatientRecord:
+    return PatientRecord(mo, local_id, family, "Иван", "Иванович", "1", "19800102",
+                               (OtherId(SNILS_TYPE, snils),))
 
 
-def _feed(c, record, interaction=hl7v3.ADD) -> hl7v3.Acknowledgement:
-    body = hl7v3.build_feed(interaction, record, system_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
+def _feed(c, record, interaction=pix.ADD) -> pix.Acknowledgement:
+    body = pix.build_feed(interaction, record, system_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
                             system_name="iemk-etl", mo_name=MO.name)
-    answer = c.iemk.call(c.url + PIX_PATH, hl7v3.ACTION[interaction], body, service="pix")
-    assert answer.addressing.action == hl7v3.ACTION[hl7v3.ACK]
-    return hl7v3.read_ack(answer.body)
+    answer = c.iemk.call(c.url + PIX_PATH, pix.ACTION[interaction], body, service="pix")
+    assert answer.addressing.action == pix.ACTION[pix.ACK]
+    return pix.read_ack(answer.body)
 
 
 # -- PIX ------------------------------------------------------------------------------------------------------
@@ -61,10 +66,10 @@ def _shape(el: etree._Element, path: str = "") -> list[tuple[str, tuple[str, ...
 def test_the_public_pix_sample_is_answered_like_the_sample_response(contour):
     if not SAMPLES.is_dir():
         pytest.skip(f"the public PIX sample is not at {SAMPLES} (CI has ../shared/samples)")
-    request = xmlsafe.parse((SAMPLES / "pix_PRPA_IN201301RU02_request.xml").read_bytes())
-    expected = xmlsafe.parse((SAMPLES / "pix_MCCI_IN000002UV01_response.xml").read_bytes())
+    request = xml.parse((SAMPLES / "pix_PRPA_IN201301RU02_request.xml").read_bytes())
+    expected = xml.parse((SAMPLES / "pix_MCCI_IN000002UV01_response.xml").read_bytes())
     body = request.find(f"{{{soap.SOAP}}}Body")[0]
-    answer = contour.iemk.call(contour.url + PIX_PATH, hl7v3.ACTION[hl7v3.ADD], body, message_id="uuid:528f0f29")
+    answer = contour.iemk.call(contour.url + PIX_PATH, pix.ACTION[pix.ADD], body, message_id="uuid:528f0f29")
     ours, theirs = answer.body, expected.find(f"{{{soap.SOAP}}}Body")[0]
     assert _shape(ours) == _shape(theirs)
     same = ["h:acknowledgement/h:typeCode/@code", "h:acknowledgement/h:targetMessage/h:id/@extension",
@@ -86,9 +91,9 @@ def test_pix_add_then_revise_and_the_checks(contour):
     assert _feed(contour, _patient()).type_code == "CA"                    # the same data again: fine
     mismatch = _feed(contour, _patient(family="Петров"))
     assert mismatch.type_code == "CE" and "не соответствует данным ГИП [Иванов]" in mismatch.detail
-    revised = _feed(contour, _patient(family="Петров"), hl7v3.REVISE)
+    revised = _feed(contour, _patient(family="Петров"), pix.REVISE)
     assert revised.type_code == "CA" and revised.detail.endswith("обработан успешно")
-    unknown = _feed(contour, _patient("P-404"), hl7v3.REVISE)
+    unknown = _feed(contour, _patient("P-404"), pix.REVISE)
     assert unknown.type_code == "CE" and "не найден" in unknown.detail
     bad = _feed(contour, _patient("P-2", snils="11223344596"))
     assert bad.type_code == "CE" and "СНИЛС [11223344596] не валидно контрольное число" in bad.detail
@@ -102,26 +107,26 @@ def test_pix_add_then_revise_and_the_checks(contour):
 
 # -- PDQ ------------------------------------------------------------------------------------------------------
 
-def _search(c, query: hl7v3.PatientQuery) -> list[hl7v3.PatientRecord]:
-    answer = c.iemk.call(c.url + PDQ_PATH, hl7v3.ACTION[hl7v3.QUERY], hl7v3.build_query(query, system_id="x"),
+def _search(c, query: pdq.PatientQuery) -> list[PatientRecord]:
+    answer = c.iemk.call(c.url + PDQ_PATH, pdq.ACTION, pdq.build_request(query, system_id="x"),
                          service="pdq")
-    assert answer.addressing.action == hl7v3.ACTION[hl7v3.QUERY_RESPONSE]
-    return hl7v3.read_query_response(answer.body)
+    assert answer.addressing.action == pdq.RESPONSE_ACTION
+    return pdq.read_response(answer.body)
 
 
 def test_pdq_finds_a_patient_by_each_key(contour):
     _feed(contour, _patient("P-1"))
     _feed(contour, _patient("P-2", family="Смирнова", snils="12345678964"))
-    assert [p.local_id for p in _search(contour, hl7v3.PatientQuery(local_id=(MO.oid, "P-2")))] == ["P-2"]
-    assert [p.local_id for p in _search(contour, hl7v3.PatientQuery(snils="11223344595"))] == ["P-1"]
-    found = _search(contour, hl7v3.PatientQuery(family="иванов", given="Иван", birth_date="19800102"))
+    assert [p.local_id for p in _search(contour, pdq.PatientQuery(local_id=(MO.oid, "P-2")))] == ["P-2"]
+    assert [p.local_id for p in _search(contour, pdq.PatientQuery(snils="11223344595"))] == ["P-1"]
+    found = _search(contour, pdq.PatientQuery(family="иванов", given="Иван", birth_date="19800102"))
     assert [(p.local_id, p.family, p.snils) for p in found] == [("P-1", "Иванов", "11223344595")]
-    assert _search(contour, hl7v3.PatientQuery(snils="00000000000")) == []
+    assert _search(contour, pdq.PatientQuery(snils="00000000000")) == []
 
 
 # -- ITI-41 registry rules -------------------------------------------------------------------------------------
 
-def _send(c, data: bytes, mid: str, **changes) -> xds.RegistryResponse:
+def _send(c, data: bytes, mid: str, **changes) -> RegistryResponse:
     sub = dataclasses.replace(_submission(data), **changes)
     assert c.iemk.provide_and_register(sub, message_id=mid, reply_to=c.callback).verdict is client.Verdict.ACCEPTED
     return _replies(c.dsn, mid)[0]
@@ -141,7 +146,7 @@ def test_metadata_must_agree_with_the_document(contour):
     assert kind.errors[0].code_context == "Вид СЭМД в СЭМД [42] отличается от вида СЭМД в запросе [119]"
     patient = _send(contour, document(), "urn:uuid:m-2", patient_local_id="P-9")
     assert "[P-1]" in patient.errors[0].code_context and "[P-9]" in patient.errors[0].code_context
-    author = _send(contour, document(), "urn:uuid:m-3", author=xds.AuthorRef("12345678964", "Сидоров", "Олег", None))
+    author = _send(contour, document(), "urn:uuid:m-3", author=submit.AuthorRef("12345678964", "Сидоров", "Олег", None))
     assert "[11223344595]" in author.errors[0].code_context and "[12345678964]" in author.errors[0].code_context
 
 
@@ -156,18 +161,18 @@ def test_a_new_version_replaces_the_previous_one(contour):
                                             "repository"
     assert _send(contour, document(local_uid="V-2"), "urn:uuid:v-2", unique_id=unique_id(MO.oid, "V-2"),
                  replaces=unique_id(MO.oid, "V-1")).success
-    entries = _find(contour, xds.DocumentQuery(patient_id=xds.patient_cx("P-1", MO.oid),
-                                               statuses=(xds.APPROVED, xds.DEPRECATED)))
+    entries = _find(contour, xds_query.DocumentQuery(patient_id=patient_cx("P-1", MO.oid),
+                                               statuses=(xds_query.APPROVED, xds_query.DEPRECATED)))
     assert {(e.unique_id.split("^")[1], e.status.rsplit(":", 1)[1]) for e in entries} == {
         ("V-1", "Deprecated"), ("V-2", "Approved")}
 
 
 # -- ITI-18 and ITI-43 -----------------------------------------------------------------------------------------
 
-def _find(c, query: xds.DocumentQuery) -> list[xds.DocumentEntry]:
-    answer = c.iemk.call(c.url + REGISTRY_PATH, xds.QUERY_ACTION, xds.build_query(query), service="registry")
-    assert answer.addressing.action == xds.QUERY_RESPONSE_ACTION
-    return xds.read_query_response(answer.body)
+def _find(c, query: xds_query.DocumentQuery) -> list[xds_query.DocumentEntry]:
+    answer = c.iemk.call(c.url + REGISTRY_PATH, xds_query.ACTION, xds_query.build_request(query), service="registry")
+    assert answer.addressing.action == xds_query.RESPONSE_ACTION
+    return xds_query.read_response(answer.body)
 
 
 def test_find_get_and_retrieve_documents(contour):
@@ -177,29 +182,30 @@ def test_find_get_and_retrieve_documents(contour):
         data = document(local_uid=f"D-{n}")
         assert _send(contour, data, f"urn:uuid:d-{n}", unique_id=unique_id(MO.oid, f"D-{n}")).success
         sent[unique_id(MO.oid, f"D-{n}")] = data
-    everything = _find(contour, xds.DocumentQuery(patient_id=xds.patient_cx("P-1", MO.oid)))
+    everything = _find(contour, xds_query.DocumentQuery(patient_id=patient_cx("P-1", MO.oid)))
     assert {e.unique_id for e in everything} == set(sent)
-    by_mo = _find(contour, xds.DocumentQuery(mo_oid=MO.oid, kind_code=42,
+    by_mo = _find(contour, xds_query.DocumentQuery(mo_oid=MO.oid, kind_code=42,
                                              created_from=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
                                              created_to=dt.datetime(2026, 11, 2, tzinfo=dt.UTC)))
     assert {e.unique_id for e in by_mo} == set(sent)
-    assert _find(contour, xds.DocumentQuery(mo_oid=MO.oid, created_from=dt.datetime(2026, 11, 2, tzinfo=dt.UTC))) == []
-    assert _find(contour, xds.DocumentQuery(mo_oid=MO.oid, kind_code=119)) == []
+    later = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    assert _find(contour, xds_query.DocumentQuery(mo_oid=MO.oid, created_from=later)) == []
+    assert _find(contour, xds_query.DocumentQuery(mo_oid=MO.oid, kind_code=119)) == []
     one = next(iter(sent))
-    assert [e.unique_id for e in _find(contour, xds.DocumentQuery(unique_ids=(one,)))] == [one]
-    answer = contour.iemk.call(contour.url + REPOSITORY_PATH, xds.RETRIEVE_ACTION,
-                               xds.build_retrieve([one, "1.2.3^missing"], "1.2.643.5.1.13.2.7.100.1"),
+    assert [e.unique_id for e in _find(contour, xds_query.DocumentQuery(unique_ids=(one,)))] == [one]
+    answer = contour.iemk.call(contour.url + REPOSITORY_PATH, retrieve.ACTION,
+                               retrieve.build_request([one, "1.2.3^missing"], "1.2.643.5.1.13.2.7.100.1"),
                                service="repository")
-    documents, errors = xds.read_retrieve_response(answer.body)
+    documents, errors = retrieve.read_response(answer.body)
     assert documents == {one: sent[one]}                       # byte-identical
     assert errors == ["XDSDocumentUniqueIdError: Документ с уникальным идентификатором [1.2.3^missing] не найден"]
 
 
 def test_find_documents_needs_a_patient_or_an_mo(contour):
-    body = xds.build_query(xds.DocumentQuery())
-    answer = contour.iemk.call(contour.url + REGISTRY_PATH, xds.QUERY_ACTION, body)
+    body = xds_query.build_request(xds_query.DocumentQuery())
+    answer = contour.iemk.call(contour.url + REGISTRY_PATH, xds_query.ACTION, body)
     with pytest.raises(ValueError, match="PatientId"):
-        xds.read_query_response(answer.body)
+        xds_query.read_response(answer.body)
 
 
 @pytest.mark.parametrize("path", [PIX_PATH, PDQ_PATH, REGISTRY_PATH, REPOSITORY_PATH])
@@ -238,7 +244,7 @@ def test_the_client_refuses_an_operation_its_wsdl_lacks(contour):
     from iemk_etl.protocol import wsdl
 
     with pytest.raises(wsdl.UnknownOperationError):
-        contour.iemk.call(contour.url + PIX_PATH, xds.QUERY_ACTION, etree.Element("{urn:x}Q"), service="pix")
+        contour.iemk.call(contour.url + PIX_PATH, xds_query.ACTION, etree.Element("{urn:x}Q"), service="pix")
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(contour):

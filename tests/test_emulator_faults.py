@@ -11,7 +11,10 @@ import pytest
 from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, FaultProfile, FaultProfileError
 from iemk_etl.emulator.server import INSPECTOR_PATH, PIX_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
-from iemk_etl.protocol import hl7v3, soap, xds
+from iemk_etl.protocol import soap
+from iemk_etl.protocol.hl7v3 import pix
+from iemk_etl.protocol.hl7v3.common import PatientRecord
+from iemk_etl.protocol.xds.common import read_registry_response
 from iemk_etl.signing import keys
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
@@ -88,7 +91,7 @@ def _wait_replies(dsn, relates_to, count, timeout=5.0):
         with psycopg.connect(dsn) as conn:
             rows = conn.execute("SELECT body FROM iemk.inbox WHERE relates_to = %s", (relates_to,)).fetchall()
         if len(rows) >= count:
-            return [xds.read_response(soap.parse(bytes(r[0])).body) for r in rows]
+            return [read_registry_response(soap.parse(bytes(r[0])).body) for r in rows]
         time.sleep(0.05)
     return []
 
@@ -141,10 +144,10 @@ def test_out_of_order_replies(make, fresh_dsn):
 
 def test_pix_faults_apply_to_pix_only(make):
     emulator, _, iemk = make(_profile("pix", http_503=1.0))
-    patient = hl7v3.PatientRecord("1.2.643.5.1.13.13.12.2.77.7801", "P-1", "А", "Б", None, "1", "19800101")
-    body = hl7v3.build_feed(hl7v3.ADD, patient, system_id="s", system_name="n", mo_name="m")
+    patient = PatientRecord("1.2.643.5.1.13.13.12.2.77.7801", "P-1", "А", "Б", None, "1", "19800101")
+    body = pix.build_feed(pix.ADD, patient, system_id="s", system_name="n", mo_name="m")
     with pytest.raises(client.CallError) as err:
-        iemk.call(emulator.url + PIX_PATH, hl7v3.ACTION[hl7v3.ADD], body)
+        iemk.call(emulator.url + PIX_PATH, pix.ACTION[pix.ADD], body)
     assert err.value.result.verdict is client.Verdict.TRANSIENT
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from asn1crypto import x509
 
-from iemk_etl.signing import asn1, backend, cms, curves
+from iemk_etl.devtools import certs
+from iemk_etl.signing import asn1, backend, cms, curves, gost
 
 VECTORS = Path(__file__).parent / "vectors"
 M1 = b"012345678901234567890123456789012345678901234567890123456789012"
@@ -33,7 +34,7 @@ def test_backends_agree_at_block_boundaries(gost_backend, size):
 
 
 # GOST R 34.10-2012, appendix A.1 (= RFC 7091 §7.1), in wire form.
-EXAMPLE_KEY = backend.GostPrivateKey(curves.TEST_PARAMSET,
+EXAMPLE_KEY = gost.GostPrivateKey(curves.TEST_PARAMSET,
                                      0x7A929ADE789BB9BE10ED359DD39A72C11B60961F49397EEE1D19CE9891EC3B28)
 EXAMPLE_DIGEST = bytes.fromhex("e53e042b67e6ec678e2e02b12a0352ce1fc6eee0529cc088119ad872b3c1fb2d")
 EXAMPLE_K = bytes.fromhex("77105C9B20BCD3122823C8CF6FCC7B956DE33814E95B7FE64FED924594DCEAB3")
@@ -86,7 +87,7 @@ def test_pkcs8_round_trip():
 
 def test_detached_cms_round_trip_and_tampering(gost_backend):
     key = asn1.generate_private_key()
-    cert = asn1.self_signed_certificate(key, gost_backend, common_name="Петрова Анна")
+    cert = certs.self_signed_certificate(key, gost_backend, common_name="Петрова Анна")
     signature = cms.sign_detached(b"<ClinicalDocument/>", key, cert, gost_backend)
     verified = cms.verify_detached(b"<ClinicalDocument/>", signature, gost_backend)
     assert "Петрова Анна" in verified.subject and verified.signing_time is not None
@@ -99,7 +100,7 @@ def test_detached_cms_round_trip_and_tampering(gost_backend):
 
 def _material(tmp_path, gost_backend):
     key = asn1.generate_private_key()
-    cert = asn1.self_signed_certificate(key, gost_backend, common_name="Interop")
+    cert = certs.self_signed_certificate(key, gost_backend, common_name="Interop")
     (tmp_path / "cert.pem").write_bytes(asn1.pem("CERTIFICATE", cert.dump()))
     (tmp_path / "key.pem").write_bytes(asn1.pem("PRIVATE KEY", asn1.private_key_der(key)))
     (tmp_path / "doc.xml").write_bytes("<ClinicalDocument>Эпикриз</ClinicalDocument>".encode())

@@ -11,7 +11,8 @@ from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import PDQ_PATH, REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.pipeline import export, patient_feed
-from iemk_etl.protocol import hl7v3, snils
+from iemk_etl.protocol import snils
+from iemk_etl.protocol.hl7v3 import pdq
 from iemk_etl.signing import keys
 from iemk_etl.store import integration
 from iemk_etl.transport import client
@@ -66,9 +67,9 @@ def test_a_changed_surname_is_one_revise(world):
     feeds = conn.execute("SELECT f.interaction, f.state FROM iemk.patient_feed f JOIN mis.patient p"
                          " ON p.id = f.patient_id WHERE p.local_id = %s ORDER BY f.updated_at", (local_id,)).fetchall()
     assert feeds == [("add", "accepted"), ("revise", "accepted")]
-    answer = iemk.call(emulator.url + PDQ_PATH, hl7v3.ACTION[hl7v3.QUERY],
-                       hl7v3.build_query(hl7v3.PatientQuery(local_id=(GKB, local_id)), system_id="c"), service="pdq")
-    assert [p.family for p in hl7v3.read_query_response(answer.body)] == ["Новосельцева"]
+    answer = iemk.call(emulator.url + PDQ_PATH, pdq.ACTION,
+                       pdq.build_request(pdq.PatientQuery(local_id=(GKB, local_id)), system_id="c"), service="pdq")
+    assert [p.family for p in pdq.read_response(answer.body)] == ["Новосельцева"]
 
 
 def test_a_refused_patient_blocks_only_their_documents(world):

@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from iemk_etl import settings
-from iemk_etl.devtools import demo_data
+from iemk_etl.devtools import certs, demo_data
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
 from iemk_etl.emulator.store import Store
 from iemk_etl.pipeline import export
@@ -28,12 +28,12 @@ GKB = demo_data.DEMO_MO[0][0]
 def test_expired_not_yet_valid_and_mismatched_material_is_refused(tmp_path):
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     with pytest.raises(keys.KeyMaterialError, match="срок действия сертификата ЭП истёк"):
-        keys.load_signer(*keys.create_dev_certificate(tmp_path / "a", days=10, not_before=past))
+        keys.load_signer(*certs.create_dev_certificate(tmp_path / "a", days=10, not_before=past))
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
     with pytest.raises(keys.KeyMaterialError, match="ещё не действует"):
-        keys.load_signer(*keys.create_dev_certificate(tmp_path / "b", not_before=future))
-    cert, _ = keys.create_dev_certificate(tmp_path / "c")
-    _, other_key = keys.create_dev_certificate(tmp_path / "d")
+        keys.load_signer(*certs.create_dev_certificate(tmp_path / "b", not_before=future))
+    cert, _ = certs.create_dev_certificate(tmp_path / "c")
+    _, other_key = certs.create_dev_certificate(tmp_path / "d")
     with pytest.raises(keys.KeyMaterialError, match="не соответствует сертификату"):
         keys.load_signer(cert, other_key)
     with pytest.raises(keys.KeyMaterialError, match="не найден файл"):
@@ -42,7 +42,7 @@ def test_expired_not_yet_valid_and_mismatched_material_is_refused(tmp_path):
 
 def test_key_usage_without_signature_is_refused(tmp_path, gost_backend):
     key = asn1.generate_private_key()
-    cert = asn1.self_signed_certificate(key, gost_backend, common_name="Шифрование",
+    cert = certs.self_signed_certificate(key, gost_backend, common_name="Шифрование",
                                         key_usage=("key_encipherment",))
     with pytest.raises(keys.KeyMaterialError, match="keyUsage"):
         keys.signer_from_pem(asn1.pem("CERTIFICATE", cert.dump()), asn1.pem("PRIVATE KEY", asn1.private_key_der(key)))
@@ -50,7 +50,7 @@ def test_key_usage_without_signature_is_refused(tmp_path, gost_backend):
 
 def test_certificate_expiry_is_described_with_a_warning(tmp_path):
     near = dt.datetime.now(dt.UTC) - dt.timedelta(days=360)
-    cert, _ = keys.create_dev_certificate(tmp_path, days=365, not_before=near)
+    cert, _ = certs.create_dev_certificate(tmp_path, days=365, not_before=near)
     info = keys.certificate_info(asn1.unpem(cert.read_bytes(), "CERTIFICATE"))
     assert info.algorithm == "ГОСТ Р 34.10-2012 (256)"
     assert 3 <= info.days_left() <= 5
@@ -67,7 +67,7 @@ def _signed_envelope(signer):
 
 @pytest.mark.parametrize("spelling", ["xmldsig-more", "cryptopro-urn"])
 def test_gost_request_signature_verifies_in_both_uri_spellings(tmp_path, gost_backend, spelling):
-    signer = keys.load_signer(*keys.create_dev_certificate(tmp_path), backend=gost_backend)
+    signer = keys.load_signer(*certs.create_dev_certificate(tmp_path), backend=gost_backend)
     if spelling == "cryptopro-urn":
         signer = dataclasses.replace(signer, signature_method=keys.GOST_2012_256_CP, digest_method=keys.STREEBOG_256_CP)
     data = _signed_envelope(signer)
@@ -77,13 +77,13 @@ def test_gost_request_signature_verifies_in_both_uri_spellings(tmp_path, gost_ba
 
 @pytest.mark.parametrize("algorithm", ["gost", "rsa"])
 def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_backend, packs_dir, fresh_dsn):
-    from iemk_etl.protocol import xds
+    from iemk_etl.protocol.xds import submit
 
     from test_emulator import _submission
 
-    signer = keys.load_signer(*keys.create_dev_certificate(tmp_path, algorithm=algorithm), backend=gost_backend)
-    env = soap.build_envelope(xds.build_request(_submission(document())),
-                              soap.Addressing("urn:uuid:a-1", xds.ACTION, "http://iemk", "http://mis/cb"), "client")
+    signer = keys.load_signer(*certs.create_dev_certificate(tmp_path, algorithm=algorithm), backend=gost_backend)
+    env = soap.build_envelope(submit.build_request(_submission(document())),
+                              soap.Addressing("urn:uuid:a-1", submit.ACTION, "http://iemk", "http://mis/cb"), "client")
     wssecurity.sign_envelope(env, signer)
     answer = IemkEmulator(EmulatorConfig(packs_dir=packs_dir), Store(fresh_dsn)).receive_document_set(
         soap.to_bytes(env))
@@ -98,16 +98,16 @@ def _fault_reason(emulator, payload):
 
 @pytest.mark.parametrize("case", ["unsigned", "tampered body", "tampered To", "expired certificate"])
 def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case, packs_dir, fresh_dsn):
-    from iemk_etl.protocol import xds
+    from iemk_etl.protocol.xds import submit
 
     from test_emulator import _submission
 
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    material = keys.create_dev_certificate(tmp_path, days=10, not_before=past) if case == "expired certificate" \
-        else keys.create_dev_certificate(tmp_path)
+    material = certs.create_dev_certificate(tmp_path, days=10, not_before=past) if case == "expired certificate" \
+        else certs.create_dev_certificate(tmp_path)
     signer = keys.load_signer(*material, check=False)
-    env = soap.build_envelope(xds.build_request(_submission(document())),
-                              soap.Addressing("urn:uuid:b-1", xds.ACTION, "http://iemk", "http://mis/cb"), "client")
+    env = soap.build_envelope(submit.build_request(_submission(document())),
+                              soap.Addressing("urn:uuid:b-1", submit.ACTION, "http://iemk", "http://mis/cb"), "client")
     if case != "unsigned":
         wssecurity.sign_envelope(env, signer)
     payload = soap.to_bytes(env)
@@ -226,7 +226,7 @@ def test_cli_dev_cert_sign_verify(tmp_path):
 # -- PKCS#12 ----------------------------------------------------------------------------------------------------
 
 def test_gost_pkcs12_from_openssl_is_read_and_checked(tmp_path, openssl_gost, monkeypatch):
-    cert, key = keys.create_dev_certificate(tmp_path, common_name="Контейнер")
+    cert, key = certs.create_dev_certificate(tmp_path, common_name="Контейнер")
     made = subprocess.run([*openssl_gost, "pkcs12", "-export", "-engine", "gost", "-inkey", key, "-in", cert,
                            "-out", tmp_path / "request.p12", "-passout", "pass:пароль-1"], capture_output=True)
     assert made.returncode == 0, made.stderr
@@ -248,7 +248,7 @@ def test_rsa_pkcs12_is_read(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
-    cert_path, key_path = keys.create_dev_certificate(tmp_path, algorithm="rsa")
+    cert_path, key_path = certs.create_dev_certificate(tmp_path, algorithm="rsa")
     key = serialization.load_pem_private_key(key_path.read_bytes(), None)
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     (tmp_path / "c.p12").write_bytes(pkcs12.serialize_key_and_certificates(

@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from iemk_etl.flk import validation
-from iemk_etl.protocol import xmlsafe
+from iemk_etl.protocol import xml
 
 from cda_factory import document
 
@@ -50,5 +50,5 @@ def test_not_xml_is_a_parse_finding(tmp_path):
 
 def test_entities_and_doctype_are_refused():
     xxe = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d>&x;</d>'
-    with pytest.raises(xmlsafe.UnsafeXmlError):
-        xmlsafe.parse(xxe)
+    with pytest.raises(xml.UnsafeXmlError):
+        xml.parse(xxe)

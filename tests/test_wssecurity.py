@@ -3,7 +3,8 @@ import datetime as dt
 import pytest
 from lxml import etree
 
-from iemk_etl.protocol import soap, xmlsafe
+from iemk_etl.devtools import certs
+from iemk_etl.protocol import soap, xml
 from iemk_etl.signing import keys, wssecurity
 
 
@@ -16,7 +17,7 @@ def _envelope(signer=None, **addressing):
     if signer:
         wssecurity.sign_envelope(env, signer)
     # Every check goes through bytes, as on the wire.
-    return xmlsafe.parse(soap.to_bytes(env))
+    return xml.parse(soap.to_bytes(env))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_duplicate_id_signature_wrapping_is_refused(signer):
 
 def test_expired_certificate_is_refused(tmp_path):
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    expired = keys.load_signer(*keys.create_dev_certificate(tmp_path, days=10, not_before=old), check=False)
+    expired = keys.load_signer(*certs.create_dev_certificate(tmp_path, days=10, not_before=old), check=False)
     with pytest.raises(wssecurity.SignatureError) as err:
         wssecurity.verify_envelope(_envelope(expired))
     assert err.value.code == "CERT_NOT_VALID"
@@ -100,11 +101,11 @@ def test_stale_timestamp_is_refused(signer):
                                                                             "http://r"), "id")
     wssecurity.sign_envelope(env, signer, ttl_seconds=60, now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
     with pytest.raises(wssecurity.SignatureError) as err:
-        wssecurity.verify_envelope(xmlsafe.parse(soap.to_bytes(env)))
+        wssecurity.verify_envelope(xml.parse(soap.to_bytes(env)))
     assert err.value.code == "MESSAGE_EXPIRED"
 
 
 def test_key_that_does_not_match_the_certificate_is_refused(tmp_path, dev_keys):
-    other_cert, _ = keys.create_dev_certificate(tmp_path)
+    other_cert, _ = certs.create_dev_certificate(tmp_path)
     with pytest.raises(keys.KeyMaterialError, match="не соответствует сертификату"):
         keys.load_signer(other_cert, dev_keys[1])

@@ -74,9 +74,9 @@ def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dev_cert(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl.signing import keys
+    from iemk_etl.devtools import certs
 
-    cert, key = keys.create_dev_certificate(Path(args.out), algorithm=args.algorithm, common_name=args.cn)
+    cert, key = certs.create_dev_certificate(Path(args.out), algorithm=args.algorithm, common_name=args.cn)
     print(f"test certificate {cert}\ntest key         {key}  ({args.algorithm}; for the demo and tests only)")
     return 0
 
@@ -362,10 +362,10 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.pipeline import queries
-    from iemk_etl.protocol import hl7v3
+    from iemk_etl.protocol.hl7v3 import pdq
 
     oid, iemk = _mo_client(settings, args.mo)
-    query = hl7v3.PatientQuery(local_id=(oid, args.local_id) if args.local_id else None, snils=args.snils,
+    query = pdq.PatientQuery(local_id=(oid, args.local_id) if args.local_id else None, snils=args.snils,
                                family=args.family, given=args.given,
                                birth_date=args.birth.strftime("%Y%m%d") if args.birth else None)
     with iemk:
@@ -380,11 +380,12 @@ def cmd_patients_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from iemk_etl.pipeline import queries
-    from iemk_etl.protocol import xds
+    from iemk_etl.protocol.xds import query as xds_query
+    from iemk_etl.protocol.xds.common import patient_cx
 
     oid, iemk = _mo_client(settings, args.mo)
     start, end = periods.open_day_bounds(args.start, args.end, settings.timezone)
-    query = xds.DocumentQuery(patient_id=xds.patient_cx(args.patient, oid) if args.patient else None,
+    query = xds_query.DocumentQuery(patient_id=patient_cx(args.patient, oid) if args.patient else None,
                               mo_oid=None if args.patient else oid, kind_code=args.kind, created_from=start,
                               created_to=end)
     with iemk:
@@ -400,7 +401,7 @@ def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
     """ФЛК of files: format control, then logical control; every finding printed, exit 1 if there is one."""
     from iemk_etl import kinds
     from iemk_etl.flk import validation
-    from iemk_etl.protocol import xmlsafe
+    from iemk_etl.protocol import xml
 
     failed = False
     for name in args.files:
@@ -408,7 +409,7 @@ def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
         kind = args.kind
         if kind is None:
             try:
-                template = xmlsafe.parse(data).xpath("string(/*[local-name()='ClinicalDocument']"
+                template = xml.parse(data).xpath("string(/*[local-name()='ClinicalDocument']"
                                                      "/*[local-name()='templateId']/@root)")
             except Exception as exc:  # noqa: BLE001 - any parse problem is reported below as a finding
                 template = ""

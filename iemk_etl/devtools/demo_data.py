@@ -19,9 +19,10 @@ import psycopg
 from lxml import etree
 
 from iemk_etl import settings as settings_mod
+from iemk_etl.devtools import certs
 from iemk_etl.devtools.generate import Generator, make_patient, staff_pool
 from iemk_etl.pipeline import forming
-from iemk_etl.protocol import xmlsafe
+from iemk_etl.protocol import xml
 from iemk_etl.semd.model import (
     SERVICE_INSTRUMENTAL,
     SERVICE_LAB,
@@ -90,7 +91,7 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
                          (oid, code, name, region, address.text, address.postal_code, phone, ogrn))
             staff = staff_pool(rng, mo)
             staff_ids = _seed_staff(conn, oid, staff)
-            store.ensure_test_material(code, [(s.local_id, f"{s.family} {s.given}") for s in staff])
+            certs.ensure_test_material(store, code, [(s.local_id, f"{s.family} {s.given}") for s in staff])
             gen = Generator(mo=mo, rng=rng, staff=staff, id_prefix=f"{code}-{end:%y%m%d}-")
             per_mo = patients // len(DEMO_MO) + (1 if mo_index < patients % len(DEMO_MO) else 0)
             bad_snils_patients: set[int] = set()
@@ -298,7 +299,7 @@ def _finish_document(conn: psycopg.Connection, store: KeyStore, code: str, docum
 
 
 def _without_document_code(data: bytes) -> bytes:
-    root = xmlsafe.parse(data)
+    root = xml.parse(data)
     for el in root.findall("{urn:hl7-org:v3}code"):
         root.remove(el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

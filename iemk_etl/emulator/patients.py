@@ -6,7 +6,8 @@ import re
 
 from iemk_etl.emulator.store import Store
 from iemk_etl.protocol import snils
-from iemk_etl.protocol.hl7v3 import ADD, Acknowledgement, FeedMessage, PatientRecord
+from iemk_etl.protocol.hl7v3.common import PatientRecord
+from iemk_etl.protocol.hl7v3.pix import ADD, Acknowledgement, FeedMessage
 
 # ФРМО OIDs, and the legacy МО registry form still seen in the public sample.
 _MO_OID = re.compile(r"^1\.2\.643\.5\.1\.13\.(13\.12\.2|3\.25)\.\d+\.\d+$")

@@ -15,7 +15,8 @@ from iemk_etl.emulator import inspector
 from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, SyncFault
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
 from iemk_etl.emulator.store import Store, Submission
-from iemk_etl.protocol import soap, wsdl, xds
+from iemk_etl.protocol import soap, wsdl
+from iemk_etl.protocol.xds import retrieve
 from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class ReplySender:
 
 def _operation(path: str, body: bytes) -> str:
     if path == REPOSITORY_PATH:
-        return "iti43" if xds.RETRIEVE_ACTION.encode() + b"<" in body else "iti41"
+        return "iti43" if retrieve.ACTION.encode() + b"<" in body else "iti41"
     return {REGISTRY_PATH: "iti18", PIX_PATH: "pix", PDQ_PATH: "pdq"}.get(path, "other")
 
 

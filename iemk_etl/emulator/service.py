@@ -20,7 +20,18 @@ from iemk_etl.emulator import patients
 from iemk_etl.emulator.faults import FaultProfile
 from iemk_etl.emulator.store import Store, Submission
 from iemk_etl.flk import validation
-from iemk_etl.protocol import hl7v3, snils, soap, xds, xmlsafe
+from iemk_etl.protocol import snils, soap, xml
+from iemk_etl.protocol.hl7v3 import pdq, pix
+from iemk_etl.protocol.xds import query as xds_query
+from iemk_etl.protocol.xds import retrieve, submit
+from iemk_etl.protocol.xds.common import (
+    FAILURE,
+    SUCCESS,
+    XDS,
+    RegistryError,
+    RegistryResponse,
+    build_registry_response,
+)
 from iemk_etl.semd.header import NS as CDA_NS
 from iemk_etl.semd.header import SNILS_ROOT
 from iemk_etl.signing import wssecurity
@@ -90,14 +101,14 @@ class IemkEmulator:
         return message
 
     def receive_document_set(self, body: bytes | soap.Message) -> SyncAnswer:
-        message = self._open(body, REPOSITORY, {xds.ACTION}, async_reply=True)
+        message = self._open(body, REPOSITORY, {submit.ACTION}, async_reply=True)
         if isinstance(message, SyncAnswer):
             return message
         a = message.addressing
-        if message.body is None or message.body.tag != f"{{{xds.XDS}}}ProvideAndRegisterDocumentSetRequest":
+        if message.body is None or message.body.tag != f"{{{XDS}}}ProvideAndRegisterDocumentSetRequest":
             return self._fault("Sender", "FormatError", "тело запроса не ProvideAndRegisterDocumentSetRequest",
                                message, REPOSITORY)
-        doc = xds.read_request(message.body)
+        doc = submit.read_request(message.body)
         delay = self.config.reply_delay + self.config.faults.extra_delay("iti41", self.config.reply_delay)
         sub = Submission(a.message_id, a.reply_to or "", doc.unique_id, doc.patient_id, doc.kind_code,
                          doc.author_person, doc.document, doc.replaces)
@@ -108,32 +119,32 @@ class IemkEmulator:
     # -- patients: PIX feed and PDQ ----------------------------------------------------------------------------
 
     def patient_feed(self, body: bytes) -> SyncAnswer:
-        message = self._open(body, PIX, {hl7v3.ACTION[hl7v3.ADD], hl7v3.ACTION[hl7v3.REVISE]}, async_reply=False)
+        message = self._open(body, PIX, {pix.ACTION[pix.ADD], pix.ACTION[pix.REVISE]}, async_reply=False)
         if isinstance(message, SyncAnswer):
             return message
         try:
-            feed = hl7v3.read_feed(message.body)  # type: ignore[arg-type]
+            feed = pix.read_feed(message.body)  # type: ignore[arg-type]
         except ValueError as exc:
             return self._fault("Sender", "FormatError", str(exc), message, PIX)
         ack = patients.apply_feed(self.store, feed, self.config.known_mo)
         self.store.record_message(message.addressing.message_id, PIX, message.addressing.action,
                                   message.client_entity_id, "success" if ack.accepted else "failure", ack.detail)
-        reply = hl7v3.build_ack(feed, ack, token=self.config.response_root)
-        return self._sync_reply(message, hl7v3.ACTION[hl7v3.ACK], reply)
+        reply = pix.build_ack(feed, ack, token=self.config.response_root)
+        return self._sync_reply(message, pix.ACTION[pix.ACK], reply)
 
     def patient_query(self, body: bytes) -> SyncAnswer:
-        message = self._open(body, PDQ, {hl7v3.ACTION[hl7v3.QUERY]}, async_reply=False)
+        message = self._open(body, PDQ, {pdq.ACTION}, async_reply=False)
         if isinstance(message, SyncAnswer):
             return message
         try:
-            query = hl7v3.read_query(message.body)  # type: ignore[arg-type]
+            query = pdq.read_request(message.body)  # type: ignore[arg-type]
         except ValueError as exc:
             return self._fault("Sender", "FormatError", str(exc), message, PDQ)
         found = self.store.find_patients(query)
         self.store.record_message(message.addressing.message_id, PDQ, message.addressing.action,
                                   message.client_entity_id, "success", f"найдено пациентов: {len(found)}")
-        reply = hl7v3.build_query_response(message.body, found, token=self.config.response_root)  # type: ignore[arg-type]
-        return self._sync_reply(message, hl7v3.ACTION[hl7v3.QUERY_RESPONSE], reply)
+        reply = pdq.build_response(message.body, found, token=self.config.response_root)  # type: ignore[arg-type]
+        return self._sync_reply(message, pdq.RESPONSE_ACTION, reply)
 
     def _sync_reply(self, request: soap.Message, action: str, body: etree._Element) -> SyncAnswer:
         addressing = soap.Addressing(soap.new_message_id(), action, to=soap.ANONYMOUS,
@@ -173,26 +184,26 @@ class IemkEmulator:
 
     # -- asynchronous part: ФЛК and the registry ---------------------------------------------------------
 
-    def process(self, sub: Submission) -> xds.RegistryResponse:
+    def process(self, sub: Submission) -> RegistryResponse:
         if self.config.faults.async_fault("iti41", "registry_busy"):
-            error: xds.RegistryError | None = xds.RegistryError(
+            error: RegistryError | None = RegistryError(
                 "XDSRegistryBusy", "Реестр временно перегружен, повторите передачу документа позже")
         else:
             error = self._registry_error(sub)
         self.store.set_verdict(sub.message_id, "failure" if error else "success", error.text() if error else None)
         if error:
-            return xds.RegistryResponse(xds.FAILURE, [error])
-        return xds.RegistryResponse(xds.SUCCESS)
+            return RegistryResponse(FAILURE, [error])
+        return RegistryResponse(SUCCESS)
 
-    def _registry_error(self, sub: Submission) -> xds.RegistryError | None:
+    def _registry_error(self, sub: Submission) -> RegistryError | None:
         if sub.data is None:
-            return xds.RegistryError("XDS.CDA.ProcessingError", "документ отсутствует или не в base64")
+            return RegistryError("XDS.CDA.ProcessingError", "документ отсутствует или не в base64")
         if sub.kind_code is None:
-            return xds.RegistryError("XDSDictionaryValidationError",
+            return RegistryError("XDSDictionaryValidationError",
                                      "не указан вид СЭМД (formatCode по НСИ 1.2.643.5.1.13.13.11.1520)")
         try:
-            root: etree._Element | None = xmlsafe.parse(sub.data)
-        except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError):
+            root: etree._Element | None = xml.parse(sub.data)
+        except (etree.XMLSyntaxError, xml.UnsafeXmlError):
             root = None      # format control reports it
         # ФЛК applies the rules of the kind the request declares; a document of another kind is a metadata error,
         # not a hundred Schematron findings against the wrong guide.
@@ -202,25 +213,25 @@ class IemkEmulator:
         findings = validation.validate(sub.kind_code, sub.data, packs_dir=self.config.packs_dir,
                                        require_packs=self.config.require_packs, logical=self.config.logical_control)
         if findings or root is None:
-            return xds.RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
+            return RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
         return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)
 
-    def _kind_error(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
+    def _kind_error(self, sub: Submission, root: etree._Element) -> RegistryError | None:
         template = root.xpath("string(/h:ClinicalDocument/h:templateId/@root)", namespaces={"h": CDA_NS})
         kind = kinds.by_template_id(template)
         if kind is not None and kind.code != sub.kind_code:
-            return xds.RegistryError("XDSDictionaryValidationError",
+            return RegistryError("XDSDictionaryValidationError",
                                      f"Вид СЭМД в СЭМД [{kind.code}] отличается от вида СЭМД в запросе "
                                      f"[{sub.kind_code}]")
         return None
 
-    def _metadata_error(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
+    def _metadata_error(self, sub: Submission, root: etree._Element) -> RegistryError | None:
         """The request's metadata must say what the document says; a disagreement names both values."""
         h = {"h": CDA_NS}
         cda_id = root.xpath("/h:ClinicalDocument/h:id", namespaces=h)[0]
         cda_unique = f"{cda_id.get('root')}^{cda_id.get('extension')}"
         if sub.unique_id != cda_unique:
-            return xds.RegistryError(
+            return RegistryError(
                 "XDSDocumentUniqueIdError",
                 f"Уникальный идентификатор документа в СЭМД [{cda_unique}] отличается от уникального "
                 f"идентификатора документа в запросе [{sub.unique_id}]")
@@ -228,41 +239,41 @@ class IemkEmulator:
         cda_patient = root.xpath("string(/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id[1]/@extension)",
                                  namespaces=h)
         if local != cda_patient:
-            return xds.RegistryError("XDSPatientIdDoesNotMatch",
+            return RegistryError("XDSPatientIdDoesNotMatch",
                                      f"Идентификатор пациента в СЭМД [{cda_patient}] отличается от идентификатора "
                                      f"пациента в запросе [{local}]")
         author_snils = (sub.author or "").split("^", 1)[0]
         cda_author = root.xpath(f"string(/h:ClinicalDocument/h:author/h:assignedAuthor/h:id[@root='{SNILS_ROOT}']"
                                 "/@extension)", namespaces=h)
         if author_snils and cda_author and author_snils != cda_author:
-            return xds.RegistryError("XDSRegistryMetadataError",
+            return RegistryError("XDSRegistryMetadataError",
                                      f"СНИЛС автора в СЭМД [{cda_author}] отличается от СНИЛС автора в запросе "
                                      f"[{author_snils}]")
         return None
 
-    def _patient_error(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
+    def _patient_error(self, sub: Submission, root: etree._Element) -> RegistryError | None:
         h = {"h": CDA_NS}
         patient_snils = root.xpath(f"string(/h:ClinicalDocument/h:recordTarget/h:patientRole/"
                                    f"h:id[@root='{SNILS_ROOT}']/@extension)", namespaces=h)
         if patient_snils and not snils.is_valid(patient_snils):
-            return xds.RegistryError(
+            return RegistryError(
                 "XDSPatientRegistrationError",
                 f"[CRE-122]: PAT-001; Пациент не определен: [СНИЛС [{patient_snils}] не валидно контрольное число]")
         if self.config.require_registered_patient:
             local, _, rest = (sub.patient_id or "").partition("^^^&")
             mo_oid = rest.split("&", 1)[0]
             if self.store.patient(mo_oid, local) is None:
-                return xds.RegistryError(
+                return RegistryError(
                     "XDSPatientRegistrationError",
                     f"[CRE-122]: PAT-001; Пациент не определен: [Patient(moId: [{mo_oid}], patientId: [{local}])"
                     " не зарегистрирован в ИЭМК]")
         return None
 
-    def _register(self, sub: Submission, root: etree._Element) -> xds.RegistryError | None:
+    def _register(self, sub: Submission, root: etree._Element) -> RegistryError | None:
         assert sub.data is not None and sub.unique_id is not None
         h = {"h": CDA_NS}
         if sub.replaces and self.store.document(sub.replaces) is None:
-            return xds.RegistryError("XDSDocumentUniqueIdError",
+            return RegistryError("XDSDocumentUniqueIdError",
                                      f"Association [RPLC] targetId with unique ID [{sub.replaces}] not found in "
                                      "repository")
         custodian = root.xpath("string(/h:ClinicalDocument/h:custodian/h:assignedCustodian/"
@@ -273,38 +284,38 @@ class IemkEmulator:
             return None
         existing = self.store.document(sub.unique_id)
         if existing is not None and existing[0] == digest:
-            return xds.RegistryError("XDSDuplicateUniqueIdInRegistry",
+            return RegistryError("XDSDuplicateUniqueIdInRegistry",
                                      f"Документ с уникальным идентификатором [{sub.unique_id}] уже зарегистрирован")
-        return xds.RegistryError("XDSNonIdenticalHash",
+        return RegistryError("XDSNonIdenticalHash",
                                  f"Документ [{sub.unique_id}] уже зарегистрирован с другим содержимым")
 
     # -- the registry and the repository: queries ---------------------------------------------------------
 
     def registry_query(self, body: bytes) -> SyncAnswer:
-        message = self._open(body, REGISTRY, {xds.QUERY_ACTION}, async_reply=False)
+        message = self._open(body, REGISTRY, {xds_query.ACTION}, async_reply=False)
         if isinstance(message, SyncAnswer):
             return message
         try:
-            query = xds.read_query(message.body)  # type: ignore[arg-type]
+            query = xds_query.read_request(message.body)  # type: ignore[arg-type]
         except ValueError as exc:
-            reply = xds.build_query_response([], xds.RegistryError("XDSRegistryError", str(exc)))
+            reply = xds_query.build_response([], RegistryError("XDSRegistryError", str(exc)))
         else:
-            reply = xds.build_query_response(self.store.find_documents(query))
+            reply = xds_query.build_response(self.store.find_documents(query))
         self.store.record_message(message.addressing.message_id, REGISTRY, message.addressing.action,
                                   message.client_entity_id, "success", None)
-        return self._sync_reply(message, xds.QUERY_RESPONSE_ACTION, reply)
+        return self._sync_reply(message, xds_query.RESPONSE_ACTION, reply)
 
     def retrieve(self, body: bytes | soap.Message) -> SyncAnswer:
-        message = self._open(body, REPOSITORY, {xds.RETRIEVE_ACTION}, async_reply=False)
+        message = self._open(body, REPOSITORY, {retrieve.ACTION}, async_reply=False)
         if isinstance(message, SyncAnswer):
             return message
-        wanted = xds.read_retrieve(message.body)  # type: ignore[arg-type]
+        wanted = retrieve.read_request(message.body)  # type: ignore[arg-type]
         found = self.store.documents_data(wanted)
-        reply = xds.build_retrieve_response([(u, found[u]) for u in wanted if u in found],
+        reply = retrieve.build_response([(u, found[u]) for u in wanted if u in found],
                                             [u for u in wanted if u not in found], self.config.repository_id)
         self.store.record_message(message.addressing.message_id, REPOSITORY, message.addressing.action,
                                   message.client_entity_id, "success", f"выдано документов: {len(found)}")
-        return self._sync_reply(message, xds.RETRIEVE_RESPONSE_ACTION, reply)
+        return self._sync_reply(message, retrieve.RESPONSE_ACTION, reply)
 
     def repository(self, body: bytes) -> SyncAnswer:
         """One endpoint for the repository's two transactions, told apart by wsa:Action."""
@@ -312,14 +323,14 @@ class IemkEmulator:
             message = soap.parse(body)
         except soap.SoapFormatError as exc:
             return self._fault("Sender", "FormatError", str(exc))
-        if message.addressing.action == xds.RETRIEVE_ACTION:
+        if message.addressing.action == retrieve.ACTION:
             return self.retrieve(message)
         return self.receive_document_set(message)
 
-    def reply_envelope(self, sub: Submission, response: xds.RegistryResponse) -> bytes:
-        addressing = soap.Addressing(soap.new_message_id(), xds.ASYNC_RESPONSE_ACTION, to=sub.reply_to,
+    def reply_envelope(self, sub: Submission, response: RegistryResponse) -> bytes:
+        addressing = soap.Addressing(soap.new_message_id(), submit.ASYNC_RESPONSE_ACTION, to=sub.reply_to,
                                      relates_to=sub.message_id)
-        return soap.to_bytes(soap.build_envelope(xds.build_response(response), addressing))
+        return soap.to_bytes(soap.build_envelope(build_registry_response(response), addressing))
 
     def stats(self) -> dict[str, int]:
         return self.store.stats()

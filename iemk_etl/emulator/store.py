@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import psycopg
 
-from iemk_etl.protocol.hl7v3 import OtherId, PatientQuery, PatientRecord
-from iemk_etl.protocol.xds import DocumentEntry, DocumentQuery
+from iemk_etl.protocol.hl7v3.common import OtherId, PatientRecord
+from iemk_etl.protocol.hl7v3.pdq import PatientQuery
+from iemk_etl.protocol.xds.query import DocumentEntry, DocumentQuery
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS emulator;

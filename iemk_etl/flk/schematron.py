@@ -17,6 +17,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from iemk_etl.protocol.xml import sub
+
 log = logging.getLogger(__name__)
 
 SCH = "http://purl.oclc.org/dsdl/schematron"
@@ -38,11 +40,11 @@ class Failure:
 
 
 def _x(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
-    return etree.SubElement(parent, f"{{{XSL}}}{tag}", attrs)
+    return sub(parent, (XSL, tag), **attrs)
 
 
 def _failure(parent: etree._Element, kind: str, message: str) -> None:
-    out = etree.SubElement(parent, "failed", kind=kind)
+    out = sub(parent, "failed", kind=kind)
     out.set("location", "{path()}")
     out.text = message
 
@@ -58,7 +60,7 @@ def compile_schematron(sch_path: Path) -> str:
                           **{"exclude-result-prefixes": " ".join(p for p in nsmap if p != "xsl")})
     _x(sheet, "output", method="xml", indent="no")
     root_template = _x(sheet, "template", match="/")
-    results = etree.SubElement(root_template, "findings")
+    results = sub(root_template, "findings")
     for index, pattern in enumerate(schema.iterfind(f"{{{SCH}}}pattern")):
         mode = f"p{index}"
         _x(sheet, "mode", name=mode, **{"on-no-match": "shallow-skip"})

@@ -14,7 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from iemk_etl.flk import packs
-from iemk_etl.protocol import xmlsafe
+from iemk_etl.protocol import xml
 from iemk_etl.semd.header import NS, SNILS_ROOT
 
 _H = {"h": NS}
@@ -115,8 +115,8 @@ def schematron_path(location: str) -> str:
 def validate_format(kind_code: int, data: bytes, *, packs_dir: Path | None, require_packs: bool) -> list[Finding]:
     """Findings of format control; an empty list means the document may go on."""
     try:
-        root = xmlsafe.parse(data)
-    except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError) as exc:
+        root = xml.parse(data)
+    except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
         return [Finding("parse", "XML", str(exc))]
     try:
         schema = packs.xsd_for(packs_dir, kind_code, require=require_packs)

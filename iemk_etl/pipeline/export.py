@@ -17,7 +17,9 @@ import psycopg
 
 from iemk_etl.flk import validation
 from iemk_etl.pipeline import patient_feed
-from iemk_etl.protocol import soap, xds
+from iemk_etl.protocol import soap
+from iemk_etl.protocol.xds import submit
+from iemk_etl.protocol.xds.common import RegistryResponse, read_registry_response
 from iemk_etl.semd.header import unique_id, version_uid
 from iemk_etl.settings import Settings
 from iemk_etl.store import db, integration, ledger
@@ -196,10 +198,10 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
         (mo_oid, unique_id, version, content_hash, resend_round, attempts, kind_code, created_at, data, mo_name,
          patient_local_id, a_snils, a_family, a_given, a_patronymic, replaces) = row
         mid = ledger.message_id(mo_oid, unique_id, version, content_hash, resend_round)
-        submission = xds.Submission(
+        submission = submit.Submission(
             unique_id=unique_id, mo_oid=mo_oid, mo_name=mo_name, patient_local_id=patient_local_id,
             kind_code=kind_code, created_at=created_at,
-            author=xds.AuthorRef(a_snils, a_family, a_given, a_patronymic), document=bytes(data),
+            author=submit.AuthorRef(a_snils, a_family, a_given, a_patronymic), document=bytes(data),
             submission_set_id=f"{mo_oid}.100.1.1.50.{ledger_id}.{version}", replaces=replaces,
         )
         result = iemk.provide_and_register(submission, message_id=mid, reply_to=settings.callback_url or "")
@@ -285,14 +287,14 @@ def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:
     return counts
 
 
-def _outcome(bodies: list[bytes]) -> xds.RegistryResponse | None:
+def _outcome(bodies: list[bytes]) -> RegistryResponse | None:
     """One verdict from all answers to one MessageID: a Success wins over a repeat's complaint."""
     responses = []
     for body in bodies:
         try:
             message = soap.parse(body)
             if message.body is not None:
-                responses.append(xds.read_response(message.body))
+                responses.append(read_registry_response(message.body))
         except (soap.SoapFormatError, ValueError):
             continue
     for response in responses:
@@ -304,7 +306,7 @@ def _outcome(bodies: list[bytes]) -> xds.RegistryResponse | None:
 BUSY_ROUNDS = 5
 
 
-def _busy(response: xds.RegistryResponse) -> bool:
+def _busy(response: RegistryResponse) -> bool:
     return bool(response.errors) and all(e.error_code == "XDSRegistryBusy" for e in response.errors)
 
 
@@ -313,7 +315,7 @@ def _rounds(conn: psycopg.Connection, ledger_id: int) -> int:
     return row[0] if row else 0
 
 
-def _already_registered(response: xds.RegistryResponse) -> bool:
+def _already_registered(response: RegistryResponse) -> bool:
     # The same MessageID carries the same bytes (see ledger.message_id): "duplicate" then means that
     # this very document is in ИЭМК already, delivered by an earlier attempt.
     return bool(response.errors) and all(e.error_code == "XDSDuplicateUniqueIdInRegistry" for e in response.errors)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl.protocol import hl7v3
+from iemk_etl.protocol.hl7v3 import pix
+from iemk_etl.protocol.hl7v3.common import IDENTITY_DOC_TYPE, POLICY_TYPE, SNILS_TYPE, OtherId, PatientRecord
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store.ledger import State
@@ -56,16 +57,16 @@ ORDER BY p.id
 """
 
 
-def _record(row: tuple, mo_oid: str) -> hl7v3.PatientRecord:
+def _record(row: tuple, mo_oid: str) -> PatientRecord:
     (_, _, _, local_id, family, given, patronymic, sex, birth, snils, policy, series, number, _) = row
     others = []
     if snils:
-        others.append(hl7v3.OtherId(hl7v3.SNILS_TYPE, snils))
+        others.append(OtherId(SNILS_TYPE, snils))
     if policy:
-        others.append(hl7v3.OtherId(hl7v3.POLICY_TYPE, policy))
+        others.append(OtherId(POLICY_TYPE, policy))
     if number:
-        others.append(hl7v3.OtherId(hl7v3.IDENTITY_DOC_TYPE, f"{series or ''}{number}"))
-    return hl7v3.PatientRecord(mo_oid, local_id, family, given, patronymic, str(sex), birth.strftime("%Y%m%d"),
+        others.append(OtherId(IDENTITY_DOC_TYPE, f"{series or ''}{number}"))
+    return PatientRecord(mo_oid, local_id, family, given, patronymic, str(sex), birth.strftime("%Y%m%d"),
                                tuple(others))
 
 
@@ -85,15 +86,15 @@ def feed(conn: psycopg.Connection, mo_oid: str, ledger_ids: list[int], settings:
 def _feed_one(conn: psycopg.Connection, mo_oid: str, row: tuple, settings: Settings, iemk: client.IemkClient,
               report: FeedReport) -> None:
     patient_id, digest, known, *_, mo_name = row
-    interaction = hl7v3.REVISE if known else hl7v3.ADD
+    interaction = pix.REVISE if known else pix.ADD
     kind = "revise" if known else "add"
     message_id = f"urn:uuid:{uuid.uuid5(_NS, f'{mo_oid}|{patient_id}|{digest}|{kind}')}"
-    body = hl7v3.build_feed(interaction, _record(row, mo_oid), system_id=settings.client_entity_id,
+    body = pix.build_feed(interaction, _record(row, mo_oid), system_id=settings.client_entity_id,
                             system_name="iemk-etl", mo_name=mo_name)
     try:
-        answer = iemk.call(settings.pix_url or "", hl7v3.ACTION[interaction], body, message_id=message_id,
+        answer = iemk.call(settings.pix_url or "", pix.ACTION[interaction], body, message_id=message_id,
                            service="pix")
-        ack = hl7v3.read_ack(answer.body) if answer.body is not None else None
+        ack = pix.read_ack(answer.body) if answer.body is not None else None
     except client.CallError as exc:
         state = "failed" if exc.result.verdict is client.Verdict.REJECTED else "queued"
         _save(conn, patient_id, digest, mo_oid, kind, state, message_id, exc.result.error)

@@ -10,7 +10,11 @@ from dataclasses import dataclass
 
 import psycopg
 
-from iemk_etl.protocol import hl7v3, xds, xmlsafe
+from iemk_etl.protocol import xml
+from iemk_etl.protocol.hl7v3 import pdq
+from iemk_etl.protocol.hl7v3.common import PatientRecord
+from iemk_etl.protocol.xds import query as xds_query
+from iemk_etl.protocol.xds import retrieve
 from iemk_etl.settings import Settings
 from iemk_etl.signing import cms
 from iemk_etl.signing.backend import get_backend
@@ -28,17 +32,19 @@ def client_for(settings: Settings, mo_code: str) -> client.IemkClient:
 
 
 def search_patients(iemk: client.IemkClient, settings: Settings,
-                    query: hl7v3.PatientQuery) -> list[hl7v3.PatientRecord]:
-    body = hl7v3.build_query(query, system_id=settings.client_entity_id)
-    answer = iemk.call(settings.pdq_url or "", hl7v3.ACTION[hl7v3.QUERY], body, service="pdq")
-    return hl7v3.read_query_response(answer.body) if answer.body is not None else []
+                    query: pdq.PatientQuery) -> list[PatientRecord]:
+    body = pdq.build_request(query, system_id=settings.client_entity_id)
+    answer = iemk.call(settings.pdq_url or "", pdq.ACTION, body, service="pdq")
+    return pdq.read_response(answer.body) if answer.body is not None else []
 
 
-def list_documents(iemk: client.IemkClient, settings: Settings, query: xds.DocumentQuery) -> list[xds.DocumentEntry]:
-    answer = iemk.call(settings.registry_url or "", xds.QUERY_ACTION, xds.build_query(query), service="registry")
+def list_documents(iemk: client.IemkClient, settings: Settings,
+                   query: xds_query.DocumentQuery) -> list[xds_query.DocumentEntry]:
+    answer = iemk.call(settings.registry_url or "", xds_query.ACTION, xds_query.build_request(query),
+                       service="registry")
     if answer.body is None:
         raise ValueError("пустой ответ реестра ИЭМК")
-    return xds.read_query_response(answer.body)
+    return xds_query.read_response(answer.body)
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,9 @@ def mo_of(unique_id: str) -> str:
 
 def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Connection,
                   unique_id: str) -> ShownDocument:
-    request = xds.build_retrieve([unique_id], REPOSITORY_ID)
-    answer = iemk.call(settings.repository_url or "", xds.RETRIEVE_ACTION, request, service="repository")
-    documents, errors = xds.read_retrieve_response(answer.body) if answer.body is not None else ({}, ["пусто"])
+    request = retrieve.build_request([unique_id], REPOSITORY_ID)
+    answer = iemk.call(settings.repository_url or "", retrieve.ACTION, request, service="repository")
+    documents, errors = retrieve.read_response(answer.body) if answer.body is not None else ({}, ["пусто"])
     if unique_id not in documents:
         raise LookupError("; ".join(errors) or f"ИЭМК не вернула документ [{unique_id}]")
     data = documents[unique_id]
@@ -74,5 +80,5 @@ def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Con
             signer = cms.verify_detached(data, bytes(row[1]), get_backend()).subject
         except cms.CmsError as exc:
             signer = f"подпись НЕ верна: {exc.message}"
-    xmlsafe.parse(data)      # what came back must at least be the XML it was
+    xml.parse(data)      # what came back must at least be the XML it was
     return ShownDocument(unique_id, data, same, signer)

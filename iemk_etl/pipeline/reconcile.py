@@ -15,7 +15,7 @@ import pandas as pd
 import psycopg
 
 from iemk_etl.pipeline import queries
-from iemk_etl.protocol import xds
+from iemk_etl.protocol.xds import query as xds_query
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store.ledger import State
@@ -37,7 +37,7 @@ class Finding:
 
 def reconcile(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo_oid: str, start: dt.datetime,
               end: dt.datetime, *, repair: bool = True) -> pd.DataFrame:
-    query = xds.DocumentQuery(mo_oid=mo_oid, created_from=start, created_to=end, statuses=(xds.APPROVED,))
+    query = xds_query.DocumentQuery(mo_oid=mo_oid, created_from=start, created_to=end, statuses=(xds_query.APPROVED,))
     there = {e.unique_id: e for e in queries.list_documents(iemk, settings, query)}
     here = {r[1]: r for r in conn.execute(
         "SELECT l.id, l.unique_id, l.state, l.content_hash FROM iemk.ledger l"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from iemk_etl.protocol import xmlsafe
+from iemk_etl.protocol import xml
+from iemk_etl.protocol.xml import sub
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"
@@ -55,29 +56,22 @@ def new_message_id() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
 
-def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None) -> etree._Element:
-    el = etree.SubElement(parent, f"{{{ns}}}{tag}")
-    if text is not None:
-        el.text = text
-    return el
-
-
 def build_envelope(body_child: etree._Element | None, addressing: Addressing,
                    client_entity_id: str | None = None) -> etree._Element:
     env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA, "egis": EGIS})
-    header = _sub(env, SOAP, "Header")
+    header = sub(env, (SOAP, "Header"))
     if client_entity_id is not None:
-        auth = _sub(_sub(header, EGIS, "transportHeader"), EGIS, "authInfo")
-        _sub(auth, EGIS, "clientEntityId", client_entity_id)
-    _sub(header, WSA, "Action", addressing.action)
-    _sub(header, WSA, "MessageID", addressing.message_id)
+        auth = sub(sub(header, (EGIS, "transportHeader")), (EGIS, "authInfo"))
+        sub(auth, (EGIS, "clientEntityId"), client_entity_id)
+    sub(header, (WSA, "Action"), addressing.action)
+    sub(header, (WSA, "MessageID"), addressing.message_id)
     if addressing.reply_to is not None:
-        _sub(_sub(header, WSA, "ReplyTo"), WSA, "Address", addressing.reply_to)
+        sub(sub(header, (WSA, "ReplyTo")), (WSA, "Address"), addressing.reply_to)
     if addressing.to is not None:
-        _sub(header, WSA, "To", addressing.to)
+        sub(header, (WSA, "To"), addressing.to)
     if addressing.relates_to is not None:
-        _sub(header, WSA, "RelatesTo", addressing.relates_to)
-    body = _sub(env, SOAP, "Body")
+        sub(header, (WSA, "RelatesTo"), addressing.relates_to)
+    body = sub(env, (SOAP, "Body"))
     if body_child is not None:
         body.append(body_child)
     return env
@@ -89,8 +83,8 @@ def to_bytes(envelope: etree._Element) -> bytes:
 
 def parse(data: bytes) -> Message:
     try:
-        env = xmlsafe.parse(data)
-    except (etree.XMLSyntaxError, xmlsafe.UnsafeXmlError) as exc:
+        env = xml.parse(data)
+    except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
         raise SoapFormatError(f"сообщение не является корректным XML: {exc}") from None
     if env.tag != f"{{{SOAP}}}Envelope":
         raise SoapFormatError(f"ожидался конверт SOAP 1.2 ({SOAP}), получен {env.tag}")
@@ -115,12 +109,12 @@ def parse(data: bytes) -> Message:
 def build_fault(fault: Fault, *, relates_to: str | None = None) -> bytes:
     addressing = Addressing(new_message_id(), f"{WSA}/soap/fault", relates_to=relates_to)
     env = build_envelope(None, addressing)
-    fault_el = _sub(env.find(f"{{{SOAP}}}Body"), SOAP, "Fault")
-    code = _sub(fault_el, SOAP, "Code")
-    _sub(code, SOAP, "Value", f"soap:{fault.code}")
+    fault_el = sub(env.find(f"{{{SOAP}}}Body"), (SOAP, "Fault"))
+    code = sub(fault_el, (SOAP, "Code"))
+    sub(code, (SOAP, "Value"), f"soap:{fault.code}")
     if fault.subcode:
-        _sub(_sub(code, SOAP, "Subcode"), SOAP, "Value", fault.subcode)
-    text = _sub(_sub(fault_el, SOAP, "Reason"), SOAP, "Text", fault.reason)
+        sub(sub(code, (SOAP, "Subcode")), (SOAP, "Value"), fault.subcode)
+    text = sub(sub(fault_el, (SOAP, "Reason")), (SOAP, "Text"), fault.reason)
     text.set("{http://www.w3.org/XML/1998/namespace}lang", "ru")
     return to_bytes(env)
 

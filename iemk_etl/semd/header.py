@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from iemk_etl import kinds
+from iemk_etl.protocol.xml import sub
 from iemk_etl.semd import codes
 from iemk_etl.semd.codes import CodeTable
 from iemk_etl.semd.model import Address, DocumentContext, Organization, Patient, Person, Staff
@@ -41,6 +42,7 @@ LEGACY = "legacy"
 EXTENDED = "extended"
 
 Element = etree._Element
+_XSI_TYPE = f"{{{XSI}}}type"
 
 
 @dataclass(frozen=True)
@@ -95,18 +97,12 @@ def qname(tag: str) -> str:
 
 
 def el(parent: Element, tag: str, text: str | None = None, **attrs: str | None) -> Element:
-    """A child element; ``xsi_type`` sets xsi:type, ``class_`` style names lose the trailing underscore."""
-    node = etree.SubElement(parent, qname(tag))
-    for key, value in attrs.items():
-        if value is None:
-            continue
-        if key == "xsi_type":
-            node.set(f"{{{XSI}}}type", value)
-        else:
-            node.set(key.rstrip("_"), value)
-    if text is not None:
-        node.text = text
-    return node
+    """The shared element helper (``iemk_etl.protocol.xml.sub``) in the CDA vocabulary the builders write in.
+
+    ``tag`` is a CDA name, ``prefix:name`` for the urn:hl7-ru extensions (see ``qname``); ``xsi_type`` sets
+    xsi:type; as with ``sub``, None attributes are left out and ``class_`` loses its underscore.
+    """
+    return sub(parent, qname(tag), text, **{(_XSI_TYPE if key == "xsi_type" else key): v for key, v in attrs.items()})
 
 
 def null(parent: Element, tag: str, flavor: str = "NI", **attrs: str | None) -> Element:

@@ -8,14 +8,13 @@ little-endian bytes (what OpenSSL's gost engine 3.x writes; the older wrapped fo
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import re
 import secrets
 
 from asn1crypto import core, keys, x509
 
 from iemk_etl.signing import curves
-from iemk_etl.signing.backend import GostBackend, GostPrivateKey, GostPublicKey
+from iemk_etl.signing.gost import GostBackend, GostPrivateKey, GostPublicKey
 
 KEY_2012_256 = "1.2.643.7.1.1.1.1"
 SIGN_2012_256 = "1.2.643.7.1.1.3.2"
@@ -145,31 +144,3 @@ def verify_certificate_signature(cert: x509.Certificate, issuer_key: GostPublicK
         return False
     digest = backend.streebog256(cert["tbs_certificate"].dump())
     return backend.verify_digest(issuer_key, digest, cert["signature_value"].native)
-
-
-def self_signed_certificate(key: GostPrivateKey, backend: GostBackend, *, common_name: str,
-                            organization: str = "iemk-etl test", days: int = 365,
-                            not_before: dt.datetime | None = None,
-                            key_usage: tuple[str, ...] = ("digital_signature", "non_repudiation")) -> x509.Certificate:
-    """A self-signed GOST 2012-256 test certificate (CA:FALSE), the shape accredited CAs issue."""
-    start = (not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
-    name_fields = {"common_name": common_name, "organization_name": organization, "country_name": "RU"}
-    subject = x509.Name.build(name_fields)
-    spki = keys.PublicKeyInfo.load(public_key_der(key.public_key()))
-    tbs = x509.TbsCertificate({
-        "version": "v3",
-        "serial_number": secrets.randbits(63),
-        "signature": {"algorithm": SIGN_2012_256},
-        "issuer": subject,
-        "validity": {"not_before": x509.Time(name="utc_time", value=start),
-                     "not_after": x509.Time(name="utc_time", value=start + dt.timedelta(days=days))},
-        "subject": subject,
-        "subject_public_key_info": spki,
-        "extensions": [
-            {"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": False}},
-            {"extn_id": "key_usage", "critical": True, "extn_value": set(key_usage)},
-        ],
-    })
-    signature = backend.sign_digest(key, backend.streebog256(tbs.dump()))
-    return x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": {"algorithm": SIGN_2012_256},
-                             "signature_value": signature})

@@ -16,52 +16,14 @@ import ctypes.util
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
 
 from gostcrypto import gosthash, gostsignature
 
-from iemk_etl.signing import curves
+from iemk_etl.signing import asn1, curves
+from iemk_etl.signing.gost import GostBackend, GostPrivateKey, GostPublicKey
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GostPublicKey:
-    paramset: str
-    x: int
-    y: int
-
-    def raw_le(self) -> bytes:
-        """X‖Y little-endian, as in SubjectPublicKeyInfo."""
-        return self.x.to_bytes(32, "little") + self.y.to_bytes(32, "little")
-
-
-@dataclass(frozen=True)
-class GostPrivateKey:
-    paramset: str
-    d: int
-
-    def __repr__(self) -> str:  # never print the key
-        return f"GostPrivateKey(paramset={self.paramset!r})"
-
-    def public_key(self) -> GostPublicKey:
-        raw = gostsignature.new(gostsignature.MODE_256, curves.curve(self.paramset)).public_key_generate(
-            bytearray(self.d.to_bytes(32, "big")))
-        return GostPublicKey(self.paramset, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-
-
-class GostBackend(Protocol):
-    name: str
-
-    def streebog256(self, data: bytes) -> bytes: ...
-
-    def streebog512(self, data: bytes) -> bytes: ...
-
-    def sign_digest(self, key: GostPrivateKey, digest: bytes) -> bytes: ...
-
-    def verify_digest(self, key: GostPublicKey, digest: bytes, signature: bytes) -> bool: ...
 
 
 class BackendUnavailableError(RuntimeError):
@@ -165,8 +127,6 @@ class OpenSslEngineBackend:
         return pkey
 
     def _private(self, key: GostPrivateKey) -> int:
-        from iemk_etl.signing import asn1  # the DER forms live with the rest of the ASN.1
-
         cache_key = (key.paramset, key.d)
         with self._lock:
             if cache_key not in self._keys:
@@ -186,8 +146,6 @@ class OpenSslEngineBackend:
             self._lib.EVP_PKEY_CTX_free(ctx)
 
     def verify_digest(self, key: GostPublicKey, digest: bytes, signature: bytes) -> bool:
-        from iemk_etl.signing import asn1
-
         pkey = self._pkey(asn1.public_key_der(key), private=False)
         ctx = self._lib.EVP_PKEY_CTX_new(pkey, None)
         try:

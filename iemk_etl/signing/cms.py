@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from asn1crypto import algos, cms, core, x509
 
 from iemk_etl.signing import asn1
-from iemk_etl.signing.backend import GostBackend, GostPrivateKey
+from iemk_etl.signing.gost import GostBackend, GostPrivateKey
 
 
 class IssuerSerial(core.Sequence):

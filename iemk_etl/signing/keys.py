@@ -17,10 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
 from iemk_etl.signing import asn1
-from iemk_etl.signing.backend import GostBackend, GostPrivateKey, get_backend
+from iemk_etl.signing.backend import get_backend
+from iemk_etl.signing.gost import GostBackend, GostPrivateKey
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -201,57 +201,3 @@ def load_pkcs12(path: Path, password: str | None) -> AnySigner:
         except KeyMaterialError as exc:
             last = exc
     raise last
-
-
-# -- test material ------------------------------------------------------------------------------------------
-
-def create_dev_certificate(out_dir: Path, *, algorithm: str = "gost", common_name: str = "iemk-etl test client",
-                           days: int = 365, not_before: dt.datetime | None = None, prefix: str = "client",
-                           backend: GostBackend | None = None) -> tuple[Path, Path]:
-    """A self-signed test certificate and PKCS#8 key (PEM): GOST R 34.10-2012-256 by default, or RSA."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if algorithm == "gost":
-        key = asn1.generate_private_key()
-        cert = asn1.self_signed_certificate(key, backend or get_backend(), common_name=common_name, days=days,
-                                            not_before=not_before)
-        cert_pem, key_pem = asn1.pem("CERTIFICATE", cert.dump()), asn1.pem("PRIVATE KEY", asn1.private_key_der(key))
-    elif algorithm == "rsa":
-        cert_pem, key_pem = _rsa_dev_certificate(common_name, days, not_before)
-    else:
-        raise ValueError(f"algorithm {algorithm!r}: use gost or rsa")
-    cert_path, key_path = out_dir / f"{prefix}-cert.pem", out_dir / f"{prefix}-key.pem"
-    cert_path.write_bytes(cert_pem)
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(key_pem)
-    return cert_path, key_path
-
-
-def _rsa_dev_certificate(common_name: str, days: int, not_before: dt.datetime | None) -> tuple[bytes, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                      x509.NameAttribute(NameOID.COUNTRY_NAME, "RU")])
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
-
-
-def ensure_dev_certificate(out_dir: Path, *, algorithm: str = "gost", prefix: str = "client",
-                           common_name: str = "iemk-etl test client") -> tuple[Path, Path]:
-    cert_path, key_path = out_dir / f"{prefix}-cert.pem", out_dir / f"{prefix}-key.pem"
-    if cert_path.exists() and key_path.exists():
-        try:
-            signer = load_signer(cert_path, key_path)
-            left = certificate_info(signer.certificate_der).days_left()
-            if left > 1 and (algorithm == "gost") == isinstance(signer, GostSigner):
-                return cert_path, key_path
-        except KeyMaterialError:
-            pass
-    return create_dev_certificate(out_dir, algorithm=algorithm, prefix=prefix, common_name=common_name)

@@ -49,11 +49,3 @@ class KeyStore:
         cert, _ = self._pair(self.root / mo_code, "request")
         path = cert if cert.exists() else self.settings.sign_cert
         return keys.read_certificate(path.read_bytes()) if path.exists() else None
-
-    def ensure_test_material(self, mo_code: str, staff: list[tuple[str, str]]) -> None:
-        """Self-signed GOST test certificates for an МО and its staff (demo and tests only)."""
-        folder = self.root / mo_code
-        keys.ensure_dev_certificate(folder, prefix="request", common_name=f"Информационная система {mo_code}")
-        keys.ensure_dev_certificate(folder, prefix="mo", common_name=f"МО {mo_code}"[:64])
-        for local_id, full_name in staff:
-            keys.ensure_dev_certificate(folder / "staff", prefix=local_id, common_name=full_name[:64])

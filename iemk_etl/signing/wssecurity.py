@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from iemk_etl.protocol.soap import SOAP, WSA
+from iemk_etl.protocol.xml import qname, sub
 from iemk_etl.signing import asn1, keys
 from iemk_etl.signing.backend import get_backend
 from iemk_etl.signing.keys import Signer
@@ -91,17 +92,6 @@ def c14n(element: etree._Element) -> bytes:
     return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
 
 
-def _q(ns: str, tag: str) -> str:
-    return f"{{{ns}}}{tag}"
-
-
-def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, _q(ns, tag), attrs)
-    if text is not None:
-        el.text = text
-    return el
-
-
 def _ensure_id(element: etree._Element, prefix: str) -> str:
     existing = element.get(_WSU_ID)
     if existing:
@@ -120,34 +110,34 @@ def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int 
                   now: dt.datetime | None = None) -> None:
     """Add wsse:Security with the signature to a SOAP 1.2 envelope, in place."""
     now = now or dt.datetime.now(dt.UTC)
-    header = envelope.find(_q(SOAP, "Header"))
+    header = envelope.find(qname((SOAP, "Header")))
     if header is None:
         raise ValueError("the envelope has no soap:Header")
-    security = _sub(header, WSSE, "Security", **{_q(SOAP, "mustUnderstand"): "true"})
+    security = sub(header, (WSSE, "Security"), **{qname((SOAP, "mustUnderstand")): "true"})
     token_id = f"X509-{uuid.uuid4()}"
-    _sub(security, WSSE, "BinarySecurityToken", base64.b64encode(signer.certificate_der).decode(),
+    sub(security, (WSSE, "BinarySecurityToken"), base64.b64encode(signer.certificate_der).decode(),
          EncodingType=BASE64, ValueType=X509V3, **{_WSU_ID: token_id})
-    signature = _sub(security, DS, "Signature", Id=f"SIG-{uuid.uuid4()}")
-    timestamp = _sub(security, WSU, "Timestamp", **{_WSU_ID: f"TS-{uuid.uuid4()}"})
-    _sub(timestamp, WSU, "Created", _xs_datetime(now))
-    _sub(timestamp, WSU, "Expires", _xs_datetime(now + dt.timedelta(seconds=ttl_seconds)))
+    signature = sub(security, (DS, "Signature"), Id=f"SIG-{uuid.uuid4()}")
+    timestamp = sub(security, (WSU, "Timestamp"), **{_WSU_ID: f"TS-{uuid.uuid4()}"})
+    sub(timestamp, (WSU, "Created"), _xs_datetime(now))
+    sub(timestamp, (WSU, "Expires"), _xs_datetime(now + dt.timedelta(seconds=ttl_seconds)))
 
-    signed_info = _sub(signature, DS, "SignedInfo")
-    _sub(signed_info, DS, "CanonicalizationMethod", Algorithm=EXC_C14N)
-    _sub(signed_info, DS, "SignatureMethod", Algorithm=signer.signature_method)
+    signed_info = sub(signature, (DS, "SignedInfo"))
+    sub(signed_info, (DS, "CanonicalizationMethod"), Algorithm=EXC_C14N)
+    sub(signed_info, (DS, "SignatureMethod"), Algorithm=signer.signature_method)
     for part, xpath in REQUIRED_PARTS.items():
         target = _one(envelope, xpath)
         if target is None:
             raise ValueError(f"cannot sign: the envelope has no single {part}")
         ref_id = _ensure_id(target, part)
-        reference = _sub(signed_info, DS, "Reference", URI=f"#{ref_id}")
-        _sub(_sub(reference, DS, "Transforms"), DS, "Transform", Algorithm=EXC_C14N)
-        _sub(reference, DS, "DigestMethod", Algorithm=signer.digest_method)
-        _sub(reference, DS, "DigestValue", base64.b64encode(signer.digest(c14n(target))).decode())
+        reference = sub(signed_info, (DS, "Reference"), URI=f"#{ref_id}")
+        sub(sub(reference, (DS, "Transforms")), (DS, "Transform"), Algorithm=EXC_C14N)
+        sub(reference, (DS, "DigestMethod"), Algorithm=signer.digest_method)
+        sub(reference, (DS, "DigestValue"), base64.b64encode(signer.digest(c14n(target))).decode())
     value = signer.sign(c14n(signed_info))
-    _sub(signature, DS, "SignatureValue", base64.b64encode(value).decode())
-    token_reference = _sub(_sub(signature, DS, "KeyInfo"), WSSE, "SecurityTokenReference")
-    _sub(token_reference, WSSE, "Reference", URI=f"#{token_id}", ValueType=X509V3)
+    sub(signature, (DS, "SignatureValue"), base64.b64encode(value).decode())
+    token_reference = sub(sub(signature, (DS, "KeyInfo")), (WSSE, "SecurityTokenReference"))
+    sub(token_reference, (WSSE, "Reference"), URI=f"#{token_id}", ValueType=X509V3)
 
 
 @dataclass(frozen=True)
@@ -163,7 +153,7 @@ def verify_envelope(envelope: etree._Element, *, now: dt.datetime | None = None,
     signature = _one(envelope, "/s:Envelope/s:Header/wsse:Security/ds:Signature")
     if signature is None:
         raise SignatureError("NO_SIGNATURE", "запрос не подписан: нет wsse:Security/ds:Signature")
-    signed_info = signature.find(_q(DS, "SignedInfo"))
+    signed_info = signature.find(qname((DS, "SignedInfo")))
     if signed_info is None:
         raise SignatureError("WRONG_SIGNATURE_FORMAT", "в подписи нет SignedInfo")
     _require_algorithm(signed_info, "CanonicalizationMethod", {EXC_C14N})
@@ -176,7 +166,7 @@ def verify_envelope(envelope: etree._Element, *, now: dt.datetime | None = None,
             f"сертификат подписи недействителен на {now:%Y-%m-%d %H:%M:%S} UTC "
             f"(срок действия {cert.not_valid_before_utc:%Y-%m-%d} – {cert.not_valid_after_utc:%Y-%m-%d})",
         )
-    value = base64.b64decode(signature.findtext(_q(DS, "SignatureValue")) or "")
+    value = base64.b64decode(signature.findtext(qname((DS, "SignatureValue"))) or "")
     try:
         SIGNATURE_VERIFIERS[method](cert_der, c14n(signed_info), value)
     except InvalidSignature:
@@ -188,7 +178,7 @@ def verify_envelope(envelope: etree._Element, *, now: dt.datetime | None = None,
 
 
 def _require_algorithm(signed_info: etree._Element, tag: str, allowed: set[str]) -> str:
-    el = signed_info.find(_q(DS, tag))
+    el = signed_info.find(qname((DS, tag)))
     algorithm = el.get("Algorithm") if el is not None else None
     if algorithm not in allowed:
         raise SignatureError("UNKNOWN_ALGORITHM", f"алгоритм {tag} [{algorithm}] не поддерживается")
@@ -196,7 +186,7 @@ def _require_algorithm(signed_info: etree._Element, tag: str, allowed: set[str])
 
 
 def _signer_certificate(envelope: etree._Element, signature: etree._Element) -> bytes:
-    ref = signature.find(f"{_q(DS, 'KeyInfo')}/{_q(WSSE, 'SecurityTokenReference')}/{_q(WSSE, 'Reference')}")
+    ref = signature.find("ds:KeyInfo/wsse:SecurityTokenReference/wsse:Reference", _NS)
     uri = ref.get("URI", "") if ref is not None else ""
     tokens = envelope.xpath("/s:Envelope/s:Header/wsse:Security/wsse:BinarySecurityToken[@wsu:Id=$id]",
                             namespaces=_NS, id=uri.removeprefix("#"))
@@ -212,20 +202,20 @@ def _signer_certificate(envelope: etree._Element, signature: etree._Element) -> 
 
 def _check_references(envelope: etree._Element, signed_info: etree._Element) -> set[str]:
     referenced: set[str] = set()
-    for reference in signed_info.findall(_q(DS, "Reference")):
+    for reference in signed_info.findall(qname((DS, "Reference"))):
         uri = reference.get("URI", "")
         targets = envelope.xpath("//*[@wsu:Id=$id]", namespaces=_NS, id=uri.removeprefix("#"))
         if not uri.startswith("#") or len(targets) != 1:
             # Zero or several elements with one Id: the classic signature-wrapping attack.
             raise SignatureError("WRONG_SIGNATURE_FORMAT", f"ссылка подписи [{uri}] не указывает ровно на один элемент")
-        transforms = [t.get("Algorithm") for t in reference.iter(_q(DS, "Transform"))]
+        transforms = [t.get("Algorithm") for t in reference.iter(qname((DS, "Transform")))]
         if any(t != EXC_C14N for t in transforms):
             raise SignatureError("UNKNOWN_ALGORITHM", f"преобразование ссылки [{uri}] не поддерживается")
-        digest_method = reference.find(_q(DS, "DigestMethod"))
+        digest_method = reference.find(qname((DS, "DigestMethod")))
         algorithm = digest_method.get("Algorithm") if digest_method is not None else None
         if algorithm not in DIGESTS:
             raise SignatureError("UNKNOWN_ALGORITHM", f"алгоритм хэширования [{algorithm}] не поддерживается")
-        expected = base64.b64decode(reference.findtext(_q(DS, "DigestValue")) or "")
+        expected = base64.b64decode(reference.findtext(qname((DS, "DigestValue"))) or "")
         if DIGESTS[algorithm](c14n(targets[0])) != expected:
             name = etree.QName(targets[0]).localname
             raise SignatureError("DIGEST_MISMATCH", f"нарушена целостность подписанного элемента {name} [{uri}]")

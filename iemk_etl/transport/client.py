@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import httpx
 from lxml import etree
 
-from iemk_etl.protocol import soap, wsdl, xds
+from iemk_etl.protocol import soap, wsdl
+from iemk_etl.protocol.xds import submit
 from iemk_etl.signing import wssecurity
 from iemk_etl.signing.keys import Signer
 
@@ -55,11 +56,11 @@ class IemkClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def provide_and_register(self, submission: xds.Submission, *, message_id: str, reply_to: str) -> CallResult:
-        wsdl.check_action("repository", xds.ACTION)
-        addressing = soap.Addressing(message_id=message_id, action=xds.ACTION, to=self.repository_url,
+    def provide_and_register(self, submission: submit.Submission, *, message_id: str, reply_to: str) -> CallResult:
+        wsdl.check_action("repository", submit.ACTION)
+        addressing = soap.Addressing(message_id=message_id, action=submit.ACTION, to=self.repository_url,
                                      reply_to=reply_to)
-        envelope = soap.build_envelope(xds.build_request(submission), addressing, self.client_entity_id)
+        envelope = soap.build_envelope(submit.build_request(submission), addressing, self.client_entity_id)
         wssecurity.sign_envelope(envelope, self.signer)
         try:
             response, answer = self._exchange(self.repository_url, envelope)

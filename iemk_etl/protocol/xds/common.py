@@ -1,0 +1,133 @@
+"""What every XDS.b transaction shares: ebXML namespaces, metadata building blocks, the RegistryResponse.
+
+The metadata follows the one public reconstruction of what ИЭМК expects (see
+../shared/samples/reconstructed): IHE classification scheme UUIDs with Russian code systems.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from iemk_etl.protocol.xml import sub
+
+XDS = "urn:ihe:iti:xds-b:2007"
+LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
+NS = {"xds": XDS, "lcm": LCM, "rim": RIM, "rs": RS}
+
+SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
+FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
+PARTIAL_SUCCESS = "urn:ihe:iti:2007:ResponseStatusType:PartialSuccess"
+SEVERITY_ERROR = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error"
+
+STABLE_DOCUMENT = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
+SCHEME_AUTHOR = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+SCHEME_CLASS_CODE = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
+SCHEME_CONFIDENTIALITY = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+SCHEME_FORMAT_CODE = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
+SCHEME_TYPE_CODE = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+EI_PATIENT_ID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+EI_UNIQUE_ID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+
+
+def patient_cx(local_id: str, mo_oid: str) -> str:
+    """XDS patient id (HL7 CX) of a patient known by the МО's local id."""
+    return f"{local_id}^^^&{mo_oid}&ISO"
+
+
+def ts(value: dt.datetime) -> str:
+    """An XDS DTM in UTC, to the second."""
+    return value.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
+
+
+def parse_ts(value: str) -> dt.datetime:
+    return dt.datetime.strptime(value[:14].ljust(14, "0"), "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+
+
+# -- metadata building blocks ----------------------------------------------------------------------------------
+
+def slot(parent: etree._Element, name: str, *values: str) -> None:
+    value_list = sub(sub(parent, (RIM, "Slot"), name=name), (RIM, "ValueList"))
+    for value in values:
+        sub(value_list, (RIM, "Value"), value)
+
+
+def localized(parent: etree._Element, tag: str, value: str) -> None:
+    sub(sub(parent, (RIM, tag)), (RIM, "LocalizedString"), value=value)
+
+
+def classification(parent: etree._Element, cid: str, scheme: str, obj: str, code: str, coding: str,
+                   name: str | None = None) -> etree._Element:
+    cl = sub(parent, (RIM, "Classification"), id=cid, classificationScheme=scheme, classifiedObject=obj,
+             nodeRepresentation=code)
+    slot(cl, "codingScheme", coding)
+    if name:
+        localized(cl, "Name", name)
+    return cl
+
+
+def external_id(parent: etree._Element, eid: str, scheme: str, obj: str, value: str, name: str) -> None:
+    ei = sub(parent, (RIM, "ExternalIdentifier"), id=eid, registryObject=obj, identificationScheme=scheme,
+             value=value)
+    localized(ei, "Name", name)
+
+
+# -- RegistryResponse ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RegistryError:
+    error_code: str
+    code_context: str
+    severity: str = SEVERITY_ERROR
+    location: str = ""
+
+    def text(self) -> str:
+        return f"{self.error_code}: {self.code_context}"
+
+
+@dataclass(frozen=True)
+class RegistryResponse:
+    status: str
+    errors: list[RegistryError] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.status == SUCCESS
+
+    def error_text(self) -> str:
+        return "; ".join(e.text() for e in self.errors) or "ИЭМК вернула отказ без описания ошибки"
+
+
+def error_list(parent: etree._Element, errors: list[RegistryError], *, with_location: bool = True) -> None:
+    """rs:RegistryErrorList; a stored-query response writes its errors without @location."""
+    container = sub(parent, (RS, "RegistryErrorList"))
+    for e in errors:
+        sub(container, (RS, "RegistryError"), errorCode=e.error_code, codeContext=e.code_context,
+            severity=e.severity, location=e.location if with_location else None)
+
+
+def error_texts(element: etree._Element) -> list[str]:
+    """Every rs:RegistryError under ``element`` as "code: context"."""
+    return [f"{e.get('errorCode')}: {e.get('codeContext')}" for e in element.iter(f"{{{RS}}}RegistryError")]
+
+
+def build_registry_response(response: RegistryResponse) -> etree._Element:
+    root = etree.Element(f"{{{RS}}}RegistryResponse", nsmap={"rs": RS}, status=response.status)
+    if response.errors:
+        error_list(root, response.errors)
+    return root
+
+
+def read_registry_response(element: etree._Element) -> RegistryResponse:
+    if element.tag != f"{{{RS}}}RegistryResponse":
+        raise ValueError(f"ожидался rs:RegistryResponse, получен {element.tag}")
+    errors = [
+        RegistryError(e.get("errorCode", ""), e.get("codeContext", ""), e.get("severity", SEVERITY_ERROR),
+                      e.get("location", ""))
+        for e in element.iterfind(f"{{{RS}}}RegistryErrorList/{{{RS}}}RegistryError")
+    ]
+    return RegistryResponse(element.get("status", ""), errors)
