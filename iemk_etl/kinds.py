@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iemk_etl import errors
+from iemk_etl.errors import DataError
+
 NSI_1520 = "1.2.643.5.1.13.13.11.1520"
 NSI_1522 = "1.2.643.5.1.13.13.11.1522"
 
@@ -44,8 +47,8 @@ KINDS: dict[int, SemdKind] = {
 _BY_TEMPLATE = {k.template_id: k for k in KINDS.values()}
 
 
-class UnknownKindError(ValueError):
-    pass
+class UnknownKindError(DataError, ValueError):
+    default_kind = errors.UNKNOWN_KIND
 
 
 def get(code: int) -> SemdKind:

@@ -58,7 +58,8 @@ def test_registry_answers_decide_by_the_least_hopeful_code():
 
 
 def test_status_text_keeps_the_particular_reason():
-    assert errors.FLK_XSD.status_text("cvc-complex-type.2.4.a") == "Ошибка форматного контроля (XSD): cvc-complex-type.2.4.a"
+    text = errors.FLK_XSD.status_text("cvc-complex-type.2.4.a")
+    assert text == "Ошибка форматного контроля (XSD): cvc-complex-type.2.4.a"
     assert errors.FLK_XSD.status_text(None) == "Ошибка форматного контроля (XSD)"
     already = "Ошибка форматного контроля (XSD): x"
     assert errors.FLK_XSD.status_text(already) == already

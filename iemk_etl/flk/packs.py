@@ -14,14 +14,17 @@ from pathlib import Path
 
 from lxml import etree
 
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError
+
 log = logging.getLogger(__name__)
 
 _warned: set[tuple[int, str]] = set()
 _warned_lock = threading.Lock()
 
 
-class PackMissingError(RuntimeError):
-    pass
+class PackMissingError(ConfigurationError, RuntimeError):
+    default_kind = errors.FLK_PACK_MISSING
 
 
 def pack_dir(packs_dir: Path | None, kind_code: int) -> Path | None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from iemk_etl import errors
+from iemk_etl.errors import IemkError
 from iemk_etl.protocol.xml import sub
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,10 @@ ERR = "http://www.w3.org/2005/xqt-errors"
 CDA = "urn:hl7-org:v3"
 
 
-class SchematronError(RuntimeError):
-    pass
+class SchematronError(IemkError, RuntimeError):
+    """A Schematron that cannot be compiled or run: the pack or the installation is broken."""
+
+    default_kind = errors.FLK_PACK_MISSING
 
 
 @dataclass(frozen=True)

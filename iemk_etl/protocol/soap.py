@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from iemk_etl.errors import IemkError
 from iemk_etl.protocol import xml
 from iemk_etl.protocol.xml import sub
 
@@ -19,7 +20,7 @@ CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 _NS = {"s": SOAP, "wsa": WSA, "egis": EGIS}
 
 
-class SoapFormatError(ValueError):
+class SoapFormatError(IemkError, ValueError):
     """A message that is not a usable SOAP 1.2 envelope (said in Russian: it may reach a status)."""
 
 

@@ -7,11 +7,14 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from iemk_etl import errors
+from iemk_etl.errors import IemkError
+
 SERVICES = {"pix": "/pix", "pdq": "/pdq", "registry": "/xds/registry", "repository": "/xds/repository"}
 
 
-class UnknownOperationError(ValueError):
-    pass
+class UnknownOperationError(IemkError, ValueError):
+    default_kind = errors.UNKNOWN_OPERATION
 
 
 def schemas_dir() -> Path:

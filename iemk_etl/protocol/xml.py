@@ -11,6 +11,9 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from iemk_etl import errors
+from iemk_etl.errors import IemkError
+
 MAX_XML_BYTES = 50 * 1024 * 1024
 
 Element = etree._Element
@@ -18,8 +21,8 @@ Tag = str | tuple[str, str]
 """An element name: Clark notation ``{namespace}local`` (or a bare local name), or ``(namespace, local)``."""
 
 
-class UnsafeXmlError(ValueError):
-    pass
+class UnsafeXmlError(IemkError, ValueError):
+    default_kind = errors.BAD_XML
 
 
 def _parser() -> etree.XMLParser:

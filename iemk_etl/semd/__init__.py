@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Protocol
 
+from iemk_etl.errors import DataError
 from iemk_etl.semd.model import Case
 
 # НСИ 1520 code → the builder module, named after the document it forms.
@@ -22,7 +23,7 @@ BUILDERS = {
 }
 
 
-class FormingError(ValueError):
+class FormingError(DataError, ValueError):
     """The МИС data cannot form this document; the message is shown to users as is."""
 
 

@@ -6,11 +6,14 @@ clear error on that document rather than a broken СЭМД.
 
 from __future__ import annotations
 
+from iemk_etl import errors
+from iemk_etl.errors import DataError
+
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-class NotPdfError(ValueError):
-    pass
+class NotPdfError(DataError, ValueError):
+    default_kind = errors.SEMD_NOT_FORMED
 
 
 def check(content: bytes, file_name: str) -> None:

@@ -13,6 +13,8 @@ import secrets
 
 from asn1crypto import core, keys, x509
 
+from iemk_etl import errors
+from iemk_etl.errors import IemkError
 from iemk_etl.signing import curves
 from iemk_etl.signing.gost import GostBackend, GostPrivateKey, GostPublicKey
 
@@ -62,8 +64,8 @@ def _register_gost_public_key() -> None:
 _register_gost_public_key()
 
 
-class KeyFormatError(ValueError):
-    pass
+class KeyFormatError(IemkError, ValueError):
+    default_kind = errors.KEY_MATERIAL
 
 
 def _algorithm(paramset: str) -> GostKeyAlgorithm:

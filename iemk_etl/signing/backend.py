@@ -20,14 +20,18 @@ from functools import lru_cache
 
 from gostcrypto import gosthash, gostsignature
 
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError
 from iemk_etl.signing import asn1, curves
 from iemk_etl.signing.gost import GostBackend, GostPrivateKey, GostPublicKey
 
 log = logging.getLogger(__name__)
 
 
-class BackendUnavailableError(RuntimeError):
-    pass
+class BackendUnavailableError(ConfigurationError, RuntimeError):
+    """The GOST backend asked for is not installed here."""
+
+    default_kind = errors.CONFIGURATION
 
 
 class PythonBackend:

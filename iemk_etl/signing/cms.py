@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, x509
 
+from iemk_etl import errors
+from iemk_etl.errors import CodedError
 from iemk_etl.signing import asn1
 from iemk_etl.signing.gost import GostBackend, GostPrivateKey
 
@@ -52,13 +54,10 @@ def _register_signing_certificate_v2() -> None:
 _register_signing_certificate_v2()
 
 
-class CmsError(ValueError):
+class CmsError(CodedError, ValueError):
     """A signature that cannot be accepted; ``code`` follows НСИ 1.2.643.5.1.13.13.99.2.305 where one fits."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+    default_kind = errors.BAD_SIGNATURE
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from gostcrypto import gostsignature
 
+from iemk_etl import errors
+from iemk_etl.errors import IemkError
+
 _TC26 = gostsignature.CURVES_R_1323565_1_024_2019
 
 # The standard's example curve (id-GostR3410-2001-TestParamSet), used by its known-answer test.
@@ -38,8 +41,8 @@ OPENSSL_PARAMSET = {"1.2.643.2.2.35.1": "A", "1.2.643.2.2.35.2": "B", "1.2.643.2
 DEFAULT_PARAMSET = "1.2.643.2.2.35.1"  # CryptoPro-A: what accredited CAs issue most
 
 
-class UnknownCurveError(ValueError):
-    pass
+class UnknownCurveError(IemkError, ValueError):
+    default_kind = errors.KEY_MATERIAL
 
 
 def curve(paramset_oid: str) -> dict[str, int]:

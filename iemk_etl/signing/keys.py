@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError
 from iemk_etl.signing import asn1
 from iemk_etl.signing.backend import get_backend
 from iemk_etl.signing.gost import GostBackend, GostPrivateKey
@@ -31,8 +33,10 @@ STREEBOG_256 = "http://www.w3.org/2001/04/xmldsig-more#gostr34112012-256"
 STREEBOG_256_CP = "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-256"
 
 
-class KeyMaterialError(RuntimeError):
+class KeyMaterialError(ConfigurationError, RuntimeError):
     """Signing material that must not be used; the message says why, in Russian (it reaches statuses)."""
+
+    default_kind = errors.KEY_MATERIAL
 
 
 class Signer(Protocol):

@@ -17,9 +17,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.padding import PKCS7
 
+from iemk_etl import errors
+from iemk_etl.errors import IemkError
 
-class Pkcs12Error(ValueError):
-    pass
+
+class Pkcs12Error(IemkError, ValueError):
+    default_kind = errors.KEY_MATERIAL
 
 
 _HASHES = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from iemk_etl import errors
+from iemk_etl.errors import CodedError
 from iemk_etl.protocol.soap import SOAP, WSA
 from iemk_etl.protocol.xml import qname, sub
 from iemk_etl.signing import asn1, keys
@@ -49,13 +51,11 @@ REQUIRED_PARTS = {
 }
 
 
-class SignatureError(ValueError):
-    """A request whose signature cannot be accepted; ``code`` says why, ``message`` says it in Russian."""
+class SignatureError(CodedError, ValueError):
+    """A request whose signature cannot be accepted; ``code`` says why (НСИ 305 / WS-Security mnemonics), ``message``
+    says it in Russian."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+    default_kind = errors.BAD_SIGNATURE
 
 
 def _rsa_verify(cert_der: bytes, data: bytes, signature: bytes) -> None:

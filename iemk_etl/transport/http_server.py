@@ -10,13 +10,16 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from iemk_etl import errors
+from iemk_etl.errors import DataError
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-class BodyTooLargeError(ValueError):
-    pass
+class BodyTooLargeError(DataError, ValueError):
+    default_kind = errors.BAD_XML
 
 
 class QuietHandler(BaseHTTPRequestHandler):
