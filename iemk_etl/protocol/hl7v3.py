@@ -26,6 +26,9 @@ ID_TYPES = "1.2.643.5.1.13.2.7.1.62"     # «Тип внешнего идент�
 GENDER_SYSTEM = "1.2.643.5.1.13.2.1.1.156"
 SNILS_TYPE, POLICY_TYPE, IDENTITY_DOC_TYPE = "3", "1", "5"
 SNILS_ROOT = "1.2.643.100.3"
+# Defaults of the installation settings IEMK_PROCESSING_CODE and IEMK_RECEIVER_DEVICE_ID (callers pass them in).
+PRODUCTION = "P"
+IEMK_DEVICE = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"
 
 
 @dataclass(frozen=True)
@@ -82,17 +85,17 @@ def _ts(value: dt.datetime | None = None) -> str:
 # -- the PIX feed ----------------------------------------------------------------------------------------------
 
 def build_feed(interaction: str, patient: PatientRecord, *, system_id: str, system_name: str,
-               mo_name: str) -> etree._Element:
+               mo_name: str, processing_code: str = PRODUCTION, receiver_device: str = IEMK_DEVICE) -> etree._Element:
     """The request a МИС sends to add (or revise) a patient: the sample's structure."""
     root = etree.Element(_q(interaction), nsmap={None: V3}, ITSVersion="XML_1.0")
     _sub(root, "id", root=patient.mo_oid, extension=str(uuid.uuid4()))
     _sub(root, "creationTime", value=_ts())
     _sub(root, "interactionId", root=INTERACTION_ROOT, extension=interaction)
-    _sub(root, "processingCode", code="P")
+    _sub(root, "processingCode", code=processing_code)
     _sub(root, "processingModeCode", code="T")
     _sub(root, "acceptAckCode", code="AL")
     receiver = _sub(_sub(root, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE")
-    _sub(receiver, "id", root="d5a0f9c0-5db4-11e3-949a-0800200c9a66")
+    _sub(receiver, "id", root=receiver_device)
     _sub(receiver, "name", "ИЭМК")
     org = _sub(_sub(receiver, "asAgent", classCode="ASSIGNED"), "representedOrganization", classCode="ORG",
                determinerCode="INSTANCE")
@@ -227,12 +230,12 @@ class PatientQuery:
     birth_date: str | None = None                  # yyyyMMdd
 
 
-def build_query(query: PatientQuery, *, system_id: str) -> etree._Element:
+def build_query(query: PatientQuery, *, system_id: str, processing_code: str = PRODUCTION) -> etree._Element:
     root = etree.Element(_q(QUERY), nsmap={None: V3}, ITSVersion="XML_1.0")
     _sub(root, "id", root=system_id, extension=str(uuid.uuid4()))
     _sub(root, "creationTime", value=_ts())
     _sub(root, "interactionId", root="2.16.840.1.113883.1.6", extension=QUERY)
-    _sub(root, "processingCode", code="P")
+    _sub(root, "processingCode", code=processing_code)
     _sub(root, "processingModeCode", code="T")
     _sub(root, "acceptAckCode", code="AL")
     _sub(_sub(_sub(root, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE"), "id",
