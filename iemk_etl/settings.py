@@ -23,7 +23,6 @@ EXTERNAL_SYSTEM = "fed_iemk"
 
 # Installation defaults, documented in the README. Each installation may override them.
 DEFAULT_TIMEZONE = "Europe/Moscow"
-DEFAULT_MIS_NUMBER = "100.1.1"                                  # <МИС>.<экземпляр МИС> of this installation
 DEFAULT_REPOSITORY_UNIQUE_ID = "1.2.643.5.1.13.2.7.100.1"       # the ИЭМК XDS repository (ITI-43 RepositoryUniqueId)
 DEFAULT_RECEIVER_DEVICE_ID = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"  # the ИЭМК device addressed by HL7v3 messages
 DEFAULT_PROCESSING_CODE = "P"                                   # HL7v3 processingCode: P production, D debug, T test
@@ -40,7 +39,6 @@ PROCESSING_CODES = ("P", "D", "T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
-_MIS_NUMBER = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 
 T = TypeVar("T")
 
@@ -83,7 +81,6 @@ class Settings:
     schedule_cron: str
     timezone: str
     start_date: str
-    mis_number: str
     repository_unique_id: str
     receiver_device_id: str
     processing_code: str
@@ -336,8 +333,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         timezone=env.checked("IEMK_TIMEZONE", _zone, "ожидается имя часового пояса IANA, например Europe/Moscow",
                              DEFAULT_TIMEZONE),
         start_date=env.checked("IEMK_START_DATE", _date, "ожидается дата ГГГГ-ММ-ДД", "2024-01-01"),
-        mis_number=env.pattern("IEMK_MIS_NUMBER", DEFAULT_MIS_NUMBER, _MIS_NUMBER,
-                               "ожидаются числа через точку, например 100.1.1"),
         repository_unique_id=env.pattern("IEMK_REPOSITORY_UNIQUE_ID", DEFAULT_REPOSITORY_UNIQUE_ID, _OID,
                                          "ожидается OID, например 1.2.643.5.1.13.2.7.100.1"),
         receiver_device_id=env.text("IEMK_RECEIVER_DEVICE_ID", DEFAULT_RECEIVER_DEVICE_ID) or "",

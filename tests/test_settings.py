@@ -28,7 +28,6 @@ def test_defaults_load(tmp_path):
     assert (cfg.schedule_cron, cfg.timezone, cfg.start_date) == ("0 0 * * *", "Europe/Moscow", "2024-01-01")
     assert cfg.gost_backend == "auto" and cfg.airflow_log_level == "ERROR"
     # installation constants: documented defaults
-    assert cfg.mis_number == "100.1.1"
     assert cfg.repository_unique_id == "1.2.643.5.1.13.2.7.100.1"
     assert cfg.processing_code == "P"
     assert cfg.receiver_device_id == "d5a0f9c0-5db4-11e3-949a-0800200c9a66"
@@ -56,9 +55,9 @@ def test_values_are_parsed(tmp_path):
     cfg = _load(tmp_path, IEMK_LOGICAL_CONTROL="off", IEMK_REQUIRE_PACKS="Yes", IEMK_HTTP_TIMEOUT="2.5",
                 IEMK_GOST_BACKEND="Python", IEMK_PROCESSING_CODE="d", IEMK_SCHEDULE_CRON="*/15 6-22 * jan-mar mon,fri",
                 IEMK_EMULATOR_CLIENTS="a, b,,", IEMK_EMULATOR_FAULTS=str(faults), IEMK_P12_PASSWORD="общий",
-                IEMK_P12_PASSWORD__GKB7801="свой", IEMK_MIS_NUMBER="200.3.1")
+                IEMK_P12_PASSWORD__GKB7801="свой")
     assert (cfg.logical_control, cfg.require_packs, cfg.http_timeout) == (False, True, 2.5)
-    assert (cfg.gost_backend, cfg.processing_code, cfg.mis_number) == ("python", "D", "200.3.1")
+    assert (cfg.gost_backend, cfg.processing_code) == ("python", "D")
     assert cfg.emulator_clients == frozenset({"a", "b"})
     assert cfg.p12_password("gkb7801") == "свой" and cfg.p12_password("dgp2") == "общий"
     assert "свой" not in repr(cfg) and "общий" not in repr(cfg)
@@ -87,7 +86,6 @@ def test_values_are_parsed(tmp_path):
     ("IEMK_SIGN_CERT", "/nonexistent/cert.pem"),
     ("IEMK_GOST_BACKEND", "fast"),
     ("IEMK_PROCESSING_CODE", "X"),
-    ("IEMK_MIS_NUMBER", "100.1."),
     ("IEMK_REPOSITORY_UNIQUE_ID", "not-an-oid"),
     ("IEMK_AIRFLOW_LOG_LEVEL", "LOUD"),
     ("IEMK_EMULATOR_FAULTS", "/nonexistent/faults.json"),
