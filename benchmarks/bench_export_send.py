@@ -34,7 +34,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="iemk-bench-send-"))
     dsn = embedded_pg.start(home)
     db.migrate(dsn)
-    cfg = dataclasses.replace(settings.load(), home=home, keys_dir=home / "keys")
+    cfg = dataclasses.replace(settings.load(), home=home, keys_dir=home / "keys", mo_config_path=home / "mo.json")
     oid = demo_data.DEMO_MO[0][0]
     with psycopg.connect(dsn, autocommit=True) as conn:
         demo_data.seed(conn, patients=args.patients, days=1, seed=1, end=dt.date(2026, 11, 2), fail_share=0,
@@ -44,7 +44,7 @@ def main() -> None:
     try:
         with emulator_process(dsn, home) as url:
             with CallbackServer(dsn) as callback:
-                run = dataclasses.replace(cfg, iemk_url=url, callback_url=callback.url)
+                run = dataclasses.replace(cfg.with_iemk_url(url), callback_url=callback.url)
                 with queries.client_for(run, "gkb7801") as iemk:
                     started = time.perf_counter()
                     report = export.send(dsn, ids, run, iemk, patients_first=False)  # documents only

@@ -1,59 +1,78 @@
-"""Settings of iemk-etl, read from environment variables.
+"""Settings of iemk-etl: the only module that reads the environment.
 
-Everything a task or a command needs is resolved here, once, so that the Airflow glue, the CLI and the
-tests agree on names and defaults. Nothing here touches a database or the network.
+Everything a task or a command needs is resolved and checked here, once, at ``load()``, so that the Airflow glue,
+the CLI and the tests agree on names and defaults, and a malformed value fails at start with the variable's name
+instead of deep inside a send. Nothing here touches a database or the network. Every variable is listed in the
+README (Configuration). Other modules take the values they need as parameters; none reads ``os.environ``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 EXTERNAL_SYSTEM = "fed_iemk"
 
+# Installation defaults, documented in the README. Each installation may override them.
+DEFAULT_TIMEZONE = "Europe/Moscow"
+DEFAULT_REPOSITORY_UNIQUE_ID = "1.2.643.5.1.13.2.7.100.1"       # the ИЭМК XDS repository (ITI-43 RepositoryUniqueId)
+DEFAULT_RECEIVER_DEVICE_ID = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"  # the ИЭМК device addressed by HL7v3 messages
+DEFAULT_PROCESSING_CODE = "P"                                   # HL7v3 processingCode: P production, D debug, T test
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
+    "IEMK_REPOSITORY_URL": "/xds/repository",
+    "IEMK_REGISTRY_URL": "/xds/registry",
+    "IEMK_PIX_URL": "/pix",
+    "IEMK_PDQ_URL": "/pdq",
+}
+P12_VARIABLE = "IEMK_P12_PASSWORD"  # a variable name; the passwords are read at load
+GOST_BACKENDS = ("auto", "openssl", "python")
+PROCESSING_CODES = ("P", "D", "T")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+
+T = TypeVar("T")
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = _env(name)
-    return float(raw) if raw is not None else default
+class SettingsError(ValueError):
+    """A setting is malformed or missing where it is needed; names the variable and the value."""
 
-
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name)
-    return int(raw) if raw is not None else default
-
-
-def _env_bool(name: str, default: bool = False) -> bool:
-    raw = _env(name)
-    if raw is None:
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _default_packs_dir() -> Path | None:
-    # CI and a developer checkout keep the official packs beside the repository; we never copy them in.
-    candidate = Path(__file__).resolve().parent.parent.parent / "shared" / "semd-packs"
-    return candidate if candidate.is_dir() else None
+    def __init__(self, variable: str, value: str | None, expected: str) -> None:
+        shown = "не задана" if value is None else f"={value!r}"
+        super().__init__(f"настройка {variable}{shown}: {expected}")
+        self.variable = variable
+        self.value = value
 
 
 @dataclass(frozen=True)
 class Settings:
     home: Path
     source_dsn: str | None
+    source_conn_id: str | None           # inside Airflow: the МИС database from this Airflow connection
     packs_dir: Path | None
     require_packs: bool
     logical_control: bool
     iemk_url: str | None
+    repository_url: str | None           # ITI-41 and ITI-43
+    registry_url: str | None             # ITI-18
+    pix_url: str | None                  # HL7v3 PIX feed
+    pdq_url: str | None                  # HL7v3 PDQ query
     callback_url: str | None
-    client_entity_id: str
-    sign_cert: Path
-    sign_key: Path
+    client_entity_id: str | None         # no default: a real ИЭМК must know who we are
+    sign_cert: Path | None               # fallback request certificate of an МО without its own
+    sign_key: Path | None
     keys_dir: Path
+    mo_config_path: Path
+    gost_backend: str
     cert_warn_days: int
     http_timeout: float
     max_send_attempts: int
@@ -62,57 +81,267 @@ class Settings:
     schedule_cron: str
     timezone: str
     start_date: str
+    repository_unique_id: str
+    receiver_device_id: str
+    processing_code: str
+    emulator_dsn: str | None
+    emulator_faults: str | None          # JSON or a JSON file; parsed by the emulator itself
+    emulator_clients: frozenset[str] | None
+    emulator_mo: frozenset[str] | None
+    dags_folder: Path | None
+    airflow_log_level: str
+    # Secrets: never in repr (a logged Settings must not show them).
+    p12_passwords: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
-    def _service_url(self, variable: str, path: str) -> str | None:
-        # The ИПС publishes each service under an opaque path, so each may be set on its own.
-        explicit = _env(variable)
-        if explicit:
-            return explicit
-        return f"{self.iemk_url.rstrip('/')}{path}" if self.iemk_url else None
+    def p12_password(self, mo_code: str) -> str | None:
+        """IEMK_P12_PASSWORD__<MO CODE>, else IEMK_P12_PASSWORD, else None (a container without a password)."""
+        own = self.p12_passwords.get(f"{P12_VARIABLE}__{mo_code.upper()}")
+        return own or self.p12_passwords.get(P12_VARIABLE)
 
-    @property
-    def repository_url(self) -> str | None:
-        """ITI-41 and ITI-43: IEMK_REPOSITORY_URL, else IEMK_URL + /xds/repository (the emulator's path)."""
-        return self._service_url("IEMK_REPOSITORY_URL", "/xds/repository")
+    def require_client_entity_id(self) -> str:
+        """The clientEntityId for anything sent to ИЭМК; refuses when the installation has not set one."""
+        if not self.client_entity_id:
+            raise SettingsError("IEMK_CLIENT_ENTITY_ID", None,
+                                "задайте идентификатор информационной системы, выданный при регистрации в ЕГИСЗ "
+                                "(transportHeader/authInfo/clientEntityId): без него в ИЭМК ничего не отправляется")
+        return self.client_entity_id
 
-    @property
-    def registry_url(self) -> str | None:
-        return self._service_url("IEMK_REGISTRY_URL", "/xds/registry")
-
-    @property
-    def pix_url(self) -> str | None:
-        return self._service_url("IEMK_PIX_URL", "/pix")
-
-    @property
-    def pdq_url(self) -> str | None:
-        return self._service_url("IEMK_PDQ_URL", "/pdq")
-
-    @property
-    def mo_config_path(self) -> Path:
-        return Path(_env("IEMK_MO_CONFIG") or self.home / "mo.json")
+    def with_iemk_url(self, url: str) -> Settings:
+        """These settings pointed at another ИЭМК (an emulator in tests and benchmarks): every service under it."""
+        services = {_field_of(variable): _join(url, path) for variable, path in SERVICE_PATHS.items()}
+        return dataclasses.replace(self, iemk_url=url, **services)
 
 
-def load() -> Settings:
-    home = Path(_env("IEMK_HOME") or Path.cwd() / ".iemk").resolve()
-    packs = _env("IEMK_SEMD_PACKS")
+def _field_of(variable: str) -> str:
+    return variable.removeprefix("IEMK_").lower()
+
+
+def _join(base: str, path: str) -> str:
+    return f"{base.rstrip('/')}{path}"
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process of ours (the Airflow runner): this process's, with ``extra`` over it."""
+    return {**os.environ, **(extra or {})}
+
+
+# -- reading and checking one variable ---------------------------------------------------------------------------
+
+class _Reader:
+    """Reads variables from one snapshot of the environment; every check names the variable it reads."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.environ.get(name)
+        return value.strip() if value not in (None, "") and value.strip() else default
+
+    def checked(self, name: str, parse: Callable[[str], T], expected: str, default: T) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, TypeError, ZoneInfoNotFoundError):
+            raise SettingsError(name, raw, expected) from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            word = raw.lower()
+            if word not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return word in _TRUE
+
+        return self.checked(name, parse, "ожидается true/false (1/0, yes/no, on/off)", default)
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        return self.checked(name, lambda raw: _at_least(int(raw), minimum), f"ожидается целое число ≥ {minimum}",
+                            default)
+
+    def number(self, name: str, default: float) -> float:
+        return self.checked(name, lambda raw: _at_least(float(raw), 0.0, strict=True),
+                            "ожидается положительное число (секунды)", default)
+
+    def url(self, name: str) -> str | None:
+        return self.checked(name, _url, "ожидается адрес http:// или https:// с именем хоста", None)
+
+    def path(self, name: str, *, kind: str | None = None) -> Path | None:
+        """A path; ``kind`` 'dir' or 'file' when it must already exist."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        path = Path(raw).expanduser()
+        if kind == "dir" and not path.is_dir():
+            raise SettingsError(name, raw, "такой папки нет")
+        if kind == "file" and not path.is_file():
+            raise SettingsError(name, raw, "такого файла нет")
+        return path.resolve() if kind else path
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
+        def parse(raw: str) -> str:
+            value = raw.upper() if upper else raw.lower()
+            if value not in allowed:
+                raise ValueError(raw)
+            return value
+
+        return self.checked(name, parse, f"ожидается одно из: {', '.join(allowed)}", default)
+
+    def pattern(self, name: str, default: str, regex: re.Pattern[str], expected: str) -> str:
+        def parse(raw: str) -> str:
+            if not regex.match(raw):
+                raise ValueError(raw)
+            return raw
+
+        return self.checked(name, parse, expected, default)
+
+    def listed(self, name: str) -> frozenset[str] | None:
+        raw = self.text(name, "") or ""
+        return frozenset(v.strip() for v in raw.split(",") if v.strip()) or None
+
+    def prefixed(self, prefix: str) -> dict[str, str]:
+        return {k: v for k, v in self.environ.items() if (k == prefix or k.startswith(f"{prefix}__")) and v}
+
+
+def _at_least(value: T, minimum: float, *, strict: bool = False) -> T:
+    if value < minimum or (strict and value == minimum):  # type: ignore[operator]
+        raise ValueError(value)
+    return value
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(raw)
+    parts.port  # noqa: B018 - raises ValueError on a malformed port
+    return raw
+
+
+def _zone(raw: str) -> str:
+    if not raw or raw.startswith("/") or ".." in raw:
+        raise ValueError(raw)  # ZoneInfo would read a file path; a time zone is a name
+    ZoneInfo(raw)
+    return raw
+
+
+def _date(raw: str) -> str:
+    dt.date.fromisoformat(raw)
+    return raw
+
+
+def _faults(raw: str) -> str:
+    # The emulator parses the profile; here only a file that does not exist is caught early.
+    if not raw.lstrip().startswith("{") and not Path(raw).is_file():
+        raise ValueError(raw)
+    return raw
+
+
+# -- cron --------------------------------------------------------------------------------------------------------
+
+_CRON_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
+_CRON_FIELDS = ((0, 59, ()), (0, 23, ()), (1, 31, ()),
+                (1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+                (0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")))
+
+
+def _cron(raw: str) -> str:
+    """A five-field cron expression (or an Airflow preset such as @daily): ranges, lists, steps, names."""
+    if raw in _CRON_PRESETS:
+        return raw
+    fields = raw.split()
+    if len(fields) != 5:
+        raise ValueError(raw)
+    for text, (low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            _cron_item(item.lower(), low, high, names)
+    return raw
+
+
+def _cron_item(item: str, low: int, high: int, names: tuple[str, ...]) -> None:
+    base, _, step = item.partition("/")
+    if step and (not step.isdigit() or int(step) == 0):
+        raise ValueError(item)
+    if base == "*":
+        return
+    bounds = base.split("-")
+    if len(bounds) > 2:
+        raise ValueError(item)
+    values = [_cron_value(b, low, high, names) for b in bounds]
+    if len(values) == 2 and values[0] > values[1]:
+        raise ValueError(item)
+
+
+def _cron_value(text: str, low: int, high: int, names: tuple[str, ...]) -> int:
+    if text in names:
+        return names.index(text) + low
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(text)
+    return int(text)
+
+
+# -- load --------------------------------------------------------------------------------------------------------
+
+def _default_packs_dir() -> Path | None:
+    # CI and a developer checkout keep the official packs beside the repository; we never copy them in.
+    candidate = Path(__file__).resolve().parent.parent.parent / "shared" / "semd-packs"
+    return candidate if candidate.is_dir() else None
+
+
+def _service_urls(env: _Reader, iemk_url: str | None) -> dict[str, str | None]:
+    """Each service: its own variable, else IEMK_URL + the emulator's path, else None."""
+    return {_field_of(variable): env.url(variable) or (_join(iemk_url, path) if iemk_url else None)
+            for variable, path in SERVICE_PATHS.items()}
+
+
+def _signing_pair(env: _Reader) -> tuple[Path | None, Path | None]:
+    cert, key = env.path("IEMK_SIGN_CERT", kind="file"), env.path("IEMK_SIGN_KEY", kind="file")
+    if (cert is None) != (key is None):
+        missing, present = ("IEMK_SIGN_KEY", "IEMK_SIGN_CERT") if key is None else ("IEMK_SIGN_CERT", "IEMK_SIGN_KEY")
+        raise SettingsError(missing, None, f"задаётся вместе с {present}")
+    return cert, key
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of this process, checked; ``SettingsError`` names the first malformed variable."""
+    env = _Reader(os.environ if environ is None else environ)
+    home = (env.path("IEMK_HOME") or Path.cwd() / ".iemk").resolve()
+    iemk_url = env.url("IEMK_URL")
+    sign_cert, sign_key = _signing_pair(env)
     return Settings(
         home=home,
-        source_dsn=_env("IEMK_SOURCE_DSN"),
-        packs_dir=Path(packs).resolve() if packs else _default_packs_dir(),
-        require_packs=_env_bool("IEMK_REQUIRE_PACKS"),
-        logical_control=_env_bool("IEMK_LOGICAL_CONTROL", True),
-        iemk_url=_env("IEMK_URL"),
-        callback_url=_env("IEMK_CALLBACK_URL"),
-        client_entity_id=_env("IEMK_CLIENT_ENTITY_ID", "17c74e63-dc38-438d-a27a-a1aa063ee7b8") or "",
-        sign_cert=Path(_env("IEMK_SIGN_CERT") or home / "certs" / "client-cert.pem"),
-        sign_key=Path(_env("IEMK_SIGN_KEY") or home / "certs" / "client-key.pem"),
-        keys_dir=Path(_env("IEMK_KEYS_DIR") or home / "keys"),
-        cert_warn_days=_env_int("IEMK_CERT_WARN_DAYS", 30),
-        http_timeout=_env_float("IEMK_HTTP_TIMEOUT", 30.0),
-        max_send_attempts=_env_int("IEMK_MAX_SEND_ATTEMPTS", 5),
-        reply_poke_seconds=_env_float("IEMK_REPLY_POKE_SECONDS", 60.0),
-        reply_timeout_seconds=_env_float("IEMK_REPLY_TIMEOUT_SECONDS", 6 * 3600.0),
-        schedule_cron=_env("IEMK_SCHEDULE_CRON", "0 0 * * *") or "0 0 * * *",
-        timezone=_env("IEMK_TIMEZONE", "Europe/Moscow") or "Europe/Moscow",
-        start_date=_env("IEMK_START_DATE", "2024-01-01") or "2024-01-01",
+        source_dsn=env.text("IEMK_SOURCE_DSN"),
+        source_conn_id=env.text("IEMK_SOURCE_CONN_ID"),
+        packs_dir=env.path("IEMK_SEMD_PACKS", kind="dir") or _default_packs_dir(),
+        require_packs=env.boolean("IEMK_REQUIRE_PACKS", False),
+        logical_control=env.boolean("IEMK_LOGICAL_CONTROL", True),
+        iemk_url=iemk_url,
+        **_service_urls(env, iemk_url),
+        callback_url=env.url("IEMK_CALLBACK_URL"),
+        client_entity_id=env.text("IEMK_CLIENT_ENTITY_ID"),
+        sign_cert=sign_cert,
+        sign_key=sign_key,
+        keys_dir=env.path("IEMK_KEYS_DIR") or home / "keys",
+        mo_config_path=env.path("IEMK_MO_CONFIG") or home / "mo.json",
+        gost_backend=env.choice("IEMK_GOST_BACKEND", "auto", GOST_BACKENDS),
+        cert_warn_days=env.integer("IEMK_CERT_WARN_DAYS", 30, minimum=0),
+        http_timeout=env.number("IEMK_HTTP_TIMEOUT", 30.0),
+        max_send_attempts=env.integer("IEMK_MAX_SEND_ATTEMPTS", 5, minimum=1),
+        reply_poke_seconds=env.number("IEMK_REPLY_POKE_SECONDS", 60.0),
+        reply_timeout_seconds=env.number("IEMK_REPLY_TIMEOUT_SECONDS", 6 * 3600.0),
+        schedule_cron=env.checked("IEMK_SCHEDULE_CRON", _cron, "ожидается cron из пяти полей или @daily и т. п.",
+                                  "0 0 * * *"),
+        timezone=env.checked("IEMK_TIMEZONE", _zone, "ожидается имя часового пояса IANA, например Europe/Moscow",
+                             DEFAULT_TIMEZONE),
+        start_date=env.checked("IEMK_START_DATE", _date, "ожидается дата ГГГГ-ММ-ДД", "2024-01-01"),
+        repository_unique_id=env.pattern("IEMK_REPOSITORY_UNIQUE_ID", DEFAULT_REPOSITORY_UNIQUE_ID, _OID,
+                                         "ожидается OID, например 1.2.643.5.1.13.2.7.100.1"),
+        receiver_device_id=env.text("IEMK_RECEIVER_DEVICE_ID", DEFAULT_RECEIVER_DEVICE_ID) or "",
+        processing_code=env.choice("IEMK_PROCESSING_CODE", DEFAULT_PROCESSING_CODE, PROCESSING_CODES, upper=True),
+        emulator_dsn=env.text("IEMK_EMULATOR_DSN"),
+        emulator_faults=env.checked("IEMK_EMULATOR_FAULTS", _faults, "ожидается JSON или путь к файлу JSON", None),
+        emulator_clients=env.listed("IEMK_EMULATOR_CLIENTS"),
+        emulator_mo=env.listed("IEMK_EMULATOR_MO"),
+        dags_folder=env.path("IEMK_DAGS_FOLDER", kind="dir"),
+        airflow_log_level=env.choice("IEMK_AIRFLOW_LOG_LEVEL", "ERROR", LOG_LEVELS, upper=True),
+        p12_passwords=env.prefixed(P12_VARIABLE),
     )

@@ -26,6 +26,8 @@ os.environ.update({
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     "IEMK_REPLY_POKE_SECONDS": "1",
     "IEMK_REPLY_TIMEOUT_SECONDS": "60",
+    # No default in settings (a real ИЭМК needs the installation's own): the tests' system, as in the samples.
+    "IEMK_CLIENT_ENTITY_ID": "17c74e63-dc38-438d-a27a-a1aa063ee7b8",
 })
 os.environ.pop("IEMK_SOURCE_DSN", None)
 os.environ.pop("IEMK_SOURCE_CONN_ID", None)

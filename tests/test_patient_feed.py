@@ -31,7 +31,7 @@ def world(fresh_dsn, packs_dir, dev_keys):
         with EmulatorServer(config, fresh_dsn) as emulator, CallbackServer(fresh_dsn) as callback, \
                 client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="c",
                                   signer=keys.load_signer(*dev_keys), timeout=10) as iemk:
-            cfg = dataclasses.replace(settings.load(), iemk_url=emulator.url, callback_url=callback.url)
+            cfg = dataclasses.replace(settings.load().with_iemk_url(emulator.url), callback_url=callback.url)
             yield conn, fresh_dsn, cfg, iemk, emulator
 
 

@@ -235,11 +235,11 @@ def test_gost_pkcs12_from_openssl_is_read_and_checked(tmp_path, openssl_gost, mo
     assert signer.certificate_der == asn1.unpem(cert.read_bytes(), "CERTIFICATE")
     with pytest.raises(keys.KeyMaterialError, match="неверный пароль"):
         keys.load_pkcs12(tmp_path / "request.p12", "не тот")
-    # the key store takes an МО's request.p12, with the МО's password setting
+    # the key store takes an МО's request.p12, with the МО's password setting (read at load)
+    monkeypatch.setenv("IEMK_P12_PASSWORD__GKB7801", "пароль-1")
     cfg = dataclasses.replace(settings.load(), keys_dir=tmp_path / "keys")
     (cfg.keys_dir / "gkb7801").mkdir(parents=True)
     (tmp_path / "request.p12").rename(cfg.keys_dir / "gkb7801" / "request.p12")
-    monkeypatch.setenv("IEMK_P12_PASSWORD__GKB7801", "пароль-1")
     assert keystore.KeyStore(cfg).request_signer("gkb7801").certificate_der == signer.certificate_der
 
 

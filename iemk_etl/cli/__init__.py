@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -129,16 +128,11 @@ def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | 
                     require_registered_patient: bool = False) -> EmulatorConfig:
     from iemk_etl.emulator.faults import FaultProfile
 
-    profile = FaultProfile.load(faults) if faults else FaultProfile.from_env()
-
-    def listed(name: str) -> frozenset[str] | None:
-        raw = os.environ.get(name, "")
-        return frozenset(v.strip() for v in raw.split(",") if v.strip()) or None
-
+    profile = FaultProfile.load(faults or settings.emulator_faults)
     return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay,
                           faults=profile, require_registered_patient=require_registered_patient,
-                          logical_control=settings.logical_control, known_clients=listed("IEMK_EMULATOR_CLIENTS"),
-                          known_mo=listed("IEMK_EMULATOR_MO"))
+                          logical_control=settings.logical_control, known_clients=settings.emulator_clients,
+                          known_mo=settings.emulator_mo)
 
 
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,7 +166,7 @@ def _worker_args(args: argparse.Namespace) -> list[str]:
 
 def _emulator_dsn(settings: Settings) -> str:
     """IEMK_EMULATOR_DSN, else the project database (the emulator keeps to its own schema there)."""
-    return os.environ.get("IEMK_EMULATOR_DSN") or db.resolve_dsn(settings)
+    return settings.emulator_dsn or db.resolve_dsn(settings)
 
 
 def cmd_emulator_reset(args: argparse.Namespace, settings: Settings) -> int:
@@ -203,7 +197,7 @@ def run_export(mo: list[str], start: dt.date, end: dt.date, env: dict[str, str] 
     for m in mo:
         command += ["--mo", m]
     command += extra or []
-    return subprocess.run(command, env={**os.environ, **(env or {})}, check=False).returncode
+    return subprocess.run(command, env=settings_mod.child_environment(env), check=False).returncode
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 import time
 
+from iemk_etl import periods
 from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
@@ -19,6 +20,8 @@ from iemk_etl.signing.backend import get_backend
 from iemk_etl.signing.keystore import KeyStore
 from iemk_etl.store import db, integration
 from iemk_etl.transport.callback import CallbackServer
+
+DEMO_CLIENT_ENTITY_ID = "17c74e63-dc38-438d-a27a-a1aa063ee7b8"  # the public samples' test system, demo only
 
 
 def _say(text: str) -> None:
@@ -33,11 +36,13 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
     where = "IEMK_SOURCE_DSN" if settings.source_dsn else f"embedded PostgreSQL under {settings.home}"
     _say(f"1/5 database: {where}")
     db.migrate(dsn)
-    end = dt.datetime.now(demo_data.MSK).date()
+    end = dt.datetime.now(periods.zone(settings.timezone)).date()
     with db.connect(dsn, autocommit=True) as conn:
-        result = demo_data.seed(conn, patients=patients, days=days, seed=seed, end=end, store=KeyStore(settings))
+        result = demo_data.seed(conn, patients=patients, days=days, seed=seed, end=end, store=KeyStore(settings),
+                                tz=settings.timezone)
         _say(f"2/5 demo data: {result.patients} patients of {result.mo} МО, {result.documents} new documents, "
-             f"signed with GOST R 34.10-2012 test keys in {settings.keys_dir} ({get_backend().name} backend)")
+             f"signed with GOST R 34.10-2012 test keys in {settings.keys_dir} "
+             f"({get_backend(settings.gost_backend).name} backend)")
         for oid, *_ in demo_data.DEMO_MO:
             state = integration.set_enabled(conn, oid, True)
             integration.remember_mo(settings.mo_config_path,
@@ -51,6 +56,8 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
         env = {
             "IEMK_SOURCE_DSN": dsn, "IEMK_HOME": str(settings.home), "IEMK_URL": emulator.url,
             "IEMK_CALLBACK_URL": callback.url,
+            # The emulator accepts any clientEntityId; a real ИЭМК needs the installation's own.
+            "IEMK_CLIENT_ENTITY_ID": settings.client_entity_id or DEMO_CLIENT_ENTITY_ID,
             "IEMK_REPLY_POKE_SECONDS": "1", "IEMK_REPLY_TIMEOUT_SECONDS": "120",
         }
         first, last = end - dt.timedelta(days=days), end - dt.timedelta(days=1)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field, replace
-from zoneinfo import ZoneInfo
 
 import psycopg
 from lxml import etree
 
+from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.devtools import certs
+from iemk_etl.devtools.generate import MSK as MSK  # the demo's zone, for the tests
 from iemk_etl.devtools.generate import Generator, make_patient, staff_pool
 from iemk_etl.pipeline import forming
 from iemk_etl.protocol import xml
@@ -39,8 +40,6 @@ from iemk_etl.semd.model import (
 )
 from iemk_etl.signing import semd_signing
 from iemk_etl.signing.keystore import KeyStore
-
-MSK = ZoneInfo("Europe/Moscow")
 
 DEMO_MO = (
     ("1.2.643.5.1.13.13.12.2.77.7801", "gkb7801", "ГБУЗ «Городская клиническая больница № 1 ДЗМ»", 77),
@@ -67,15 +66,19 @@ class SeedResult:
 
 def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: int = 42,
          end: dt.date | None = None, fail_share: float = 0.2, unsigned_share: float = 0.1,
-         store: KeyStore | None = None) -> SeedResult:
+         store: KeyStore | None = None, tz: dt.tzinfo | str | None = None) -> SeedResult:
     """Fill the МИС tables; re-running with the same arguments adds nothing new.
 
     Signed documents carry real GOST signatures (author and МО) made with test certificates that are
-    created in the key store for the demo МО and their staff.
+    created in the key store for the demo МО and their staff. Days are local days of ``tz`` (default: the
+    IEMK_TIMEZONE setting).
     """
-    store = store or KeyStore(settings_mod.load())
+    if store is None or tz is None:
+        loaded = settings_mod.load()
+        store, tz = store or KeyStore(loaded), tz or loaded.timezone
+    zone = periods.zone(tz) if isinstance(tz, str) else tz
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
-    end = end or dt.datetime.now(MSK).date()
+    end = end or dt.datetime.now(zone).date()
     first_day = end - dt.timedelta(days=days)
     totals = {"documents": 0, "signed": 0, "bad_format": 0, "bad_snils": 0, "patients": 0}
     by_kind: dict[int, int] = {}
@@ -92,7 +95,7 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
             staff = staff_pool(rng, mo)
             staff_ids = _seed_staff(conn, oid, staff)
             certs.ensure_test_material(store, code, [(s.local_id, f"{s.family} {s.given}") for s in staff])
-            gen = Generator(mo=mo, rng=rng, staff=staff, id_prefix=f"{code}-{end:%y%m%d}-")
+            gen = Generator(mo=mo, rng=rng, staff=staff, id_prefix=f"{code}-{end:%y%m%d}-", tz=zone)
             per_mo = patients // len(DEMO_MO) + (1 if mo_index < patients % len(DEMO_MO) else 0)
             bad_snils_patients: set[int] = set()
             added = False       # forming runs only when this run added records: damaged demo documents stay so
@@ -112,8 +115,8 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
                                                    first_day + dt.timedelta(days=chosen[-1]), staff_ids)
             if not added:
                 continue
-            start_at = dt.datetime.combine(first_day, dt.time(), MSK)
-            formed = forming.form_period(conn, oid, start_at, dt.datetime.combine(end, dt.time(), MSK))
+            start_at = periods.day_start(first_day, zone)
+            formed = forming.form_period(conn, oid, start_at, periods.day_start(end, zone))
             for kind, count in formed.formed.items():
                 by_kind[kind] = by_kind.get(kind, 0) + count
             for document_id, kind, patient_id, staff_local_id, data, local_uid in conn.execute(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import replace
-from zoneinfo import ZoneInfo
 
+from iemk_etl import periods
 from iemk_etl.protocol import snils
 from iemk_etl.semd import codes, pdf
 from iemk_etl.semd.model import (
@@ -37,8 +37,10 @@ from iemk_etl.semd.model import (
     Staff,
     Visit,
 )
+from iemk_etl.settings import DEFAULT_TIMEZONE
 
-MSK = ZoneInfo("Europe/Moscow")
+# The demo's zone: the default of IEMK_TIMEZONE (a Generator may be given another).
+MSK = periods.zone(DEFAULT_TIMEZONE)
 
 MO = Organization(
     "1.2.643.5.1.13.13.12.2.77.7801", "ГБУЗ «Городская клиническая больница № 1 ДЗМ»",
@@ -136,8 +138,9 @@ STAY_PROFILES = (
 
 class Generator:
     def __init__(self, seed: int = 1, mo: Organization = MO, rng: random.Random | None = None,
-                 staff: list[Staff] | None = None, id_prefix: str = "") -> None:
+                 staff: list[Staff] | None = None, id_prefix: str = "", tz: dt.tzinfo = MSK) -> None:
         self.rng = rng or random.Random(seed)  # noqa: S311 - synthetic data, not secrets
+        self.tz = tz
         self.mo = mo
         self.staff = staff or staff_pool(self.rng, mo)
         self.id_prefix = id_prefix
@@ -152,7 +155,7 @@ class Generator:
         return self.rng.choice(pool)
 
     def _moment(self, day: dt.date, hour: int = 9) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(hour, 0), MSK) + dt.timedelta(minutes=self.rng.randint(0, 240))
+        return dt.datetime.combine(day, dt.time(hour, 0), self.tz) + dt.timedelta(minutes=self.rng.randint(0, 240))
 
     def _diagnoses(self, *, sparse: bool) -> tuple[Diagnosis, ...]:
         main = Diagnosis(*self.rng.choice(codes.ICD10_COMMON))

@@ -16,7 +16,6 @@ Every draw comes from one seeded generator, so the same requests in the same ord
 from __future__ import annotations
 
 import json
-import os
 import random
 import threading
 from dataclasses import dataclass, field, fields
@@ -90,10 +89,6 @@ class FaultProfile:
             raise FaultProfileError(f"fault profile is not JSON: {exc}") from None
         operations = {name: OperationFaults.from_dict(values) for name, values in data.get("operations", {}).items()}
         return cls(seed=int(data.get("seed", 0)), operations=operations)
-
-    @classmethod
-    def from_env(cls) -> FaultProfile:
-        return cls.load(os.environ.get("IEMK_EMULATOR_FAULTS"))
 
     @property
     def active(self) -> bool:

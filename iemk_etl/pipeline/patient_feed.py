@@ -89,8 +89,9 @@ def _feed_one(conn: psycopg.Connection, mo_oid: str, row: tuple, settings: Setti
     interaction = pix.REVISE if known else pix.ADD
     kind = "revise" if known else "add"
     message_id = f"urn:uuid:{uuid.uuid5(_NS, f'{mo_oid}|{patient_id}|{digest}|{kind}')}"
-    body = pix.build_feed(interaction, _record(row, mo_oid), system_id=settings.client_entity_id,
-                            system_name="iemk-etl", mo_name=mo_name)
+    body = pix.build_feed(interaction, _record(row, mo_oid), system_id=settings.require_client_entity_id(),
+                          system_name="iemk-etl", mo_name=mo_name, processing_code=settings.processing_code,
+                          receiver_device=settings.receiver_device_id)
     try:
         answer = iemk.call(settings.pix_url or "", pix.ACTION[interaction], body, message_id=message_id,
                            service="pix")

@@ -21,19 +21,18 @@ from iemk_etl.signing.backend import get_backend
 from iemk_etl.signing.keystore import KeyStore
 from iemk_etl.transport import client
 
-REPOSITORY_ID = "1.2.643.5.1.13.2.7.100.1"
-
 
 def client_for(settings: Settings, mo_code: str) -> client.IemkClient:
     if not settings.repository_url:
         raise ValueError("IEMK_URL (or the service URLs) is not set: nowhere to ask")
-    return client.IemkClient(settings.repository_url, client_entity_id=settings.client_entity_id,
+    return client.IemkClient(settings.repository_url, client_entity_id=settings.require_client_entity_id(),
                              signer=KeyStore(settings).request_signer(mo_code), timeout=settings.http_timeout)
 
 
 def search_patients(iemk: client.IemkClient, settings: Settings,
                     query: pdq.PatientQuery) -> list[PatientRecord]:
-    body = pdq.build_request(query, system_id=settings.client_entity_id)
+    body = pdq.build_request(query, system_id=settings.require_client_entity_id(),
+                             processing_code=settings.processing_code)
     answer = iemk.call(settings.pdq_url or "", pdq.ACTION, body, service="pdq")
     return pdq.read_response(answer.body) if answer.body is not None else []
 
@@ -64,7 +63,7 @@ def mo_of(unique_id: str) -> str:
 
 def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Connection,
                   unique_id: str) -> ShownDocument:
-    request = retrieve.build_request([unique_id], REPOSITORY_ID)
+    request = retrieve.build_request([unique_id], settings.repository_unique_id)
     answer = iemk.call(settings.repository_url or "", retrieve.ACTION, request, service="repository")
     documents, errors = retrieve.read_response(answer.body) if answer.body is not None else ({}, ["пусто"])
     if unique_id not in documents:

@@ -3,7 +3,6 @@ what the emulator serves."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,8 +17,8 @@ class UnknownOperationError(IemkError, ValueError):
 
 
 def schemas_dir() -> Path:
-    explicit = os.environ.get("IEMK_SCHEMAS_DIR")
-    return Path(explicit) if explicit else Path(__file__).resolve().parent / "schemas"
+    # Package data: the WSDLs are part of the protocol, not of an installation (no setting overrides them).
+    return Path(__file__).resolve().parent / "schemas"
 
 
 def wsdl_path(service: str) -> Path:

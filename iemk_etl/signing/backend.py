@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
 import threading
 from functools import lru_cache
 
@@ -164,8 +163,12 @@ class OpenSslEngineBackend:
 
 @lru_cache(maxsize=4)
 def get_backend(name: str | None = None) -> GostBackend:
-    """The backend by name (``python``, ``openssl``) or, for ``auto``, the fastest one available."""
-    wanted = (name or os.environ.get("IEMK_GOST_BACKEND") or "auto").lower()
+    """The backend by name (``python``, ``openssl``) or, for ``auto`` (or None), the fastest one available.
+
+    The configured name is ``Settings.gost_backend`` (IEMK_GOST_BACKEND); the key store passes it in, and the
+    signers it makes carry their backend. Callers without settings (digests, verification) get ``auto``: both
+    backends give the same results, only their speed differs."""
+    wanted = (name or "auto").lower()
     if wanted == "python":
         return PythonBackend()
     if wanted in ("openssl", "auto"):

@@ -177,7 +177,7 @@ def load_signer(cert_path: Path, key_path: Path, *, backend: GostBackend | None 
         raise KeyMaterialError(f"не найден файл сертификата или ключа ЭП: {exc.filename}") from None
 
 
-def load_pkcs12(path: Path, password: str | None) -> AnySigner:
+def load_pkcs12(path: Path, password: str | None, *, backend: GostBackend | None = None) -> AnySigner:
     """A checked signer from a PKCS#12 container: RSA through cryptography, GOST through crypto.pkcs12."""
     try:
         data = path.read_bytes()
@@ -201,7 +201,7 @@ def load_pkcs12(path: Path, password: str | None) -> AnySigner:
         raise KeyMaterialError("в контейнере PKCS#12 должны быть один закрытый ключ и его сертификат")
     for der in certificates:     # the end-entity certificate is the one matching the key
         try:
-            return signer_from_pem(der, private_keys[0])
+            return signer_from_pem(der, private_keys[0], backend=backend)
         except KeyMaterialError as exc:
             last = exc
     raise last

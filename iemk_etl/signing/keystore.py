@@ -3,22 +3,24 @@
 Layout under IEMK_KEYS_DIR (default ``$IEMK_HOME/keys``), PEM files, keys PKCS#8::
 
     <mo code>/request-cert.pem, request-key.pem    signs every SOAP request of the МО (WS-Security), or
-    <mo code>/request.p12                          the same as PKCS#12 (password: IEMK_P12_PASSWORD__<MO CODE>
-                                                   or IEMK_P12_PASSWORD)
+    <mo code>/request.p12                          the same as PKCS#12 (password: ``Settings.p12_password``,
+                                                   i.e. IEMK_P12_PASSWORD__<MO CODE> or IEMK_P12_PASSWORD)
     <mo code>/mo-cert.pem, mo-key.pem              the МО's signature on СЭМД kinds that require it
     <mo code>/staff/<local id>-cert.pem, -key.pem  a doctor's signature on the СЭМД they author
 
-A МО without its own request certificate uses IEMK_SIGN_CERT / IEMK_SIGN_KEY. Inside Airflow an
-Airflow connection ``iemk_sign__<mo code>`` takes precedence (see iemk_airflow.resources).
+A МО without its own request certificate uses IEMK_SIGN_CERT / IEMK_SIGN_KEY when they are set; with neither,
+asking for its request signer is a configuration error that names what to provide. Inside Airflow an Airflow
+connection ``iemk_sign__<mo code>`` takes precedence (see iemk_airflow.resources). GOST keys sign with the backend
+named by IEMK_GOST_BACKEND (``Settings.gost_backend``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
+from iemk_etl.signing.backend import GostBackend, get_backend
 
 
 class KeyStore:
@@ -26,26 +28,35 @@ class KeyStore:
         self.settings = settings
         self.root = settings.keys_dir
 
+    @property
+    def backend(self) -> GostBackend:
+        return get_backend(self.settings.gost_backend)
+
     def _pair(self, folder: Path, prefix: str) -> tuple[Path, Path]:
         return folder / f"{prefix}-cert.pem", folder / f"{prefix}-key.pem"
 
     def request_signer(self, mo_code: str) -> keys.AnySigner:
         container = self.root / mo_code / "request.p12"
         if container.exists():
-            password = os.environ.get(f"IEMK_P12_PASSWORD__{mo_code.upper()}") or os.environ.get("IEMK_P12_PASSWORD")
-            return keys.load_pkcs12(container, password)
+            return keys.load_pkcs12(container, self.settings.p12_password(mo_code), backend=self.backend)
         cert, key = self._pair(self.root / mo_code, "request")
         if not cert.exists():
-            cert, key = self.settings.sign_cert, self.settings.sign_key
-        return keys.load_signer(cert, key)
+            cert, key = self._fallback_pair(mo_code, cert)
+        return keys.load_signer(cert, key, backend=self.backend)
+
+    def _fallback_pair(self, mo_code: str, own: Path) -> tuple[Path, Path]:
+        if self.settings.sign_cert is None or self.settings.sign_key is None:
+            raise keys.KeyMaterialError(f"нет сертификата ЭП запросов МО {mo_code}: положите {own.name} и ключ в "
+                                        f"{own.parent} (или request.p12) либо задайте IEMK_SIGN_CERT и IEMK_SIGN_KEY")
+        return self.settings.sign_cert, self.settings.sign_key
 
     def org_signer(self, mo_code: str) -> keys.AnySigner:
-        return keys.load_signer(*self._pair(self.root / mo_code, "mo"))
+        return keys.load_signer(*self._pair(self.root / mo_code, "mo"), backend=self.backend)
 
     def staff_signer(self, mo_code: str, staff_local_id: str) -> keys.AnySigner:
-        return keys.load_signer(*self._pair(self.root / mo_code / "staff", staff_local_id))
+        return keys.load_signer(*self._pair(self.root / mo_code / "staff", staff_local_id), backend=self.backend)
 
     def request_certificate(self, mo_code: str) -> bytes | None:
         cert, _ = self._pair(self.root / mo_code, "request")
         path = cert if cert.exists() else self.settings.sign_cert
-        return keys.read_certificate(path.read_bytes()) if path.exists() else None
+        return keys.read_certificate(path.read_bytes()) if path is not None and path.exists() else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
@@ -16,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def source_dsn(settings: Settings) -> str:
     """IEMK_SOURCE_CONN_ID names an Airflow connection; otherwise IEMK_SOURCE_DSN or the embedded server."""
-    conn_id = os.environ.get("IEMK_SOURCE_CONN_ID")
+    conn_id = settings.source_conn_id
     if not conn_id:
         return db.resolve_dsn(settings)
     from airflow.sdk import Connection
@@ -64,5 +63,5 @@ def request_signer(settings: Settings, mo_code: str) -> keys.AnySigner:
 def iemk_client(settings: Settings, mo_code: str) -> client.IemkClient:
     if not settings.repository_url:
         raise ValueError("IEMK_URL (or IEMK_REPOSITORY_URL) is not set: nowhere to send documents")
-    return client.IemkClient(settings.repository_url, client_entity_id=settings.client_entity_id,
+    return client.IemkClient(settings.repository_url, client_entity_id=settings.require_client_entity_id(),
                              signer=request_signer(settings, mo_code), timeout=settings.http_timeout)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from iemk_etl import periods
+from iemk_etl.settings import Settings
 from iemk_etl.store.integration import EXPORT_DAG, SIGN_AND_SEND_DAG
 
 REPO_DAGS = Path(__file__).resolve().parent.parent.parent / "dags"
@@ -37,10 +38,10 @@ class RunResult:
     seconds: float
 
 
-def dags_folder() -> Path:
-    explicit = os.environ.get("IEMK_DAGS_FOLDER")
+def dags_folder(explicit: Path | None = None) -> Path:
+    """IEMK_DAGS_FOLDER (``Settings.dags_folder``), else the repository's dags/, else a one-line DAG file."""
     if explicit:
-        return Path(explicit)
+        return explicit
     if (REPO_DAGS / "iemk_export.py").is_file():
         return REPO_DAGS
     # Installed without the repository: a one-line DAG file over the installed package does the same.
@@ -50,17 +51,19 @@ def dags_folder() -> Path:
     return folder
 
 
-def configure(airflow_home: Path) -> None:
-    """Airflow reads its configuration at import: call this before anything imports airflow."""
+def configure(airflow_home: Path, settings: Settings) -> None:
+    """Airflow reads its configuration at import: call this before anything imports airflow.
+
+    Our own IEMK_* come from settings; Airflow's configuration is its environment, written here for the run."""
     airflow_home.mkdir(parents=True, exist_ok=True)
     # Airflow's own deprecation chatter would bury the progress lines; our code's warnings still show.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     os.environ.update({
         "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(settings.dags_folder)),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("IEMK_AIRFLOW_LOG_LEVEL", "ERROR"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": settings.airflow_log_level,
     })
 
 
@@ -164,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from iemk_etl import settings as settings_mod
 
-    home = Path(tempfile.mkdtemp(prefix="airflow-", dir=_runs_dir(settings_mod.load().home)))
-    configure(home)
+    settings = settings_mod.load()
+    home = Path(tempfile.mkdtemp(prefix="airflow-", dir=_runs_dir(settings.home)))
+    configure(home, settings)
     try:
         init_metadata_db()
         if args.sign_and_send:

@@ -15,7 +15,9 @@ ID_TYPES = "1.2.643.5.1.13.2.7.1.62"     # «Тип внешнего идент�
 GENDER_SYSTEM = "1.2.643.5.1.13.2.1.1.156"
 SNILS_TYPE, POLICY_TYPE, IDENTITY_DOC_TYPE = "3", "1", "5"
 SNILS_ROOT = "1.2.643.100.3"
+# Defaults of the installation settings IEMK_PROCESSING_CODE and IEMK_RECEIVER_DEVICE_ID (callers pass them in).
 PROCESSING_CODE = "P"                    # transmission processingCode: P production (T training, D debugging)
+IEMK_DEVICE = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"   # receiver/device/id of ИЭМК [S1][S4]
 
 sub = xml.in_namespace(V3)
 """The element helper with tags in the HL7v3 namespace."""
@@ -66,14 +68,14 @@ def begin(interaction: str, nsmap: dict[str | None, str]) -> etree._Element:
 
 
 def transmission(root: etree._Element, message_id: dict[str, str], interaction_id: dict[str, str], *,
-                 accept_ack: str | None) -> None:
+                 accept_ack: str | None, processing_code: str = PROCESSING_CODE) -> None:
     """The transmission wrapper: id, creationTime, interactionId, and — unless ``accept_ack`` is None — the
     processing codes and acceptAckCode. Attribute order is the caller's (each sample spells it its own way)."""
     sub(root, "id", **message_id)
     sub(root, "creationTime", value=ts())
     sub(root, "interactionId", **interaction_id)
     if accept_ack is not None:
-        sub(root, "processingCode", code=PROCESSING_CODE)
+        sub(root, "processingCode", code=processing_code)
         sub(root, "processingModeCode", code="T")
         sub(root, "acceptAckCode", code=accept_ack)
 

@@ -10,6 +10,7 @@ from lxml import etree
 from iemk_etl.protocol.hl7v3.common import (
     ID_TYPES,
     NS,
+    PROCESSING_CODE,
     SNILS_ROOT,
     SNILS_TYPE,
     V3,
@@ -38,10 +39,10 @@ class PatientQuery:
     birth_date: str | None = None                  # yyyyMMdd
 
 
-def build_request(query: PatientQuery, *, system_id: str) -> etree._Element:
+def build_request(query: PatientQuery, *, system_id: str, processing_code: str = PROCESSING_CODE) -> etree._Element:
     root = begin(QUERY, {None: V3})
     transmission(root, {"root": system_id, "extension": str(uuid.uuid4())},
-                 {"root": _INTERACTION_ROOT, "extension": QUERY}, accept_ack="AL")
+                 {"root": _INTERACTION_ROOT, "extension": QUERY}, accept_ack="AL", processing_code=processing_code)
     sub(device(root, "sender", "SND"), "id", root=system_id)
     params = sub(sub(sub(root, "controlActProcess", classCode="CACT", moodCode="EVN"), "queryByParameter"),
                  "parameterList")

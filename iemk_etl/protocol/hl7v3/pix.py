@@ -9,7 +9,9 @@ from lxml import etree
 
 from iemk_etl.protocol.hl7v3.common import (
     ID_TYPES,
+    IEMK_DEVICE,
     NS,
+    PROCESSING_CODE,
     V3,
     PatientRecord,
     begin,
@@ -37,14 +39,14 @@ class FeedMessage:
     patient: PatientRecord
 
 
-def build_feed(interaction: str, patient: PatientRecord, *, system_id: str, system_name: str,
-               mo_name: str) -> etree._Element:
+def build_feed(interaction: str, patient: PatientRecord, *, system_id: str, system_name: str, mo_name: str,
+               processing_code: str = PROCESSING_CODE, receiver_device: str = IEMK_DEVICE) -> etree._Element:
     """The request a МИС sends to add (or revise) a patient: the sample's structure."""
     root = begin(interaction, {None: V3})
     transmission(root, {"root": patient.mo_oid, "extension": str(uuid.uuid4())},
-                 {"root": INTERACTION_ROOT, "extension": interaction}, accept_ack="AL")
+                 {"root": INTERACTION_ROOT, "extension": interaction}, accept_ack="AL", processing_code=processing_code)
     receiver = device(root, "receiver", "RCV")
-    sub(receiver, "id", root="d5a0f9c0-5db4-11e3-949a-0800200c9a66")
+    sub(receiver, "id", root=receiver_device)
     sub(receiver, "name", "ИЭМК")
     _agent(receiver, "1.2.643.5.1.13", "МЗ РФ")
     sender = device(root, "sender", "SND")
