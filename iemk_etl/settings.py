@@ -19,6 +19,8 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from iemk_etl.errors import ConfigurationError
+
 EXTERNAL_SYSTEM = "fed_iemk"
 
 # Installation defaults, documented in the README. Each installation may override them.
@@ -43,7 +45,7 @@ _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 T = TypeVar("T")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError, ValueError):
     """A setting is malformed or missing where it is needed; names the variable and the value."""
 
     def __init__(self, variable: str, value: str | None, expected: str) -> None:
