@@ -21,14 +21,17 @@ import threading
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError
+
 RATE_LIMIT_TEXT = "Доступ к сервису временно запрещён - превышен лимит запросов"
 
 SYNC_KINDS = ("http_500", "http_503", "reset", "malformed", "rate_limit")
 ASYNC_KINDS = ("registry_busy", "lost_reply", "duplicate_reply", "out_of_order")
 
 
-class FaultProfileError(ValueError):
-    pass
+class FaultProfileError(ConfigurationError, ValueError):
+    default_kind = errors.BAD_FAULT_PROFILE
 
 
 @dataclass(frozen=True)
