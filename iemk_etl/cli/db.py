@@ -44,8 +44,7 @@ def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: Subparsers) -> None:
     dbp = sub.add_parser("db", help="the database: schema, demo data, the embedded server").add_subparsers(
         dest="db_command", required=True)
-    dbp.add_parser("migrate", aliases=["init"], help="create or migrate the schema (the only command that does)"
-                   ).set_defaults(func=cmd_db_migrate)
+    dbp.add_parser("migrate", aliases=["init"], help="create or migrate the schema").set_defaults(func=cmd_db_migrate)
     seed = dbp.add_parser("seed", help="generate demo МИС data (migrates the schema first)")
     seed.add_argument("--patients", type=int, default=40)
     seed.add_argument("--days", type=int, default=3, help="days of documents, ending the day before --end")
