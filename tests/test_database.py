@@ -126,3 +126,74 @@ def test_message_id_is_stable_for_the_same_content_and_new_for_new_content():
     assert a == ledger.message_id("1.2", "u^1", 1, "h1")
     assert a != ledger.message_id("1.2", "u^1", 1, "h2")
     assert a != ledger.message_id("1.2", "u^1", 2, "h1")
+
+
+# -- migrations: who applies them, and who only checks ------------------------------------------------------
+
+def _applied(dsn, schema="iemk"):
+    with psycopg.connect(dsn) as c:
+        return [r[0] for r in c.execute(f"SELECT name FROM {schema}.schema_migration ORDER BY name")]
+
+
+def test_hot_path_indexes_exist(fresh_dsn):
+    with psycopg.connect(fresh_dsn) as c:
+        names = {r[0] for r in c.execute("SELECT indexname FROM pg_indexes WHERE schemaname IN ('iemk', 'mis')")}
+    assert {"ledger_document_idx", "semd_document_mo_created_idx"} <= names
+
+
+def test_a_read_command_on_a_schema_one_migration_behind_refuses_and_names_db_migrate(fresh_dsn, tmp_path,
+                                                                                       monkeypatch, capsys):
+    from iemk_etl import cli
+
+    last = _applied(fresh_dsn)[-1]
+    with psycopg.connect(fresh_dsn) as c:
+        c.execute("DELETE FROM iemk.schema_migration WHERE name = %s", (last,))
+    monkeypatch.setenv("IEMK_SOURCE_DSN", fresh_dsn)
+    monkeypatch.setenv("IEMK_HOME", str(tmp_path))
+    assert cli.main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "iemk-etl db migrate" in err and last in err
+    assert last not in _applied(fresh_dsn)               # refused, and applied nothing
+    with pytest.raises(db.SchemaBehindError, match="iemk-etl db migrate") as caught:
+        db.require_current(fresh_dsn)
+    assert caught.value.pending == [last]
+    assert cli.main(["db", "migrate"]) == 0              # the command that migrates
+    assert last in _applied(fresh_dsn)
+    assert cli.main(["status", "--format", "csv"]) == 0
+
+
+def test_status_on_a_current_schema_applies_nothing(fresh_dsn, tmp_path, monkeypatch):
+    from iemk_etl import cli
+
+    def must_not_migrate(*args, **kwargs):
+        raise AssertionError("a read command migrated")
+
+    before = _applied(fresh_dsn)
+    monkeypatch.setattr(db, "migrate", must_not_migrate)
+    monkeypatch.setenv("IEMK_SOURCE_DSN", fresh_dsn)
+    monkeypatch.setenv("IEMK_HOME", str(tmp_path))
+    assert cli.main(["status", "--format", "csv"]) == 0
+    assert _applied(fresh_dsn) == before
+
+
+def test_an_unmigrated_database_names_every_migration(pg_template):
+    from psycopg.conninfo import make_conninfo
+
+    with psycopg.connect(pg_template, autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS iemk_empty")
+        c.execute("CREATE DATABASE iemk_empty")
+    dsn = make_conninfo(pg_template, dbname="iemk_empty")
+    with pytest.raises(db.SchemaBehindError) as caught:
+        db.require_current(dsn)
+    assert caught.value.pending == [name for name, _ in db.migrations()]
+
+
+def test_the_emulator_schema_goes_through_the_same_migrations(fresh_dsn):
+    from iemk_etl.emulator.store import MIGRATIONS, SCHEMA, Store
+
+    Store(fresh_dsn).close()
+    assert _applied(fresh_dsn, "emulator") == [name for name, _ in db.migrations(MIGRATIONS)]
+    assert db.migrate(fresh_dsn, package=MIGRATIONS, schema=SCHEMA) == []
+    Store(fresh_dsn).close()                            # a second start finds it current
+    db.require_current(fresh_dsn, package=MIGRATIONS, schema=SCHEMA)
+    assert "001_emulator" not in _applied(fresh_dsn)     # each schema keeps its own books

@@ -15,6 +15,7 @@ from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.pipeline import report
+from iemk_etl.pipeline.dag_runs import run_export
 from iemk_etl.settings import Settings
 from iemk_etl.signing.backend import get_backend
 from iemk_etl.signing.keystore import KeyStore
@@ -29,8 +30,6 @@ def _say(text: str) -> None:
 
 
 def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
-    from iemk_etl.cli import run_export
-
     started = time.monotonic()
     dsn = db.resolve_dsn(settings)
     where = "IEMK_SOURCE_DSN" if settings.source_dsn else f"embedded PostgreSQL under {settings.home}"

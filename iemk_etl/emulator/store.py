@@ -19,71 +19,10 @@ import psycopg
 from iemk_etl.protocol.hl7v3.common import OtherId, PatientRecord
 from iemk_etl.protocol.hl7v3.pdq import PatientQuery
 from iemk_etl.protocol.xds.query import DocumentEntry, DocumentQuery
+from iemk_etl.store import db
 
-SCHEMA = """
-CREATE SCHEMA IF NOT EXISTS emulator;
-CREATE TABLE IF NOT EXISTS emulator.message (
-    message_id   text PRIMARY KEY,
-    service      text NOT NULL,
-    action       text,
-    client_id    text,
-    received_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-    verdict      text NOT NULL,            -- accepted | fault | success | failure
-    detail       text,
-    repeats      int NOT NULL DEFAULT 0    -- the same MessageID delivered again (client retries)
-);
-CREATE INDEX IF NOT EXISTS message_received_idx ON emulator.message (received_at DESC);
-CREATE TABLE IF NOT EXISTS emulator.document (
-    unique_id     text PRIMARY KEY,
-    patient_id    text NOT NULL,
-    mo_oid        text,
-    kind_code     int NOT NULL,
-    content_hash  text NOT NULL,
-    data          bytea NOT NULL,
-    message_id    text NOT NULL,
-    stored_at     timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE TABLE IF NOT EXISTS emulator.submission (
-    message_id   text PRIMARY KEY REFERENCES emulator.message(message_id),
-    reply_to     text NOT NULL,
-    unique_id    text,
-    patient_id   text,
-    kind_code    int,
-    author       text,
-    data         bytea,
-    replaces     text
-);
-CREATE TABLE IF NOT EXISTS emulator.reply (
-    id           bigserial PRIMARY KEY,
-    relates_to   text NOT NULL REFERENCES emulator.message(message_id),
-    reply_to     text NOT NULL,
-    due_at       timestamptz NOT NULL,
-    state        text NOT NULL DEFAULT 'pending',   -- pending | delivered | undelivered | lost
-    attempts     int NOT NULL DEFAULT 0,
-    body         bytea,
-    last_error   text
-);
-CREATE INDEX IF NOT EXISTS reply_due_idx ON emulator.reply (due_at) WHERE state = 'pending';
-CREATE TABLE IF NOT EXISTS emulator.patient (
-    mo_oid      text NOT NULL,
-    local_id    text NOT NULL,
-    family      text,
-    given       text,
-    patronymic  text,
-    gender      text,
-    birth_time  text,
-    snils       text,
-    other_ids   jsonb NOT NULL DEFAULT '[]',
-    revision    int NOT NULL DEFAULT 1,
-    updated_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (mo_oid, local_id)
-);
-CREATE INDEX IF NOT EXISTS patient_snils_idx ON emulator.patient (snils);
-ALTER TABLE emulator.document ADD COLUMN IF NOT EXISTS creation_time timestamptz;
-ALTER TABLE emulator.document ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'Approved';
-ALTER TABLE emulator.document ADD COLUMN IF NOT EXISTS replaces text;
-ALTER TABLE emulator.submission ADD COLUMN IF NOT EXISTS replaces text;
-"""
+MIGRATIONS = "iemk_etl.emulator.migrations"
+SCHEMA = "emulator"
 
 _PATIENT_SELECT = ("SELECT mo_oid, local_id, family, given, patronymic, gender, birth_time, other_ids"
                    " FROM emulator.patient")
@@ -118,9 +57,7 @@ class Store:
         self._size = size
         self._made = 0
         self._lock = threading.Lock()
-        with self.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7150521)")
-            conn.execute(SCHEMA)  # type: ignore[arg-type]  # trusted, shipped with the package
+        db.migrate(dsn, package=MIGRATIONS, schema=SCHEMA)  # the emulator is a dev tool: it sets itself up
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:

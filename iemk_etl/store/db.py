@@ -1,4 +1,12 @@
-"""Database access: the DSN in force, connections, and the schema migrations the project ships."""
+"""Database access: the DSN in force, connections, and the schema migrations the project ships.
+
+One migration mechanism serves every schema we own: numbered ``NNN_name.sql`` files in a package, applied in
+order, each recorded in ``<schema>.schema_migration``. The project's schemas (``mis``, ``iemk``) use
+``iemk_etl.store.migrations`` with bookkeeping in ``iemk``; the emulator uses its own package and schema.
+
+Only setup commands migrate (``iemk-etl db migrate``, ``db seed``, ``demo``); everything else calls
+``require_current`` / ``check_current`` and refuses to work on a schema that is behind.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +14,37 @@ import logging
 from importlib import resources
 
 import psycopg
+from psycopg import sql
 
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError
 from iemk_etl.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Any fixed number works; it only has to be the same for every process that migrates.
+# Any fixed number works; it only has to be the same for every process that migrates. One lock for every
+# schema: migrations are rare and short, so serialising them all costs nothing.
 _MIGRATION_LOCK = 7_150_520
 
+PACKAGE = "iemk_etl.store.migrations"
+SCHEMA = "iemk"
+MIGRATE_COMMAND = "iemk-etl db migrate"
 
-class NoDatabaseError(RuntimeError):
-    pass
+
+class NoDatabaseError(ConfigurationError, RuntimeError):
+    default_kind = errors.NO_DATABASE
+
+
+class SchemaBehindError(ConfigurationError, RuntimeError):
+    """The database lacks migrations this code needs; an administrator must apply them."""
+
+    default_kind = errors.SCHEMA_BEHIND
+
+    def __init__(self, schema: str, pending: list[str]) -> None:
+        self.schema = schema
+        self.pending = pending
+        super().__init__(f"схема базы данных {schema} отстаёт от программы: не применены миграции "
+                         f"{', '.join(pending)}; выполните `{MIGRATE_COMMAND}`")
 
 
 def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
@@ -35,30 +63,58 @@ def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=15, application_name="iemk-etl")
 
 
-def migrations() -> list[tuple[str, str]]:
-    files = sorted(
-        (f for f in resources.files("iemk_etl.store.migrations").iterdir() if f.name.endswith(".sql")),
-        key=lambda f: f.name,
-    )
+def migrations(package: str = PACKAGE) -> list[tuple[str, str]]:
+    """The (name, SQL) of every migration shipped in ``package``, in order."""
+    files = sorted((f for f in resources.files(package).iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 
-def migrate(dsn: str) -> list[str]:
-    """Apply the migrations not yet applied; return their names. Safe to run concurrently."""
+def _bookkeeping(schema: str) -> sql.Composed:
+    return sql.SQL("{}.schema_migration").format(sql.Identifier(schema))
+
+
+def applied(conn: psycopg.Connection, schema: str = SCHEMA) -> set[str]:
+    """Names of the migrations recorded in ``schema``; empty when the schema was never migrated."""
+    table = conn.execute("SELECT to_regclass(%s)", (f"{schema}.schema_migration",)).fetchone()
+    if table is None or table[0] is None:
+        return set()
+    return {r[0] for r in conn.execute(sql.SQL("SELECT name FROM {}").format(_bookkeeping(schema)))}
+
+
+def pending(conn: psycopg.Connection, *, package: str = PACKAGE, schema: str = SCHEMA) -> list[str]:
+    """The shipped migrations not yet applied to this database, in order."""
+    done = applied(conn, schema)
+    return [name for name, _ in migrations(package) if name not in done]
+
+
+def check_current(conn: psycopg.Connection, *, package: str = PACKAGE, schema: str = SCHEMA) -> None:
+    """Raise ``SchemaBehindError`` (naming the missing migrations) when the schema is behind the code."""
+    missing = pending(conn, package=package, schema=schema)
+    if missing:
+        raise SchemaBehindError(schema, missing)
+
+
+def require_current(dsn: str, *, package: str = PACKAGE, schema: str = SCHEMA) -> None:
+    """``check_current`` on a connection of its own: for callers that only hold a DSN."""
+    with connect(dsn, autocommit=True) as conn:
+        check_current(conn, package=package, schema=schema)
+
+
+def migrate(dsn: str, *, package: str = PACKAGE, schema: str = SCHEMA) -> list[str]:
+    """Apply the migrations of ``package`` not yet applied; return their names. Safe to run concurrently."""
     applied_now: list[str] = []
+    table = _bookkeeping(schema)
     with connect(dsn) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE SCHEMA IF NOT EXISTS iemk")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS iemk.schema_migration ("
-            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {r[0] for r in conn.execute("SELECT name FROM iemk.schema_migration")}
-        for name, sql in migrations():
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ("
+                             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())").format(table))
+        done = applied(conn, schema)
+        for name, text in migrations(package):
             if name in done:
                 continue
-            log.info("applying migration %s", name)
-            conn.execute(sql)  # type: ignore[arg-type]  # trusted, shipped with the package
-            conn.execute("INSERT INTO iemk.schema_migration (name) VALUES (%s)", (name,))
+            log.info("applying migration %s.%s", schema, name)
+            conn.execute(text)  # type: ignore[arg-type]  # trusted, shipped with the package
+            conn.execute(sql.SQL("INSERT INTO {} (name) VALUES (%s)").format(table), (name,))
             applied_now.append(name)
     return applied_now

@@ -7,8 +7,10 @@ drift (e.g. a МИС-side edit of the status column).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
+from dataclasses import dataclass
 
 import psycopg
 
@@ -101,3 +103,26 @@ def sync_statuses(conn: psycopg.Connection, ledger_ids: list[int]) -> int:
                          (wanted, document_id))
             fixed += 1
     return fixed
+
+
+# -- reads for the command line
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One version of a document in the ledger, as `iemk-etl status --document` shows it."""
+
+    id: int
+    state: str
+    attempts: int
+    message_id: str | None
+    last_sent_at: dt.datetime | None
+    replied_at: dt.datetime | None
+    last_error: str | None
+
+
+def rows_of_document(conn: psycopg.Connection, document_id: int) -> list[LedgerRow]:
+    """Every ledger row of a МИС document, oldest version first."""
+    rows = conn.execute("SELECT id, state, attempts, message_id, last_sent_at, replied_at, last_error"
+                        " FROM iemk.ledger WHERE document_id = %s ORDER BY version", (document_id,)).fetchall()
+    return [LedgerRow(*r) for r in rows]

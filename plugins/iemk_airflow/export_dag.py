@@ -48,6 +48,7 @@ def _period(conf: dict[str, Any], start: dt.datetime | None, end: dt.datetime | 
 @task.short_circuit
 def check_integration(mo_oid: str, mo_code: str) -> bool:
     with db.connect(resources.source_dsn(settings_mod.load())) as conn:
+        db.check_current(conn)  # the operator migrates (`iemk-etl db migrate`); a run never does
         on = export.integration_on(conn, mo_oid)
     if not on:
         log.warning("integration %s is OFF for МО %s (%s): nothing is exported, tasks are skipped",

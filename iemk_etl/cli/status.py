@@ -1,0 +1,79 @@
+"""`iemk-etl status` (documents by status and МО, or one document) and `reconcile` (ИЭМК against the ledger)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import psycopg
+
+from iemk_etl import periods
+from iemk_etl.cli.common import Subparsers, connect, date, mo_code, service_settings
+from iemk_etl.settings import Settings
+from iemk_etl.store import ledger, mis
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl.pipeline import report
+
+    _, conn = connect(settings)
+    with conn:
+        if args.document is not None:
+            return print_document(conn, args.document, args.refresh)
+        frame = report.documents(conn, args.mo)
+    sys.stdout.write(report.render(frame, args.format))
+    return 0
+
+
+def print_document(conn: psycopg.Connection, document_id: int, refresh: bool) -> int:
+    """Where one document stands, with its ledger rows; «Обновить» (``refresh``) re-reads its answers first."""
+    from iemk_etl.pipeline import export
+
+    mo = mis.mo_of_document(conn, document_id)
+    if mo is not None and refresh:
+        export.write_back(conn, mo[0], [row.id for row in ledger.rows_of_document(conn, document_id)])
+    shown = mis.document_status(conn, document_id) if mo is not None else None
+    if shown is None:
+        raise SystemExit(f"документ {document_id} не найден в mis.semd_document")
+    print(f"документ {document_id} ({shown.local_uid}, версия {shown.version}): {shown.status}")
+    for row in ledger.rows_of_document(conn, document_id):
+        print(f"  ledger: {row.state}, попыток {row.attempts}, MessageID {row.message_id or '—'}, "
+              f"передан {row.last_sent_at or '—'}, ответ {row.replied_at or '—'}"
+              + (f", ошибка: {row.last_error}" if row.last_error else ""))
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from iemk_etl.pipeline import queries, reconcile
+
+    _, conn = connect(settings)
+    start, end = periods.open_day_bounds(args.start, args.end, settings.timezone)
+    with conn:
+        oid, code = mo_code(conn, args.mo)
+        with queries.client_for(service_settings(settings), code) as iemk:
+            frame = reconcile.reconcile(conn, iemk, settings, oid, start, end,  # type: ignore[arg-type]
+                                        repair=not args.report_only)
+    out = Path(args.csv or settings.home / "reports" / f"reconcile-{code}-{args.start}-{args.end}.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    print(frame.to_string(index=False) if not frame.empty else "расхождений нет")
+    print(f"CSV: {out}")
+    return 0
+
+
+def register(sub: Subparsers) -> None:
+    sp = sub.add_parser("status", help="documents by status and МО, or one document")
+    sp.add_argument("--mo")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.add_argument("--document", type=int, help="one МИС document id")
+    sp.add_argument("--refresh", action="store_true", help="with --document: re-read its answers first («Обновить»)")
+    sp.set_defaults(func=cmd_status)
+
+    rc = sub.add_parser("reconcile", help="compare what ИЭМК holds for a period with the ledger, and repair")
+    rc.add_argument("--mo", required=True)
+    rc.add_argument("--from", dest="start", type=date, required=True)
+    rc.add_argument("--to", dest="end", type=date, required=True)
+    rc.add_argument("--csv", help="where to write the findings (default under IEMK_HOME/reports)")
+    rc.add_argument("--report-only", action="store_true", help="change nothing, only report")
+    rc.set_defaults(func=cmd_reconcile)
