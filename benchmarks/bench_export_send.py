@@ -18,9 +18,10 @@ import psycopg
 
 from iemk_etl import settings
 from iemk_etl.devtools import demo_data
-from iemk_etl.pipeline import export, queries
+from iemk_etl.pipeline import extract, send, validate
 from iemk_etl.signing.keystore import KeyStore
 from iemk_etl.store import db, embedded_pg, integration
+from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,14 +41,14 @@ def main() -> None:
         demo_data.seed(conn, patients=args.patients, days=1, seed=1, end=dt.date(2026, 11, 2), fail_share=0,
                        unsigned_share=0, store=KeyStore(cfg))
         integration.set_enabled(conn, oid, True)
-        ids = export.validate(conn, export.extract(conn, oid, None, None), cfg)
+        ids = validate.validate(conn, extract.extract(conn, oid, None, None), cfg)
     try:
         with emulator_process(dsn, home) as url:
             with CallbackServer(dsn) as callback:
                 run = dataclasses.replace(cfg.with_iemk_url(url), callback_url=callback.url)
-                with queries.client_for(run, "gkb7801") as iemk:
+                with client.client_for_mo(run, "gkb7801") as iemk:
                     started = time.perf_counter()
-                    report = export.send(dsn, ids, run, iemk, patients_first=False)  # documents only
+                    report = send.send(dsn, ids, run, iemk, patients_first=False)  # documents only
                     elapsed = time.perf_counter() - started
         print(f"exporter send step: {report.accepted_now} documents in {elapsed:.1f} s = "
               f"{report.accepted_now / elapsed:.0f} documents/s (one МО, one task, sequential)")

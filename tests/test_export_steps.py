@@ -11,7 +11,7 @@ from iemk_etl import settings, statuses
 from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
-from iemk_etl.pipeline import export
+from iemk_etl.pipeline import extract, replies, send, validate
 from iemk_etl.signing import keys
 from iemk_etl.store import integration
 from iemk_etl.transport import client
@@ -46,7 +46,7 @@ def _statuses(conn) -> set[str]:
 def _wait_answers(conn, ids, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        answered, awaited = export.replies_pending(conn, ids)
+        answered, awaited = replies.replies_pending(conn, ids)
         if answered == awaited:
             return
         time.sleep(0.05)
@@ -56,13 +56,13 @@ def _wait_answers(conn, ids, timeout=10):
 def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev_keys):
     dsn, conn = db
     cfg = _settings("http://127.0.0.1:9/cb")
-    ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+    ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
     with _client("http://127.0.0.1:9", dev_keys) as iemk:
-        first = export.send(dsn, ids, cfg, iemk, patients_first=False)
+        first = send.send(dsn, ids, cfg, iemk, patients_first=False)
         assert (first.transient, first.failed, first.sent) == (len(ids), 0, [])
         assert _statuses(conn) == {"Подписан"}
         assert {r[0] for r in conn.execute("SELECT attempts FROM iemk.ledger")} == {1}
-        second = export.send(dsn, ids, cfg, iemk, patients_first=False)
+        second = send.send(dsn, ids, cfg, iemk, patients_first=False)
     assert second.failed == len(ids)
     [status] = _statuses(conn)
     assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток: ИЭМК недоступна")
@@ -73,9 +73,9 @@ def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, pac
     config = EmulatorConfig(packs_dir=packs_dir, known_clients=frozenset({"another-system"}))
     with EmulatorServer(config, dsn) as emulator, CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
-        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
         with _client(emulator.url, dev_keys) as iemk:
-            report = export.send(dsn, ids, cfg, iemk, patients_first=False)
+            report = send.send(dsn, ids, cfg, iemk, patients_first=False)
     assert report.rejected == len(ids)
     assert _statuses(conn) == {"Ошибка: egis:UnknownClient: информационная система "
                                "[17c74e63-dc38-438d-a27a-a1aa063ee7b8] не зарегистрирована в ЕГИСЗ"}
@@ -87,18 +87,18 @@ def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, 
     with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
-        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
         with _client(emulator.url, dev_keys) as iemk:
             with pytest.raises(RuntimeError, match="crash"), psycopg.connect(dsn) as crashing:
                 with crashing.transaction():
-                    report = export.SendReport()
-                    export._send_one(crashing, ids[0], cfg, iemk, report)   # sent, then the process dies:
+                    report = send.SendReport()
+                    send._send_one(crashing, ids[0], cfg, iemk, report)   # sent, then the process dies:
                     raise RuntimeError("crash")                              # the ledger update is rolled back
             assert conn.execute("SELECT state FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()[0] == "valid"
-            report = export.send(dsn, ids, cfg, iemk, patients_first=False)
+            report = send.send(dsn, ids, cfg, iemk, patients_first=False)
         assert report.accepted_now == len(ids)
         _wait_answers(conn, report.sent)
-        export.write_back(conn, GKB, ids)
+        replies.write_back(conn, GKB, ids)
         stats = emulator.emulator.stats()
     assert stats["received"] == len(ids) and stats["duplicate_deliveries"] == 1
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
@@ -109,35 +109,35 @@ def test_late_answers_are_applied_by_the_next_run(db, dev_keys, packs_dir):
     with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
-        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
         with _client(emulator.url, dev_keys) as iemk:
-            sent = export.send(dsn, ids, cfg, iemk, patients_first=False).sent
+            sent = send.send(dsn, ids, cfg, iemk, patients_first=False).sent
         assert _statuses(conn) == {"Передан в ИЭМК"}      # the sensor gave up before the answers came
         _wait_answers(conn, sent)
     # next night: the old, unanswered documents are in scope again, and their answers are applied
     later = (PERIOD[1], PERIOD[1] + dt.timedelta(days=1))
-    again = export.extract(conn, GKB, *later)
+    again = extract.extract(conn, GKB, *later)
     assert sorted(again) == sorted(sent)
-    counts = export.write_back(conn, GKB, again)
+    counts = replies.write_back(conn, GKB, again)
     assert counts["replies_stored"] == counts["now_stored"] == len(sent)
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
-    assert export.write_back(conn, GKB, again)["replies_stored"] == 0   # applying again changes nothing
+    assert replies.write_back(conn, GKB, again)["replies_stored"] == 0   # applying again changes nothing
 
 
 def test_write_back_repairs_a_status_edited_behind_the_ledger(db):
     dsn, conn = db
-    ids = export.extract(conn, GKB, *PERIOD)
+    ids = extract.extract(conn, GKB, *PERIOD)
     conn.execute("UPDATE mis.semd_document SET status = 'Сохранен в ИЭМК' WHERE mo_oid = %s", (GKB,))
-    assert export.write_back(conn, GKB, ids)["statuses_repaired"] == len(ids)
+    assert replies.write_back(conn, GKB, ids)["statuses_repaired"] == len(ids)
     assert _statuses(conn) == {statuses.SIGNED}
 
 
 def test_bytes_changed_after_queueing_need_a_new_version(db):
     dsn, conn = db
-    ids = export.extract(conn, GKB, *PERIOD)
+    ids = extract.extract(conn, GKB, *PERIOD)
     conn.execute("UPDATE mis.semd_document SET cda = cda || '\\x20'::bytea WHERE id = (SELECT document_id"
                  " FROM iemk.ledger WHERE id = %s)", (ids[0],))
-    passed = export.validate(conn, ids, settings.load())
+    passed = validate.validate(conn, ids, settings.load())
     assert ids[0] not in passed
     state, error = conn.execute("SELECT state, last_error FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()
     assert state == "invalid" and "без новой версии" in error
@@ -152,17 +152,17 @@ def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_key
     busy = FaultProfile.load(json.dumps({"seed": 1, "operations": {"iti41": {"registry_busy": 1.0}}}))
     with CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
-        ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
+        ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
         with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, faults=busy), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
-            first = export.send(dsn, ids, cfg, iemk, patients_first=False).sent
+            first = send.send(dsn, ids, cfg, iemk, patients_first=False).sent
             _wait_answers(conn, first)
-            assert export.write_back(conn, GKB, ids)["replies_busy_requeued"] == len(ids)
+            assert replies.write_back(conn, GKB, ids)["replies_busy_requeued"] == len(ids)
         assert _statuses(conn) == {"Подписан"}                       # not an error: it will go again
         with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
-            again = export.send(dsn, ids, cfg, iemk, patients_first=False)
+            again = send.send(dsn, ids, cfg, iemk, patients_first=False)
             assert again.accepted_now == len(ids)                      # a new MessageID: processed, not dropped
             _wait_answers(conn, again.sent)
-            export.write_back(conn, GKB, ids)
+            replies.write_back(conn, GKB, ids)
     assert _statuses(conn) == {"Сохранен в ИЭМК"}

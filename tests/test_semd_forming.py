@@ -11,9 +11,8 @@ from semd_helpers import H, new_visit
 from iemk_etl import cli, settings
 from iemk_etl.devtools import demo_data
 from iemk_etl.flk import validation
-from iemk_etl.pipeline import forming
+from iemk_etl.pipeline import forming, sign
 from iemk_etl.semd import pdf
-from iemk_etl.signing import semd_signing
 from iemk_etl.signing.keystore import KeyStore
 
 END = dt.date(2026, 11, 21)
@@ -86,7 +85,7 @@ def test_a_zipped_report_leaves_a_visible_error_and_the_batch_goes_on(seeded):
         report = forming.form_period(conn, GKB, *_bounds(day, day))
         formed = dict(conn.execute("SELECT local_uid, status FROM mis.semd_document WHERE local_uid IN"
                                    " ('42-ZIP-1', '42-OK-1')").fetchall())
-        signing = semd_signing.sign_period(conn, KeyStore(settings.load()), GKB, *_bounds(day, day), [42])
+        signing = sign.sign_period(conn, KeyStore(settings.load()), GKB, *_bounds(day, day), [42])
         after = dict(conn.execute("SELECT local_uid, status FROM mis.semd_document WHERE local_uid IN"
                                   " ('42-ZIP-1', '42-OK-1')").fetchall())
     assert report.formed == {42: 1}

@@ -10,7 +10,7 @@ from semd_helpers import mutate, rename, setter
 
 from iemk_etl import settings
 from iemk_etl.devtools import demo_data
-from iemk_etl.pipeline import export
+from iemk_etl.pipeline import extract, validate
 from iemk_etl.store import integration
 
 END = dt.date(2026, 11, 21)
@@ -54,8 +54,8 @@ def broken(fresh_dsn):
 def test_a_document_breaking_its_kind_rules_ends_in_error_and_is_not_sent(broken, packs_dir):
     conn, damaged = broken
     cfg = dataclasses.replace(settings.load(), packs_dir=packs_dir, require_packs=True, logical_control=True)
-    extracted = export.extract(conn, GKB, *PERIOD)
-    ready = export.validate(conn, extracted, cfg)
+    extracted = extract.extract(conn, GKB, *PERIOD)
+    ready = validate.validate(conn, extracted, cfg)
     statuses = dict(conn.execute("SELECT id, status FROM mis.semd_document WHERE id = ANY(%s)",
                                  (list(damaged.values()),)).fetchall())
     for kind, document_id in damaged.items():

@@ -15,9 +15,9 @@ from iemk_etl import settings
 from iemk_etl.devtools import certs, demo_data
 from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
 from iemk_etl.emulator.store import Store
-from iemk_etl.pipeline import export
+from iemk_etl.pipeline import extract, send, sign, validate
 from iemk_etl.protocol import soap
-from iemk_etl.signing import asn1, cms, keys, keystore, semd_signing, wssecurity
+from iemk_etl.signing import asn1, cms, keys, keystore, wssecurity
 from iemk_etl.store import integration
 
 from cda_factory import document
@@ -157,7 +157,7 @@ def test_sign_period_signs_once_and_feeds_the_outbox(mis, gost_backend):
     unsigned = {r[0] for r in conn.execute("SELECT id FROM mis.semd_document WHERE mo_oid = %s AND signed_at IS NULL",
                                            (GKB,))}
     assert unsigned
-    report = semd_signing.sign_period(conn, store, GKB, *PERIOD)
+    report = sign.sign_period(conn, store, GKB, *PERIOD)
     assert set(report.signed) == unsigned and not report.errors
     rows = conn.execute("SELECT id, status, cda, signature FROM mis.semd_document WHERE id = ANY(%s)",
                         (list(unsigned),)).fetchall()
@@ -169,7 +169,7 @@ def test_sign_period_signs_once_and_feeds_the_outbox(mis, gost_backend):
     assert queued == unsigned                           # procedure 1 fired for each
     before = conn.execute("SELECT id, signature FROM mis.semd_document WHERE id = ANY(%s) ORDER BY id",
                           (list(unsigned),)).fetchall()
-    assert semd_signing.sign_period(conn, store, GKB, *PERIOD).signed == []     # nothing is re-signed
+    assert sign.sign_period(conn, store, GKB, *PERIOD).signed == []     # nothing is re-signed
     assert conn.execute("SELECT id, signature FROM mis.semd_document WHERE id = ANY(%s) ORDER BY id",
                         (list(unsigned),)).fetchall() == before
 
@@ -181,7 +181,7 @@ def test_a_missing_doctor_key_is_an_error_on_that_document_only(mis):
         " WHERE d.mo_oid = %s AND d.signed_at IS NULL ORDER BY d.id LIMIT 1", (GKB,)).fetchone()
     for suffix in ("cert", "key"):
         (cfg.keys_dir / "gkb7801" / "staff" / f"{staff_id}-{suffix}.pem").unlink()
-    report = semd_signing.sign_period(conn, store, GKB, *PERIOD)
+    report = sign.sign_period(conn, store, GKB, *PERIOD)
     assert victim in report.errors
     status = conn.execute("SELECT status FROM mis.semd_document WHERE id = %s", (victim,)).fetchone()[0]
     assert status.startswith("Ошибка: не удалось подписать СЭМД: не найден файл сертификата или ключа ЭП")
@@ -190,10 +190,10 @@ def test_a_missing_doctor_key_is_an_error_on_that_document_only(mis):
 
 def test_an_unusable_request_certificate_is_shown_on_the_waiting_documents(mis, fresh_dsn):
     conn, store, cfg = mis
-    signed = semd_signing.sign_period(conn, store, GKB, *PERIOD).signed
-    ids = export.validate(conn, export.extract_documents(conn, GKB, signed), cfg)
+    signed = sign.sign_period(conn, store, GKB, *PERIOD).signed
+    ids = validate.validate(conn, extract.extract_documents(conn, GKB, signed), cfg)
     assert ids
-    assert export.hold_for_signing_key(fresh_dsn, ids, "срок действия сертификата ЭП истёк") == len(ids)
+    assert send.hold_for_signing_key(fresh_dsn, ids, "срок действия сертификата ЭП истёк") == len(ids)
     statuses = {r[0] for r in conn.execute("SELECT status FROM mis.semd_document d JOIN iemk.ledger l"
                                            " ON l.document_id = d.id WHERE l.id = ANY(%s)", (ids,))}
     assert statuses == {"Ошибка: сертификат ЭП для подписания запросов к ИЭМК не может быть использован: "

@@ -70,9 +70,7 @@ def service_settings(settings: Settings) -> Settings:
 
 def mo_client(settings: Settings, mo: str) -> tuple[str, client.IemkClient]:
     """The МО's OID and its signed ИЭМК client, for the commands that ask ИЭМК on its behalf."""
-    from iemk_etl.pipeline import queries
-
     _, conn = connect(settings)
     with conn:
         oid, code = mo_code(conn, mo)
-    return oid, queries.client_for(service_settings(settings), code)
+    return oid, client.client_for_mo(service_settings(settings), code)

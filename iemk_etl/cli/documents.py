@@ -11,6 +11,7 @@ from iemk_etl import periods
 from iemk_etl.cli.common import Subparsers, check_period, connect, date, kinds, mo_client, mo_code, service_settings
 from iemk_etl.settings import Settings
 from iemk_etl.store import integration
+from iemk_etl.transport import client
 
 
 def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -114,7 +115,7 @@ def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
     with conn:
         oid = queries.mo_of(args.unique_id)
         _, code = mo_code(conn, oid)
-        with queries.client_for(service_settings(settings), code) as iemk:
+        with client.client_for_mo(service_settings(settings), code) as iemk:
             shown = queries.show_document(iemk, settings, conn, args.unique_id)
     if args.out:
         Path(args.out).write_bytes(shown.data)

@@ -13,7 +13,8 @@ from iemk_etl.cli.common import Subparsers, check_period, connect, date, service
 from iemk_etl.cli.status import print_document
 from iemk_etl.pipeline.dag_runs import run_export
 from iemk_etl.settings import Settings
-from iemk_etl.store import db, integration, mis
+from iemk_etl.store import db, integration
+from iemk_etl.store.mis import documents
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,18 +59,19 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     """«Передать документ в ИЭМК»: one signed document now, waiting for ИЭМК's answer."""
-    from iemk_etl.pipeline import export, queries
+    from iemk_etl.pipeline import deliver
+    from iemk_etl.transport import client
 
     dsn, conn = connect(settings)
     with conn:
-        mo = mis.mo_of_document(conn, args.document)
+        mo = documents.mo_of_document(conn, args.document)
     if mo is None:
         raise SystemExit(f"документ {args.document} не найден в mis.semd_document")
     if not settings.callback_url:
         raise SystemExit("set IEMK_CALLBACK_URL: ИЭМК answers a document asynchronously there")
     mo_oid, mo_code = mo
-    with queries.client_for(service_settings(settings), mo_code) as iemk:
-        counts = export.deliver_now(dsn, mo_oid, [args.document], settings, iemk, wait_seconds=args.wait)
+    with client.client_for_mo(service_settings(settings), mo_code) as iemk:
+        counts = deliver.deliver_now(dsn, mo_oid, [args.document], settings, iemk, wait_seconds=args.wait)
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
     with db.connect(dsn) as conn2:
         return print_document(conn2, args.document, refresh=False)

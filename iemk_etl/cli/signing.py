@@ -18,11 +18,11 @@ def cmd_dev_cert(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl.signing import keys, semd_signing
+    from iemk_etl.signing import cades, keys
 
     signer = keys.load_signer(Path(args.cert), Path(args.key))
     out = Path(args.out or f"{args.file}.sig")
-    out.write_bytes(semd_signing.sign_bytes(Path(args.file).read_bytes(), signer))
+    out.write_bytes(cades.sign_bytes(Path(args.file).read_bytes(), signer))
     print(f"detached CMS signature (DER): {out}")
     return 0
 

@@ -11,7 +11,9 @@ import psycopg
 from iemk_etl import periods
 from iemk_etl.cli.common import Subparsers, connect, date, mo_code, service_settings
 from iemk_etl.settings import Settings
-from iemk_etl.store import ledger, mis
+from iemk_etl.store import ledger
+from iemk_etl.store.mis import documents
+from iemk_etl.transport import client
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -28,16 +30,16 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def print_document(conn: psycopg.Connection, document_id: int, refresh: bool) -> int:
     """Where one document stands, with its ledger rows; «Обновить» (``refresh``) re-reads its answers first."""
-    from iemk_etl.pipeline import export
+    from iemk_etl.pipeline import replies
 
-    mo = mis.mo_of_document(conn, document_id)
+    mo = documents.mo_of_document(conn, document_id)
     if mo is not None and refresh:
-        export.write_back(conn, mo[0], [row.id for row in ledger.rows_of_document(conn, document_id)])
-    shown = mis.document_status(conn, document_id) if mo is not None else None
+        replies.write_back(conn, mo[0], ledger.ids_of_document(conn, document_id))
+    shown = documents.header(conn, document_id) if mo is not None else None
     if shown is None:
         raise SystemExit(f"документ {document_id} не найден в mis.semd_document")
     print(f"документ {document_id} ({shown.local_uid}, версия {shown.version}): {shown.status}")
-    for row in ledger.rows_of_document(conn, document_id):
+    for row in ledger.history(conn, document_id):
         print(f"  ledger: {row.state}, попыток {row.attempts}, MessageID {row.message_id or '—'}, "
               f"передан {row.last_sent_at or '—'}, ответ {row.replied_at or '—'}"
               + (f", ошибка: {row.last_error}" if row.last_error else ""))
@@ -45,13 +47,13 @@ def print_document(conn: psycopg.Connection, document_id: int, refresh: bool) ->
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl.pipeline import queries, reconcile
+    from iemk_etl.pipeline import reconcile
 
     _, conn = connect(settings)
     start, end = periods.open_day_bounds(args.start, args.end, settings.timezone)
     with conn:
         oid, code = mo_code(conn, args.mo)
-        with queries.client_for(service_settings(settings), code) as iemk:
+        with client.client_for_mo(service_settings(settings), code) as iemk:
             frame = reconcile.reconcile(conn, iemk, settings, oid, start, end,  # type: ignore[arg-type]
                                         repair=not args.report_only)
     out = Path(args.csv or settings.home / "reports" / f"reconcile-{code}-{args.start}-{args.end}.csv")

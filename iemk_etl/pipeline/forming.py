@@ -20,7 +20,8 @@ import psycopg
 
 from iemk_etl import statuses
 from iemk_etl.semd import FormingError, build, pdf
-from iemk_etl.store.mis_source import Source, SourcedCase
+from iemk_etl.store.mis import documents
+from iemk_etl.store.mis.clinical import Source, SourcedCase
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +55,20 @@ def form_period(conn: psycopg.Connection, mo_oid: str, start: dt.datetime, end: 
 
 def _form_one(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, report: FormReport) -> None:
     case = sourced.case
-    latest = conn.execute(
-        "SELECT id, version, signed_at IS NOT NULL, cda, status FROM mis.semd_document"
-        " WHERE mo_oid = %s AND kind_code = %s AND source = %s ORDER BY version DESC LIMIT 1 FOR UPDATE",
-        (mo_oid, case.kind, sourced.source)).fetchone()
+    latest = documents.latest_formed(conn, mo_oid, case.kind, sourced.source)
     if latest is None:
         data, status = _build(sourced, 1, report)
         _count_formed(report, case.kind, _insert(conn, mo_oid, sourced, 1, data, status), data)
         return
-    document_id, version, signed, old, old_status = latest
-    old = bytes(old)
+    document_id, version, old, old_status = latest.id, latest.version, latest.cda, latest.status
     data, status = _build(sourced, version, report)
-    if signed:
+    if latest.signed:
         _next_version(conn, mo_oid, sourced, version, old, data, report)
         return
     if (data, status) == (old, old_status):
         report.skipped += 1
         return
-    conn.execute("UPDATE mis.semd_document SET cda = %s, status = %s, status_at = now(), author_id = %s"
-                 " WHERE id = %s", (data, status, sourced.author_id, document_id))
+    documents.replace_formed(conn, document_id, data, status, sourced.author_id)
     if data and not old:
         _count_formed(report, case.kind, document_id, data)      # an error row the МИС data now make good
     elif data:
@@ -96,11 +92,9 @@ def _next_version(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, v
 def _insert(conn: psycopg.Connection, mo_oid: str, sourced: SourcedCase, version: int, data: bytes,
             status: str) -> int:
     ctx = sourced.case.context
-    return conn.execute(
-        "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at,"
-        " cda, status, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (mo_oid, sourced.case.kind, sourced.patient_id, sourced.author_id, ctx.local_uid, version, ctx.created_at,
-         data, status, sourced.source)).fetchone()[0]
+    return documents.insert_formed(conn, mo_oid=mo_oid, kind_code=sourced.case.kind, patient_id=sourced.patient_id,
+                                   author_id=sourced.author_id, local_uid=ctx.local_uid, version=version,
+                                   created_at=ctx.created_at, cda=data, status=status, source=sourced.source)
 
 
 def _build(sourced: SourcedCase, version: int, report: FormReport) -> tuple[bytes, str]:

@@ -1,6 +1,7 @@
 """What ИЭМК holds, asked directly: patient search (PDQ), document list (ITI-18) and one document (ITI-43).
 
-The same signed SOAP client as the export; the МО's request certificate signs every call.
+The same signed SOAP client as the export (``transport.client.client_for_mo``); the МО's request certificate
+signs every call.
 """
 
 from __future__ import annotations
@@ -18,15 +19,8 @@ from iemk_etl.protocol.xds import retrieve
 from iemk_etl.settings import Settings
 from iemk_etl.signing import cms
 from iemk_etl.signing.backend import get_backend
-from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store.mis import exchange
 from iemk_etl.transport import client
-
-
-def client_for(settings: Settings, mo_code: str) -> client.IemkClient:
-    if not settings.repository_url:
-        raise ValueError("IEMK_URL (or the service URLs) is not set: nowhere to ask")
-    return client.IemkClient(settings.repository_url, client_entity_id=settings.require_client_entity_id(),
-                             signer=KeyStore(settings).request_signer(mo_code), timeout=settings.http_timeout)
 
 
 def search_patients(iemk: client.IemkClient, settings: Settings,
@@ -69,14 +63,12 @@ def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Con
     if unique_id not in documents:
         raise LookupError("; ".join(errors) or f"ИЭМК не вернула документ [{unique_id}]")
     data = documents[unique_id]
-    row = conn.execute("SELECT l.content_hash, d.signature FROM iemk.ledger l JOIN mis.semd_document d"
-                       " ON d.id = l.document_id WHERE l.unique_id = %s ORDER BY l.version DESC LIMIT 1",
-                       (unique_id,)).fetchone()
-    same = None if row is None else hashlib.sha256(data).hexdigest() == row[0]
+    sent = exchange.ledger_sent_copy(conn, unique_id)
+    same = None if sent is None else hashlib.sha256(data).hexdigest() == sent.content_hash
     signer = None
-    if row is not None and row[1] is not None:
+    if sent is not None and sent.signature is not None:
         try:
-            signer = cms.verify_detached(data, bytes(row[1]), get_backend()).subject
+            signer = cms.verify_detached(data, sent.signature, get_backend()).subject
         except cms.CmsError as exc:
             signer = f"подпись НЕ верна: {exc.message}"
     xml.parse(data)      # what came back must at least be the XML it was

@@ -19,6 +19,7 @@ from iemk_etl.protocol.xds import query as xds_query
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store.ledger import State
+from iemk_etl.store.mis import exchange
 from iemk_etl.transport.client import IemkClient
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,10 @@ def reconcile(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo
               end: dt.datetime, *, repair: bool = True) -> pd.DataFrame:
     query = xds_query.DocumentQuery(mo_oid=mo_oid, created_from=start, created_to=end, statuses=(xds_query.APPROVED,))
     there = {e.unique_id: e for e in queries.list_documents(iemk, settings, query)}
-    here = {r[1]: r for r in conn.execute(
-        "SELECT l.id, l.unique_id, l.state, l.content_hash FROM iemk.ledger l"
-        " JOIN mis.semd_document d ON d.id = l.document_id"
-        " WHERE l.mo_oid = %s AND d.created_at >= %s AND d.created_at < %s", (mo_oid, start, end))}
+    here = {r.unique_id: r for r in exchange.ledger_documents_created(conn, mo_oid, start, end)}
     findings: list[Finding] = []
-    for unique_id, (ledger_id, _, state, _) in here.items():
+    for unique_id, row in here.items():
+        ledger_id, state = row.ledger_id, row.state
         if state == State.STORED and unique_id not in there:
             findings.append(Finding(unique_id, "missing_in_iemk", state, None,
                                     "re-queued: sent again next run" if repair else "none (report only)"))

@@ -6,21 +6,14 @@ import pandas as pd
 import psycopg
 
 from iemk_etl import statuses
+from iemk_etl.store.mis import exchange
 
 STATUS_ORDER = statuses.ORDER
 
 
 def documents(conn: psycopg.Connection, mo: str | None = None) -> pd.DataFrame:
-    cur = conn.execute(
-        "SELECT m.code AS mo, m.oid AS mo_oid, d.id AS document_id, d.local_uid, d.version, d.kind_code,"
-        " d.signed_at, d.status, l.state, l.attempts, l.error_code"
-        " FROM mis.semd_document d JOIN mis.mo m ON m.oid = d.mo_oid"
-        " LEFT JOIN iemk.ledger l ON l.document_id = d.id AND l.version = d.version"
-        " WHERE %s::text IS NULL OR m.oid = %s OR m.code = %s ORDER BY m.code, d.id",
-        (mo, mo, mo),
-    )
-    columns = [c.name for c in cur.description or []]
-    return pd.DataFrame(cur.fetchall(), columns=columns)
+    columns, rows = exchange.documents_with_ledger(conn, mo)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def status_summary(frame: pd.DataFrame) -> pd.DataFrame:

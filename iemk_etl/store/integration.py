@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from iemk_etl.settings import EXTERNAL_SYSTEM
+from iemk_etl.store.mis import mo as mis_mo
 
 
 class UnknownMoError(LookupError):
@@ -66,10 +67,10 @@ def procedures_enabled(conn: psycopg.Connection, mo_oid: str) -> tuple[int, int]
 
 def resolve_mo(conn: psycopg.Connection, mo: str) -> MoEntry:
     """An МО by its OID or its short code."""
-    row = conn.execute("SELECT oid, code, name FROM mis.mo WHERE oid = %s OR code = %s", (mo, mo)).fetchone()
-    if row is None:
+    found = mis_mo.find(conn, mo)
+    if found is None:
         raise UnknownMoError(f"МО [{mo}] не найдена в справочнике МО (mis.mo)")
-    return MoEntry(*row)
+    return MoEntry(found.oid, found.code, found.name)
 
 
 def set_enabled(conn: psycopg.Connection, mo: str, enabled: bool) -> MoIntegration:
@@ -86,15 +87,7 @@ def set_enabled(conn: psycopg.Connection, mo: str, enabled: bool) -> MoIntegrati
 
 def status(conn: psycopg.Connection, mo: str | None = None) -> list[MoIntegration]:
     oid = resolve_mo(conn, mo).oid if mo else None
-    rows = conn.execute(
-        "SELECT m.oid, m.code, m.name,"
-        "  (SELECT count(*) FROM iemk.integration_procedure p"
-        "    WHERE p.external_system = %s AND iemk.procedure_enabled(m.oid, p.code)),"
-        "  (SELECT count(*) FROM iemk.integration_procedure p WHERE p.external_system = %s)"
-        " FROM mis.mo m WHERE %s::text IS NULL OR m.oid = %s ORDER BY m.code",
-        (EXTERNAL_SYSTEM, EXTERNAL_SYSTEM, oid, oid),
-    ).fetchall()
-    return [MoIntegration(*r) for r in rows]
+    return [MoIntegration(m.oid, m.code, m.name, *procedures_enabled(conn, m.oid)) for m in mis_mo.listed(conn, oid)]
 
 
 def read_mo_config(path: Path) -> list[MoEntry]:

@@ -2,7 +2,8 @@
 
 The status a user sees in the МИС is derived from the ledger state and written back in the same
 transaction as every state change, so the two never disagree for long; ``sync_statuses`` repairs any
-drift (e.g. a МИС-side edit of the status column).
+drift (e.g. a МИС-side edit of the status column). The МИС side of that is ``store.mis.documents``:
+this module's statements touch iemk.ledger only.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg
 
 from iemk_etl import statuses
 from iemk_etl.statuses import ERROR_PREFIX, SENT, SIGNED, STORED
+from iemk_etl.store.mis import documents as mis_documents
 
 # A stable namespace for MessageIDs derived from document content (see ``message_id``).
 _MESSAGE_NS = uuid.UUID("8f1f2f5e-4f0b-4c55-9d0c-2d1b6b1f0e42")
@@ -62,20 +65,23 @@ def message_id(mo_oid: str, unique_id: str, version: int, content_hash: str, res
 
 def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: str | None = None,
               error_code: str | None = None) -> str:
-    """Move one ledger row to ``state`` and write the derived status to the МИС document; returns it."""
+    """Move one ledger row to ``state`` and write the derived status to the МИС document; returns it.
+
+    Both writes share one transaction (a savepoint inside the caller's): the МИС never shows a status the
+    ledger does not hold."""
     error = statuses.clip(error)
     status = visible_status(state, error, error_code)
-    conn.execute(
-        "WITH l AS ("
-        "  UPDATE iemk.ledger SET state = %(state)s, last_error = %(error)s, error_code = %(code)s,"
-        "         updated_at = now(),"
-        "         replied_at = CASE WHEN %(state)s IN ('stored', 'rejected') AND message_id IS NOT NULL"
-        "                           THEN now() ELSE replied_at END"
-        "  WHERE id = %(id)s RETURNING document_id)"
-        " UPDATE mis.semd_document d SET status = %(status)s, status_at = now()"
-        " FROM l WHERE d.id = l.document_id AND d.status IS DISTINCT FROM %(status)s",
-        {"state": state.value, "error": error, "code": error_code, "id": ledger_id, "status": status},
-    )
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE iemk.ledger SET state = %(state)s, last_error = %(error)s, error_code = %(code)s,"
+            "       updated_at = now(),"
+            "       replied_at = CASE WHEN %(state)s IN ('stored', 'rejected') AND message_id IS NOT NULL"
+            "                         THEN now() ELSE replied_at END"
+            " WHERE id = %(id)s RETURNING document_id",
+            {"state": state.value, "error": error, "code": error_code, "id": ledger_id},
+        ).fetchone()
+        if row is not None:
+            mis_documents.set_status(conn, row[0], status)
     return status
 
 
@@ -90,29 +96,35 @@ def send_again(conn: psycopg.Connection, ledger_id: int, *, reason: str, code: s
 
 def sync_statuses(conn: psycopg.Connection, ledger_ids: list[int]) -> int:
     """Rewrite the МИС status of these documents where it differs from the ledger; returns rows fixed."""
-    fixed = 0
     rows = conn.execute(
-        "SELECT l.document_id, l.state, l.last_error, l.error_code, d.status FROM iemk.ledger l"
-        " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s)",
-        (ledger_ids,),
+        "SELECT document_id, state, last_error, error_code FROM iemk.ledger WHERE id = ANY(%s)", (ledger_ids,),
     ).fetchall()
-    for document_id, state, last_error, error_code, current in rows:
+    current = mis_documents.statuses(conn, [r[0] for r in rows])
+    fixed = 0
+    for document_id, state, last_error, error_code in rows:
         wanted = visible_status(state, last_error, error_code)
-        if current != wanted:
-            conn.execute("UPDATE mis.semd_document SET status = %s, status_at = now() WHERE id = %s",
-                         (wanted, document_id))
+        if document_id in current and current[document_id] != wanted:
+            mis_documents.set_status(conn, document_id, wanted)
             fixed += 1
     return fixed
 
 
-# -- reads for the command line
+# --- rows ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NewEntry:
+    mo_oid: str
+    unique_id: str
+    version: int
+    document_id: int
+    kind_code: int
+    signed_at: dt.datetime
+    content_hash: str
 
 
 @dataclass(frozen=True)
-class LedgerRow:
-    """One version of a document in the ledger, as `iemk-etl status --document` shows it."""
-
-    id: int
+class History:
+    """One ledger row of a document, as people are shown it."""
     state: str
     attempts: int
     message_id: str | None
@@ -121,8 +133,81 @@ class LedgerRow:
     last_error: str | None
 
 
-def rows_of_document(conn: psycopg.Connection, document_id: int) -> list[LedgerRow]:
-    """Every ledger row of a МИС document, oldest version first."""
-    rows = conn.execute("SELECT id, state, attempts, message_id, last_sent_at, replied_at, last_error"
-                        " FROM iemk.ledger WHERE document_id = %s ORDER BY version", (document_id,)).fetchall()
-    return [LedgerRow(*r) for r in rows]
+def record(conn: psycopg.Connection, entries: list[NewEntry]) -> None:
+    """Add these (МО, uniqueId, version) rows; those the ledger holds already are left as they are."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO iemk.ledger (mo_oid, unique_id, version, document_id, kind_code, signed_at, content_hash)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(e.mo_oid, e.unique_id, e.version, e.document_id, e.kind_code, e.signed_at, e.content_hash)
+             for e in entries],
+        )
+
+
+def ids_signed_in_or_open(conn: psycopg.Connection, mo_oid: str, start: dt.datetime, end: dt.datetime) -> list[int]:
+    """The МО's rows signed in [start, end), plus older ones not final yet, in signing order."""
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM iemk.ledger WHERE mo_oid = %s AND signed_at < %s"
+        " AND (signed_at >= %s OR state = ANY(%s)) ORDER BY signed_at, id",
+        (mo_oid, end, start, sorted(OPEN)),
+    )]
+
+
+def ids_of_documents(conn: psycopg.Connection, mo_oid: str, document_ids: list[int]) -> list[int]:
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM iemk.ledger WHERE mo_oid = %s AND document_id = ANY(%s) ORDER BY id", (mo_oid, document_ids))]
+
+
+def ids_of_document(conn: psycopg.Connection, document_id: int) -> list[int]:
+    """Every ledger row (version) of one МИС document."""
+    return [r[0] for r in conn.execute("SELECT id FROM iemk.ledger WHERE document_id = %s", (document_id,))]
+
+
+def history(conn: psycopg.Connection, document_id: int) -> list[History]:
+    """The ledger rows of one МИС document, by version."""
+    return [History(*r) for r in conn.execute(
+        "SELECT state, attempts, message_id, last_sent_at, replied_at, last_error FROM iemk.ledger"
+        " WHERE document_id = %s ORDER BY version", (document_id,))]
+
+
+def ids_in_states(conn: psycopg.Connection, ledger_ids: list[int], states: Iterable[State]) -> list[int]:
+    """Those of ``ledger_ids`` in one of ``states``, by id."""
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM iemk.ledger WHERE id = ANY(%s) AND state = ANY(%s) ORDER BY id",
+        (ledger_ids, [s.value for s in states]))]
+
+
+def state_counts(conn: psycopg.Connection, ledger_ids: list[int]) -> dict[str, int]:
+    return {state: n for state, n in conn.execute(
+        "SELECT state, count(*) FROM iemk.ledger WHERE id = ANY(%s) GROUP BY state ORDER BY state", (ledger_ids,))}
+
+
+def resend_round(conn: psycopg.Connection, ledger_id: int) -> int:
+    row = conn.execute("SELECT resend_round FROM iemk.ledger WHERE id = %s", (ledger_id,)).fetchone()
+    return row[0] if row else 0
+
+
+def record_attempt(conn: psycopg.Connection, ledger_id: int, message_id: str) -> None:
+    """One more POST of this row went out under ``message_id``."""
+    conn.execute(
+        "UPDATE iemk.ledger SET attempts = attempts + 1, message_id = %s, last_sent_at = now(),"
+        " first_sent_at = coalesce(first_sent_at, now()) WHERE id = %s",
+        (message_id, ledger_id),
+    )
+
+
+def note_waiting(conn: psycopg.Connection, ledger_id: int, text: str) -> None:
+    """Why a valid row was not sent this time (the state stays)."""
+    conn.execute("UPDATE iemk.ledger SET last_error = %s, updated_at = now() WHERE id = %s AND state = 'valid'",
+                 (text, ledger_id))
+
+
+def note_transient(conn: psycopg.Connection, ledger_id: int, error: str, error_code: str) -> None:
+    """A failed attempt that will be repeated: the error is recorded, the state stays."""
+    conn.execute("UPDATE iemk.ledger SET last_error = %s, error_code = %s, updated_at = now() WHERE id = %s",
+                 (error, error_code, ledger_id))
+
+
+def note_error(conn: psycopg.Connection, ledger_id: int, text: str) -> None:
+    """Only the last error's text (e.g. an answer that could not be read); nothing else changes."""
+    conn.execute("UPDATE iemk.ledger SET last_error = %s WHERE id = %s", (text, ledger_id))

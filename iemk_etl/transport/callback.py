@@ -12,7 +12,7 @@ import logging
 import psycopg
 
 from iemk_etl.protocol import soap
-from iemk_etl.store import db
+from iemk_etl.store import db, inbox
 from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,7 @@ def store_reply(conn: psycopg.Connection, body: bytes) -> tuple[bool, str]:
     a = message.addressing
     if not a.message_id:
         raise soap.SoapFormatError("в ответе нет wsa:MessageID")
-    row = conn.execute(
-        "INSERT INTO iemk.inbox (message_id, relates_to, action, body) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-        (a.message_id, a.relates_to, a.action, body),
-    ).fetchone()
-    return row is not None, a.message_id
+    return inbox.insert(conn, a.message_id, a.relates_to, a.action, body), a.message_id
 
 
 def make_handler(dsn: str) -> type[QuietHandler]:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from lxml import etree
 
+from iemk_etl.errors import ConfigurationError
 from iemk_etl.protocol import soap, wsdl
 from iemk_etl.protocol.xds import submit
+from iemk_etl.settings import Settings
 from iemk_etl.signing import wssecurity
-from iemk_etl.signing.keys import Signer
+from iemk_etl.signing.keys import AnySigner, Signer
+from iemk_etl.signing.keystore import KeyStore
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,19 @@ class IemkClient:
         except soap.SoapFormatError:
             answer = None
         return response, answer
+
+
+def client_for_mo(settings: Settings, mo_code: str, *,
+                  request_signer: Callable[[str], AnySigner] | None = None) -> IemkClient:
+    """The ИЭМК client of one МО: every request signed with the МО's request certificate.
+
+    ``request_signer`` finds that certificate for an МО code (the Airflow glue looks in its connections
+    first); by default the key store's."""
+    if not settings.repository_url:
+        raise ConfigurationError("не задан адрес ИЭМК (IEMK_URL или IEMK_REPOSITORY_URL): запросы некуда отправлять")
+    signer = (request_signer or KeyStore(settings).request_signer)(mo_code)
+    return IemkClient(settings.repository_url, client_entity_id=settings.require_client_entity_id(), signer=signer,
+                      timeout=settings.http_timeout)
 
 
 def _is_fault(answer: soap.Message | None) -> bool:

@@ -8,7 +8,7 @@ params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; emp
 check_integration → form (the seed's «Получить документы»: СЭМД from the period's МИС records) → sign →
 extract_documents → validate → feed_patients → send → wait_for_replies → write_statuses.
 
-Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.export).
+Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.pipeline).
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, 
 
 from iemk_airflow import resources
 from iemk_etl import settings as settings_mod
-from iemk_etl.pipeline import export, patient_feed
+from iemk_etl.pipeline import extract as extract_step
+from iemk_etl.pipeline import patients, replies
+from iemk_etl.pipeline import send as send_step
+from iemk_etl.pipeline import sign as sign_step
+from iemk_etl.pipeline import validate as validate_step
 from iemk_etl.settings import Settings
-from iemk_etl.signing import keys, semd_signing
+from iemk_etl.signing import keys
 from iemk_etl.signing.keystore import KeyStore
 from iemk_etl.store import db, integration
 from iemk_etl.store.integration import MoEntry
+from iemk_etl.store.mis import documents
 from iemk_etl.transport import client
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,7 @@ def _period(conf: dict[str, Any], start: dt.datetime | None, end: dt.datetime | 
 def check_integration(mo_oid: str, mo_code: str) -> bool:
     with db.connect(resources.source_dsn(settings_mod.load())) as conn:
         db.check_current(conn)  # the operator migrates (`iemk-etl db migrate`); a run never does
-        on = export.integration_on(conn, mo_oid)
+        on = extract_step.integration_on(conn, mo_oid)
     if not on:
         log.warning("integration %s is OFF for МО %s (%s): nothing is exported, tasks are skipped",
                     integration.EXTERNAL_SYSTEM, mo_code, mo_oid)
@@ -64,9 +69,9 @@ def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
     with db.connect(resources.source_dsn(cfg)) as conn:
         if conf.get("document_ids"):
             # «Передать документ в ИЭМК» for chosen documents: exactly those, same ledger and rules.
-            return export.extract_documents(conn, mo_oid, [int(i) for i in conf["document_ids"]])
+            return extract_step.extract_documents(conn, mo_oid, [int(i) for i in conf["document_ids"]])
         start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
-        return export.extract(conn, mo_oid, start, end)
+        return extract_step.extract(conn, mo_oid, start, end)
 
 
 def _sign_and_send_params(params: dict[str, Any], cfg: Settings) -> tuple[dt.datetime, dt.datetime, list[int] | None]:
@@ -94,10 +99,8 @@ def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
     cfg = settings_mod.load()
     start, end, kind_codes = _sign_and_send_params(params or {}, cfg)
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        report = semd_signing.sign_period(conn, KeyStore(cfg), mo_oid, start, end, kind_codes)
-        already = [r[0] for r in conn.execute(
-            "SELECT id FROM mis.semd_document WHERE mo_oid = %s AND signed_at IS NOT NULL"
-            " AND created_at >= %s AND created_at < %s", (mo_oid, start, end))]
+        report = sign_step.sign_period(conn, KeyStore(cfg), mo_oid, start, end, kind_codes)
+        already = documents.signed_in_period(conn, mo_oid, start, end)
     log.info("signed now: %s; signed documents of the period: %d", report.counts(), len(already))
     return already
 
@@ -105,14 +108,14 @@ def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
 @task
 def extract_documents(mo_oid: str, document_ids: list[int]) -> list[int]:
     with db.connect(resources.source_dsn(settings_mod.load())) as conn:
-        return export.extract_documents(conn, mo_oid, document_ids)
+        return extract_step.extract_documents(conn, mo_oid, document_ids)
 
 
 @task
 def validate(ids: list[int]) -> list[int]:
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        return export.validate(conn, ids, cfg)
+        return validate_step.validate(conn, ids, cfg)
 
 
 def _client_or_hold(cfg: Settings, dsn: str, ids: list[int], mo_code: str) -> client.IemkClient:
@@ -120,7 +123,7 @@ def _client_or_hold(cfg: Settings, dsn: str, ids: list[int], mo_code: str) -> cl
     try:
         return resources.iemk_client(cfg, mo_code)
     except keys.KeyMaterialError as exc:
-        held = export.hold_for_signing_key(dsn, ids, str(exc))
+        held = send_step.hold_for_signing_key(dsn, ids, str(exc))
         raise RuntimeError(f"{held} documents held back: request signing certificate: {exc}") from None
 
 
@@ -131,7 +134,7 @@ def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk, db.connect(dsn, autocommit=True) as conn:
-        report = patient_feed.feed(conn, mo_oid, ids, cfg, iemk)
+        report = patients.feed(conn, mo_oid, ids, cfg, iemk)
     if report.transient:
         log.warning("%d patients met a transient ИЭМК error: their documents wait for the next run", report.transient)
     return ids
@@ -143,7 +146,7 @@ def send(ids: list[int], mo_code: str) -> list[int]:
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk:
-        report = export.send(dsn, ids, cfg, iemk)
+        report = send_step.send(dsn, ids, cfg, iemk)
     if report.transient:
         # Recorded in the ledger already; failing the task makes Airflow retry only those.
         raise RuntimeError(f"{report.transient} documents met a transient ИЭМК error; they will be retried")
@@ -153,7 +156,7 @@ def send(ids: list[int], mo_code: str) -> list[int]:
 @task.sensor(mode="reschedule", soft_fail=True)
 def wait_for_replies(ids: list[int]) -> PokeReturnValue:
     with db.connect(resources.source_dsn(settings_mod.load())) as conn:
-        answered, awaited = export.replies_pending(conn, ids)
+        answered, awaited = replies.replies_pending(conn, ids)
     log.info("asynchronous answers: %d of %d", answered, awaited)
     return PokeReturnValue(is_done=answered >= awaited)
 
@@ -161,7 +164,7 @@ def wait_for_replies(ids: list[int]) -> PokeReturnValue:
 @task(trigger_rule="none_failed")
 def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
     with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
-        return export.write_back(conn, mo_oid, ids)
+        return replies.write_back(conn, mo_oid, ids)
 
 
 def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from iemk_etl.settings import Settings
@@ -61,7 +62,5 @@ def request_signer(settings: Settings, mo_code: str) -> keys.AnySigner:
 
 
 def iemk_client(settings: Settings, mo_code: str) -> client.IemkClient:
-    if not settings.repository_url:
-        raise ValueError("IEMK_URL (or IEMK_REPOSITORY_URL) is not set: nowhere to send documents")
-    return client.IemkClient(settings.repository_url, client_entity_id=settings.require_client_entity_id(),
-                             signer=request_signer(settings, mo_code), timeout=settings.http_timeout)
+    """The МО's client; its request certificate from the Airflow connection when one is defined."""
+    return client.client_for_mo(settings, mo_code, request_signer=functools.partial(request_signer, settings))

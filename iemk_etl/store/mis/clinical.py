@@ -1,4 +1,4 @@
-"""Reading the МИС's clinical records of a period as cases to form СЭМД from (the seed's «Получить документы»).
+"""The МИС clinical records of a period, read as cases to form СЭМД from (the seed's «Получить документы»).
 
 Which record makes which kind follows the seed: every department stay of a hospitalisation (41), every
 finished visit (42), every referral issued (43), consultations asked for by a hospital department (119),

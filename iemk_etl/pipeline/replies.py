@@ -1,0 +1,87 @@
+"""Replies: ИЭМК's asynchronous answers (stored by the callback receiver) turned into document states, and the
+statuses written back to the МИС."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from iemk_etl.protocol import soap
+from iemk_etl.protocol.xds.common import RegistryResponse, read_registry_response
+from iemk_etl.store import inbox, ledger
+from iemk_etl.store.ledger import State
+
+log = logging.getLogger(__name__)
+
+BUSY_ROUNDS = 5
+
+
+def replies_pending(conn: psycopg.Connection, ids: list[int]) -> tuple[int, int]:
+    """(answered, awaited) among the documents of ``ids`` that wait for ИЭМК's asynchronous answer."""
+    return inbox.answered_of_sent(conn, ids)
+
+
+def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:
+    """Turn the stored asynchronous answers into document states, for every sent document of the МО."""
+    counts = {"stored": 0, "rejected": 0, "unreadable": 0}
+    for answers in inbox.answers_to_sent(conn, mo_oid):
+        ledger_id = answers.ledger_id
+        outcome = _outcome(answers.bodies)
+        with conn.transaction():
+            if outcome is None:
+                counts["unreadable"] += 1
+                ledger.note_error(conn, ledger_id, "асинхронный ответ ИЭМК не удалось разобрать")
+            elif outcome.success or _already_registered(outcome):
+                ledger.set_state(conn, ledger_id, State.STORED)
+                counts["stored"] += 1
+            elif _busy(outcome) and ledger.resend_round(conn, ledger_id) < BUSY_ROUNDS:
+                # ИЭМК was busy, not refusing: send again next run.
+                ledger.send_again(conn, ledger_id, reason=outcome.error_text(), code="REGISTRY_BUSY")
+                counts["busy_requeued"] = counts.get("busy_requeued", 0) + 1
+            else:
+                ledger.set_state(conn, ledger_id, State.REJECTED, error=outcome.error_text(),
+                                 error_code=outcome.errors[0].error_code if outcome.errors else None)
+                counts["rejected"] += 1
+            inbox.mark_processed(conn, answers.message_ids)
+    log.info("replies applied for МО %s: %s", mo_oid, counts)
+    return counts
+
+
+def _outcome(bodies: list[bytes]) -> RegistryResponse | None:
+    """One verdict from all answers to one MessageID: a Success wins over a repeat's complaint."""
+    responses = []
+    for body in bodies:
+        try:
+            message = soap.parse(body)
+            if message.body is not None:
+                responses.append(read_registry_response(message.body))
+        except (soap.SoapFormatError, ValueError):
+            continue
+    for response in responses:
+        if response.success:
+            return response
+    return responses[0] if responses else None
+
+
+def _busy(response: RegistryResponse) -> bool:
+    return bool(response.errors) and all(e.error_code == "XDSRegistryBusy" for e in response.errors)
+
+
+def _already_registered(response: RegistryResponse) -> bool:
+    # The same MessageID carries the same bytes (see ledger.message_id): "duplicate" then means that
+    # this very document is in ИЭМК already, delivered by an earlier attempt.
+    return bool(response.errors) and all(e.error_code == "XDSDuplicateUniqueIdInRegistry" for e in response.errors)
+
+
+def write_back(conn: psycopg.Connection, mo_oid: str, ids: list[int]) -> dict[str, int]:
+    """Apply the answers, repair drifted МИС statuses; counts of what was done and where ``ids`` stand now."""
+    counts = {f"replies_{k}": v for k, v in apply_replies(conn, mo_oid).items()}
+    with conn.transaction():
+        counts["statuses_repaired"] = ledger.sync_statuses(conn, ids)
+    counts.update({f"now_{k}": v for k, v in state_counts(conn, ids).items()})
+    return counts
+
+
+def state_counts(conn: psycopg.Connection, ids: list[int]) -> dict[str, int]:
+    return ledger.state_counts(conn, ids)
