@@ -7,6 +7,7 @@ import httpx
 import psycopg
 import pytest
 
+from iemk_etl import errors
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.protocol import soap
@@ -136,12 +137,14 @@ def test_missing_client_entity_id_gets_a_specific_fault(servers, dev_keys):
     assert "clientEntityId" in fault.reason
 
 
-def test_client_reads_a_sync_fault_as_a_rejection(servers, dev_keys):
+def test_client_holds_a_request_refused_for_our_own_configuration(servers, dev_keys):
+    """No clientEntityId: ИЭМК's Sender fault is our administrator's to fix, not the document's end."""
     emulator, callback, _ = servers
     with client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="", signer=keys.load_signer(*dev_keys),
                            timeout=5) as c:
         result = c.provide_and_register(_submission(document()), message_id="urn:uuid:u-3", reply_to=callback.url)
-    assert result.verdict is client.Verdict.REJECTED
+    assert result.verdict is client.Verdict.HELD
+    assert result.code == "egis:AuthorizationRequired" and result.kind.actor is errors.Actor.ADMIN
     assert "clientEntityId" in result.error
 
 

@@ -11,6 +11,7 @@ from lxml import etree
 from psycopg.conninfo import make_conninfo
 from semd_helpers import new_visit
 
+from iemk_etl import errors
 from iemk_etl.devtools import demo_data
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
@@ -113,6 +114,11 @@ def test_three_day_export_gives_every_document_a_true_status(chain):
             assert unique in received
             kinds_seen.add("stored")
     assert kinds_seen == {"unsigned", "outside", "bad format", "rejected by ИЭМК", "stored"}
+    with psycopg.connect(dsn) as conn:
+        codes = {r[0] for r in conn.execute("SELECT DISTINCT error_code FROM iemk.ledger WHERE error_code IS NOT NULL")}
+    # Every ledger error code is one of the taxonomy's, and each failure kind is told apart.
+    assert codes == {"FLK_XSD", "PATIENT_REJECTED"}
+    assert all(errors.known(code) for code in codes)
 
 
 def test_running_the_same_period_again_sends_nothing(chain):

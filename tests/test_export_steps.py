@@ -68,7 +68,9 @@ def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev
     assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток: ИЭМК недоступна")
 
 
-def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, packs_dir):
+def test_a_refusal_for_our_configuration_holds_the_documents_until_it_is_fixed(db, dev_keys, packs_dir):
+    """ИЭМК does not know our clientEntityId (a Sender fault): every document shows the fault's words but is not
+    ended; once the administrator fixes it (here: the service learns the system), the same documents go."""
     dsn, conn = db
     config = EmulatorConfig(packs_dir=packs_dir, known_clients=frozenset({"another-system"}))
     with EmulatorServer(config, dsn) as emulator, CallbackServer(dsn) as callback:
@@ -76,9 +78,20 @@ def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, pac
         ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
         with _client(emulator.url, dev_keys) as iemk:
             report = send.send(dsn, ids, cfg, iemk, patients_first=False)
-    assert report.rejected == len(ids)
+    assert (report.held, report.rejected, report.sent) == (len(ids), 0, [])
     assert _statuses(conn) == {"Ошибка: egis:UnknownClient: информационная система "
                                "[17c74e63-dc38-438d-a27a-a1aa063ee7b8] не зарегистрирована в ЕГИСЗ"}
+    assert {r for r in conn.execute("SELECT state, error_code FROM iemk.ledger")} == {("valid", "egis:UnknownClient")}
+    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+            CallbackServer(dsn) as callback:
+        cfg = _settings(callback.url)
+        ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
+        with _client(emulator.url, dev_keys) as iemk:
+            again = send.send(dsn, ids, cfg, iemk, patients_first=False)
+        assert again.accepted_now == len(ids)
+        _wait_answers(conn, again.sent)
+        replies.write_back(conn, GKB, ids)
+    assert _statuses(conn) == {"Сохранен в ИЭМК"}
 
 
 def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, packs_dir):

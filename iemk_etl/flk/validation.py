@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from iemk_etl import errors
 from iemk_etl.flk import packs
 from iemk_etl.protocol import xml
 from iemk_etl.semd.header import NS, SNILS_ROOT
@@ -20,23 +21,30 @@ from iemk_etl.semd.header import NS, SNILS_ROOT
 _H = {"h": NS}
 
 
+# What each stage's finding is in the error taxonomy: who must act and whether the document is finished.
+_STAGE_KIND = {
+    "format": errors.FLK_XSD,
+    "logic": errors.FLK_SCHEMATRON,
+    "builtin": errors.FLK_BUILTIN,
+    "parse": errors.FLK_NOT_XML,
+    "policy": errors.FLK_PACK_MISSING,     # our configuration (a pack required but absent): held, not ended
+}
+
+
 @dataclass(frozen=True)
 class Finding:
-    stage: str          # "format" (XSD), "builtin" (no pack configured), "policy", "parse"
-    rule: str           # an XSD error type, a built-in rule id, ...
+    stage: str          # "format" (XSD), "logic" (Schematron), "builtin" (no pack configured), "policy", "parse"
+    rule: str           # an XSD error type, a Schematron rule id, a built-in rule id, ...
     message: str
     location: str = ""
 
+    @property
+    def kind(self) -> errors.ErrorKind:
+        return _STAGE_KIND.get(self.stage, errors.FLK_BUILTIN)
+
     def text(self) -> str:
         where = f" ({self.location})" if self.location else ""
-        label = {
-            "format": "Ошибка форматного контроля (XSD)",
-            "builtin": "Ошибка встроенной проверки",
-            "policy": "Ошибка настройки ФЛК",
-            "parse": "Документ не является корректным XML",
-            "logic": "Ошибка логического контроля (Schematron)",
-        }.get(self.stage, self.stage)
-        return f"{label}: {self.message}{where}"
+        return f"{self.kind.title}: {self.message}{where}"
 
 
 # Built-in header rules: (rule id, XPath that must select something, what is missing).

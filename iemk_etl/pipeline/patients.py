@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from iemk_etl import errors
 from iemk_etl.protocol.hl7v3 import pix
 from iemk_etl.protocol.hl7v3.common import IDENTITY_DOC_TYPE, POLICY_TYPE, SNILS_TYPE, OtherId, PatientRecord
 from iemk_etl.settings import Settings
@@ -108,7 +109,7 @@ def _block_refused(conn: psycopg.Connection, ledger_ids: list[int]) -> int:
     rows = exchange.ledger_documents_of_refused_patients(conn, ledger_ids)
     for ledger_id, text in rows:
         with conn.transaction():
-            ledger.set_state(conn, ledger_id, State.REJECTED, error=text, error_code="PATIENT_REJECTED")
+            ledger.set_state(conn, ledger_id, State.REJECTED, error=text, error_code=errors.PATIENT_REJECTED.code)
     return len(rows)
 
 

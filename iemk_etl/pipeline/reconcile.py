@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
+from iemk_etl import errors
 from iemk_etl.pipeline import queries
 from iemk_etl.protocol.xds import query as xds_query
 from iemk_etl.settings import Settings
@@ -66,4 +67,4 @@ def reconcile(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo
 def _requeue(conn: psycopg.Connection, ledger_id: int) -> None:
     with conn.transaction():
         ledger.send_again(conn, ledger_id, reason="не найден в ИЭМК при сверке: передаётся повторно",
-                          code="RECONCILE")
+                          code=errors.RECONCILE.code)

@@ -7,6 +7,7 @@ import logging
 
 import psycopg
 
+from iemk_etl import errors
 from iemk_etl.protocol import soap
 from iemk_etl.protocol.xds.common import RegistryResponse, read_registry_response
 from iemk_etl.store import inbox, ledger
@@ -32,20 +33,32 @@ def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:
             if outcome is None:
                 counts["unreadable"] += 1
                 ledger.note_error(conn, ledger_id, "асинхронный ответ ИЭМК не удалось разобрать")
-            elif outcome.success or _already_registered(outcome):
-                ledger.set_state(conn, ledger_id, State.STORED)
-                counts["stored"] += 1
-            elif _busy(outcome) and ledger.resend_round(conn, ledger_id) < BUSY_ROUNDS:
-                # ИЭМК was busy, not refusing: send again next run.
-                ledger.send_again(conn, ledger_id, reason=outcome.error_text(), code="REGISTRY_BUSY")
-                counts["busy_requeued"] = counts.get("busy_requeued", 0) + 1
             else:
-                ledger.set_state(conn, ledger_id, State.REJECTED, error=outcome.error_text(),
-                                 error_code=outcome.errors[0].error_code if outcome.errors else None)
-                counts["rejected"] += 1
+                _apply(conn, ledger_id, outcome, counts)
             inbox.mark_processed(conn, answers.message_ids)
     log.info("replies applied for МО %s: %s", mo_oid, counts)
     return counts
+
+
+def _apply(conn: psycopg.Connection, ledger_id: int, outcome: RegistryResponse, counts: dict[str, int]) -> None:
+    """One answer's effect, decided by the error taxonomy on its codes."""
+    kind = None if outcome.success else errors.of_registry_errors([e.error_code for e in outcome.errors])
+    if kind is None or kind is errors.DUPLICATE:
+        # A "duplicate" of the same MessageID carries the same bytes (see ledger.message_id): this very document
+        # is in ИЭМК already, delivered by an earlier attempt.
+        ledger.set_state(conn, ledger_id, State.STORED)
+        counts["stored"] += 1
+    elif kind.transient and ledger.resend_round(conn, ledger_id) < BUSY_ROUNDS:
+        # ИЭМК was busy or failing, not refusing: send again next run (a new round, a new MessageID).
+        ledger.send_again(conn, ledger_id, reason=outcome.error_text(), code=kind.code)
+        counts["busy_requeued"] = counts.get("busy_requeued", 0) + 1
+    elif kind.holds:
+        # Refused for a cause on our side (registration, certificate): sent again once it is fixed.
+        ledger.send_again(conn, ledger_id, reason=outcome.error_text(), code=kind.code)
+        counts["held"] = counts.get("held", 0) + 1
+    else:
+        ledger.set_state(conn, ledger_id, State.REJECTED, error=outcome.error_text(), error_code=kind.code)
+        counts["rejected"] += 1
 
 
 def _outcome(bodies: list[bytes]) -> RegistryResponse | None:
@@ -62,16 +75,6 @@ def _outcome(bodies: list[bytes]) -> RegistryResponse | None:
         if response.success:
             return response
     return responses[0] if responses else None
-
-
-def _busy(response: RegistryResponse) -> bool:
-    return bool(response.errors) and all(e.error_code == "XDSRegistryBusy" for e in response.errors)
-
-
-def _already_registered(response: RegistryResponse) -> bool:
-    # The same MessageID carries the same bytes (see ledger.message_id): "duplicate" then means that
-    # this very document is in ИЭМК already, delivered by an earlier attempt.
-    return bool(response.errors) and all(e.error_code == "XDSDuplicateUniqueIdInRegistry" for e in response.errors)
 
 
 def write_back(conn: psycopg.Connection, mo_oid: str, ids: list[int]) -> dict[str, int]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError
 from iemk_etl.pipeline import patients
 from iemk_etl.protocol.xds import submit
 from iemk_etl.settings import Settings
@@ -23,13 +25,15 @@ class SendReport:
     sent: list[int] = field(default_factory=list)          # ledger ids now awaiting an answer
     accepted_now: int = 0
     rejected: int = 0
+    held: int = 0                                           # refused for a cause on our side: goes once fixed
     transient: int = 0
     failed: int = 0
     waiting_for_patient: int = 0
 
     def counts(self) -> dict[str, int]:
         return {"awaiting": len(self.sent), "accepted_now": self.accepted_now, "rejected": self.rejected,
-                "transient": self.transient, "failed": self.failed, "waiting_for_patient": self.waiting_for_patient}
+                "held": self.held, "transient": self.transient, "failed": self.failed,
+                "waiting_for_patient": self.waiting_for_patient}
 
 
 def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient, *,
@@ -38,7 +42,7 @@ def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient, 
 
     With ``patients_first`` a document waits until ИЭМК holds its patient's current data (patients.feed)."""
     if not settings.callback_url:
-        raise ValueError("IEMK_CALLBACK_URL is not set: ИЭМК would have nowhere to send its answers")
+        raise ConfigurationError("не задан IEMK_CALLBACK_URL: ИЭМК некуда отправлять асинхронные ответы")
     report = SendReport()
     with db.connect(dsn) as conn:
         for ledger_id in ids:
@@ -78,14 +82,18 @@ def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: cli
         ledger.set_state(conn, ledger_id, State.SENT)
         report.accepted_now += 1
     elif result.verdict is client.Verdict.REJECTED:
-        ledger.set_state(conn, ledger_id, State.REJECTED, error=result.error, error_code="SYNC_REJECTED")
+        ledger.set_state(conn, ledger_id, State.REJECTED, error=result.error, error_code=result.code)
         report.rejected += 1
+    elif result.verdict is client.Verdict.HELD:
+        # Our settings, certificate or clock: the document waits, visibly, and goes by itself once fixed.
+        ledger.set_state(conn, ledger_id, State.VALID, error=result.error, error_code=result.code)
+        report.held += 1
     elif attempts >= settings.max_send_attempts:
-        ledger.set_state(conn, ledger_id, State.FAILED, error_code="TRANSPORT",
+        ledger.set_state(conn, ledger_id, State.FAILED, error_code=errors.TRANSPORT.code,
                          error=f"не удалось передать документ в ИЭМК за {attempts} попыток: {result.error}")
         report.failed += 1
     else:
-        ledger.note_transient(conn, ledger_id, result.error, "TRANSPORT")
+        ledger.note_transient(conn, ledger_id, result.error, result.code or errors.TRANSPORT.code)
         report.transient += 1
 
 
@@ -96,6 +104,6 @@ def hold_for_signing_key(dsn: str, ids: list[int], problem: str) -> int:
         waiting = ledger.ids_in_states(conn, ids, (State.VALID,))
         for ledger_id in waiting:
             with conn.transaction():
-                ledger.set_state(conn, ledger_id, State.VALID, error=text, error_code="SIGNING_KEY")
+                ledger.set_state(conn, ledger_id, State.VALID, error=text, error_code=errors.SIGNING_KEY.code)
     log.error("МО documents held back (%d): %s", len(waiting), problem)
     return len(waiting)

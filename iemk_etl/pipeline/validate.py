@@ -7,6 +7,7 @@ import logging
 
 import psycopg
 
+from iemk_etl import errors
 from iemk_etl.flk import validation
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
@@ -25,27 +26,34 @@ def validate(conn: psycopg.Connection, ids: list[int], settings: Settings) -> li
     for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
         queued = exchange.ledger_queued_content(conn, chunk)
         for doc in queued:
-            _check_one(conn, doc.ledger_id, _findings(doc.kind_code, doc.cda, doc.content_hash, settings))
+            _check_one(conn, doc.ledger_id, _problem(doc.kind_code, doc.cda, doc.content_hash, settings))
         checked += len(queued)
     passed = ledger.ids_in_states(conn, ids, (State.VALID, State.SENT))
     log.info("format control: %d checked now, %d of %d may go on", checked, len(passed), len(ids))
     return passed
 
 
-def _check_one(conn: psycopg.Connection, ledger_id: int, findings: list[validation.Finding]) -> None:
+def _check_one(conn: psycopg.Connection, ledger_id: int, problem: tuple[errors.ErrorKind, str] | None) -> None:
     with conn.transaction():
-        if findings:
-            text = "; ".join(f.text() for f in findings[:3])
-            ledger.set_state(conn, ledger_id, State.INVALID, error=text, error_code=findings[0].rule)
-            log.info("ledger %s failed format control: %s", ledger_id, findings[0].rule)
-        else:
+        if problem is None:
             ledger.set_state(conn, ledger_id, State.VALID)
+            return
+        kind, text = problem
+        # A finding in the document ends this version; one of our configuration (a required pack absent) holds
+        # it, visibly, until the next check after the fix.
+        ledger.set_state(conn, ledger_id, State.QUEUED if kind.holds else State.INVALID, error=text,
+                         error_code=kind.code)
+        log.info("ledger %s failed format control: %s", ledger_id, kind.code)
 
 
-def _findings(kind_code: int, data: bytes, content_hash: str, settings: Settings) -> list[validation.Finding]:
+def _problem(kind_code: int, data: bytes, content_hash: str,
+             settings: Settings) -> tuple[errors.ErrorKind, str] | None:
+    """What keeps the document from going on: its kind and the text users read; None when it may go."""
     if hashlib.sha256(data).hexdigest() != content_hash:
         # The МИС changed the bytes after they were queued under this version: a new version is needed.
-        return [validation.Finding("policy", "CONTENT_CHANGED",
-                                   "содержимое документа изменилось после постановки в очередь без новой версии")]
-    return validation.validate(kind_code, data, packs_dir=settings.packs_dir, require_packs=settings.require_packs,
-                               logical=settings.logical_control)
+        return errors.CONTENT_CHANGED, errors.CONTENT_CHANGED.title
+    findings = validation.validate(kind_code, data, packs_dir=settings.packs_dir,
+                                   require_packs=settings.require_packs, logical=settings.logical_control)
+    if not findings:
+        return None
+    return findings[0].kind, "; ".join(f.text() for f in findings[:3])

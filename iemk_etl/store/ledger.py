@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from iemk_etl import statuses
-from iemk_etl.statuses import ERROR_PREFIX, SENT, SIGNED, STORED
+from iemk_etl import errors, statuses
+from iemk_etl.statuses import SENT, SIGNED, STORED
 from iemk_etl.store.mis import documents as mis_documents
 
 # A stable namespace for MessageIDs derived from document content (see ``message_id``).
@@ -38,14 +38,13 @@ FINAL = frozenset({State.INVALID, State.STORED, State.REJECTED, State.FAILED})
 OPEN = frozenset(State) - FINAL
 
 
-# Errors that hold a document back without ending it: shown to users, cleared by the next good attempt.
-BLOCKING_CODES = frozenset({"SIGNING_KEY"})
 
 
 def visible_status(state: str, last_error: str | None, error_code: str | None = None) -> str:
     s = State(state)
     if s in (State.QUEUED, State.VALID):
-        return ERROR_PREFIX + (last_error or "") if error_code in BLOCKING_CODES else SIGNED
+        # A document held for a cause someone must fix shows the error; one waiting to be (re)tried is «Подписан».
+        return statuses.error(last_error) if error_code and errors.kind(error_code).holds else SIGNED
     if s is State.SENT:
         return SENT
     if s is State.STORED:
@@ -63,13 +62,20 @@ def message_id(mo_oid: str, unique_id: str, version: int, content_hash: str, res
     return f"urn:uuid:{uuid.uuid5(_MESSAGE_NS, key)}"
 
 
+def _known(code: str | None) -> str | None:
+    # Every code the ledger keeps is one of the taxonomy's: reports and decisions read its actor and retry.
+    if code is not None and not errors.known(code):
+        raise ValueError(f"error code {code!r} is not in iemk_etl.errors: every ledger error code comes from it")
+    return code
+
+
 def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: str | None = None,
               error_code: str | None = None) -> str:
     """Move one ledger row to ``state`` and write the derived status to the МИС document; returns it.
 
     Both writes share one transaction (a savepoint inside the caller's): the МИС never shows a status the
     ledger does not hold."""
-    error = statuses.clip(error)
+    error, error_code = statuses.clip(error), _known(error_code)
     status = visible_status(state, error, error_code)
     with conn.transaction():
         row = conn.execute(
@@ -205,7 +211,7 @@ def note_waiting(conn: psycopg.Connection, ledger_id: int, text: str) -> None:
 def note_transient(conn: psycopg.Connection, ledger_id: int, error: str, error_code: str) -> None:
     """A failed attempt that will be repeated: the error is recorded, the state stays."""
     conn.execute("UPDATE iemk.ledger SET last_error = %s, error_code = %s, updated_at = now() WHERE id = %s",
-                 (error, error_code, ledger_id))
+                 (statuses.clip(error), _known(error_code), ledger_id))
 
 
 def note_error(conn: psycopg.Connection, ledger_id: int, text: str) -> None:

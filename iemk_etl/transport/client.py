@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import httpx
 from lxml import etree
 
-from iemk_etl.errors import ConfigurationError
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError, IemkError
 from iemk_etl.protocol import soap, wsdl
 from iemk_etl.protocol.xds import submit
 from iemk_etl.settings import Settings
@@ -27,7 +28,15 @@ _TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
 class Verdict(enum.Enum):
     ACCEPTED = "accepted"      # the service took the request; the answer comes asynchronously
     REJECTED = "rejected"      # the service refused it for good: resending the same request won't help
+    HELD = "held"              # refused for a cause on our side (settings, certificate, clock): goes once fixed
     TRANSIENT = "transient"    # transport trouble or a busy service: try again later
+
+
+def verdict_of(kind: errors.ErrorKind) -> Verdict:
+    """The taxonomy decides: when the request may go again says what to do with it."""
+    if kind.transient:
+        return Verdict.TRANSIENT
+    return Verdict.HELD if kind.holds else Verdict.REJECTED
 
 
 @dataclass(frozen=True)
@@ -35,11 +44,23 @@ class CallResult:
     verdict: Verdict
     error: str = ""
     http_status: int | None = None
+    kind: errors.ErrorKind | None = None     # what went wrong (None when accepted)
+
+    @classmethod
+    def failure(cls, kind: errors.ErrorKind, error: str, http_status: int | None = None) -> CallResult:
+        return cls(verdict_of(kind), error, http_status, kind)
+
+    @property
+    def code(self) -> str | None:
+        """The error code the ledger keeps (errors.py)."""
+        return self.kind.code if self.kind else None
 
 
-class CallError(RuntimeError):
+class CallError(IemkError, RuntimeError):
+    """A synchronous call without a usable answer; ``result`` says why and ``kind`` what kind of failure it is."""
+
     def __init__(self, result: CallResult) -> None:
-        super().__init__(result.error)
+        super().__init__(result.error, kind=result.kind or errors.TRANSPORT)
         self.result = result
 
 
@@ -74,7 +95,7 @@ class IemkClient:
         if response.status_code in (200, 202) and not _is_fault(answer):
             if response.content and answer is None:
                 # Whether the service took it is unknown: resend; the same MessageID makes that safe.
-                return CallResult(Verdict.TRANSIENT, "ответ ИЭМК не читается", response.status_code)
+                return CallResult.failure(errors.UNREADABLE_ANSWER, "ответ ИЭМК не читается", response.status_code)
             return CallResult(Verdict.ACCEPTED, http_status=response.status_code)
         return _refusal(response, answer)
 
@@ -93,10 +114,11 @@ class IemkClient:
         if response.status_code != 200 or _is_fault(answer):
             raise CallError(_refusal(response, answer))
         if answer is None:
-            raise CallError(CallResult(Verdict.TRANSIENT, "ответ ИЭМК не читается", response.status_code))
+            raise CallError(CallResult.failure(errors.UNREADABLE_ANSWER, "ответ ИЭМК не читается",
+                                               response.status_code))
         if answer.addressing.relates_to and answer.addressing.relates_to != mid:
             # An answer to some other request: never take it for ours.
-            raise CallError(CallResult(Verdict.TRANSIENT, f"ответ ИЭМК относится к другому запросу "
+            raise CallError(CallResult.failure(errors.FOREIGN_ANSWER, f"ответ ИЭМК относится к другому запросу "
                                                           f"[{answer.addressing.relates_to}], ожидался [{mid}]"))
         return answer
 
@@ -107,9 +129,11 @@ class IemkClient:
             response = self._http.post(url, content=soap.to_bytes(envelope),
                                        headers={"Content-Type": soap.CONTENT_TYPE})
         except httpx.TimeoutException as exc:
-            raise CallError(CallResult(Verdict.TRANSIENT, f"Таймаут обращения к ИЭМК: {type(exc).__name__}")) from None
+            raise CallError(CallResult.failure(errors.TIMEOUT,
+                                               f"Таймаут обращения к ИЭМК: {type(exc).__name__}")) from None
         except httpx.HTTPError as exc:
-            raise CallError(CallResult(Verdict.TRANSIENT, f"ИЭМК недоступна: {type(exc).__name__}: {exc}")) from None
+            raise CallError(CallResult.failure(errors.UNREACHABLE,
+                                               f"ИЭМК недоступна: {type(exc).__name__}: {exc}")) from None
         try:
             answer = soap.parse(response.content) if response.content else None
         except soap.SoapFormatError:
@@ -135,11 +159,19 @@ def _is_fault(answer: soap.Message | None) -> bool:
 
 
 def _refusal(response: httpx.Response, answer: soap.Message | None) -> CallResult:
-    """The verdict on an answer that is not a success: the fault's words, or the HTTP status."""
+    """The verdict on an answer that is not a success: the fault's words, or the HTTP status, classified by the
+    error taxonomy (a busy or failing service: again later; our settings, certificate or clock: held until fixed;
+    the document itself: refused)."""
     fault = soap.find_fault(answer) if answer is not None else None
-    transient = response.status_code in _TRANSIENT_HTTP or (fault is not None and fault.is_transient)
-    verdict = Verdict.TRANSIENT if transient else Verdict.REJECTED
+    if response.status_code in _TRANSIENT_HTTP:
+        kind = errors.of_fault(fault.code, fault.subcode) if fault is not None else errors.HTTP_TRANSIENT
+        if not kind.transient:   # a 5xx/429 is "not now" whatever its fault says
+            kind = errors.HTTP_TRANSIENT
+    elif fault is not None:
+        kind = errors.of_fault(fault.code, fault.subcode)
+    else:
+        kind = errors.HTTP_REFUSED
     if fault is None:
-        return CallResult(verdict, f"ИЭМК ответила HTTP {response.status_code}", response.status_code)
+        return CallResult.failure(kind, f"ИЭМК ответила HTTP {response.status_code}", response.status_code)
     code = f"{fault.subcode}: " if fault.subcode else ""
-    return CallResult(verdict, f"{code}{fault.reason}", response.status_code)
+    return CallResult.failure(kind, f"{code}{fault.reason}", response.status_code)
