@@ -28,6 +28,7 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 DEFAULT_REPOSITORY_UNIQUE_ID = "1.2.643.5.1.13.2.7.100.1"       # the ИЭМК XDS repository (ITI-43 RepositoryUniqueId)
 DEFAULT_RECEIVER_DEVICE_ID = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"  # the ИЭМК device addressed by HL7v3 messages
 DEFAULT_PROCESSING_CODE = "P"                                   # HL7v3 processingCode: P production, D debug, T test
+DEFAULT_MIS_NUMBER = "100.1.1"   # <100>.<МИС>.<экземпляр МИС>: the arcs of our identifiers under the МО's OID
 
 SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
     "IEMK_REPOSITORY_URL": "/xds/repository",
@@ -41,6 +42,7 @@ PROCESSING_CODES = ("P", "D", "T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_MIS_NUMBER = re.compile(r"^100\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 
 T = TypeVar("T")
 
@@ -86,6 +88,7 @@ class Settings:
     repository_unique_id: str
     receiver_device_id: str
     processing_code: str
+    mis_number: str
     emulator_dsn: str | None
     emulator_faults: str | None          # JSON or a JSON file; parsed by the emulator itself
     emulator_clients: frozenset[str] | None
@@ -339,6 +342,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                                          "ожидается OID, например 1.2.643.5.1.13.2.7.100.1"),
         receiver_device_id=env.text("IEMK_RECEIVER_DEVICE_ID", DEFAULT_RECEIVER_DEVICE_ID) or "",
         processing_code=env.choice("IEMK_PROCESSING_CODE", DEFAULT_PROCESSING_CODE, PROCESSING_CODES, upper=True),
+        mis_number=env.pattern("IEMK_MIS_NUMBER", DEFAULT_MIS_NUMBER, _MIS_NUMBER,
+                               "ожидается 100.<номер МИС>.<номер экземпляра>, например 100.1.1"),
         emulator_dsn=env.text("IEMK_EMULATOR_DSN"),
         emulator_faults=env.checked("IEMK_EMULATOR_FAULTS", _faults, "ожидается JSON или путь к файлу JSON", None),
         emulator_clients=env.listed("IEMK_EMULATOR_CLIENTS"),

@@ -17,7 +17,8 @@ from lxml import etree
 from iemk_etl import kinds, semd
 from iemk_etl.protocol.xml import sub
 from iemk_etl.semd import model
-from iemk_etl.semd.header import MIS_NUMBER, NS, SNILS_ROOT, XSI, document_root, local_root, unique_id
+from iemk_etl.semd.header import NS, SNILS_ROOT, XSI, document_root, local_root, unique_id
+from iemk_etl.settings import DEFAULT_MIS_NUMBER as MIS_NUMBER
 
 __all__ = ["MO", "build", "document", "header", "minimal_document", "unique_id"]
 

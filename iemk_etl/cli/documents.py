@@ -80,7 +80,7 @@ def cmd_documents_build(args: argparse.Namespace, settings: Settings) -> int:
     _, conn = connect(settings)
     with conn:
         entry = integration.resolve_mo(conn, args.mo)
-        result = forming.form_period(conn, entry.oid, start, end, kinds(args.kinds))
+        result = forming.form_period(conn, entry.oid, start, end, kinds(args.kinds), mis_number=settings.mis_number)
     by_kind = ", ".join(f"вид {k}: {n}" for k, n in sorted(result.formed.items())) or "нет новых"
     print(f"{entry.code}: сформировано {result.total} ({by_kind}); обновлено: {result.refreshed}; "
           f"уже были: {result.skipped}; не сформировано: {len(result.errors)}")
@@ -110,10 +110,11 @@ def cmd_documents_sample(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.pipeline import queries
+    from iemk_etl.semd import header
 
     _, conn = connect(settings)
     with conn:
-        oid = queries.mo_of(args.unique_id)
+        oid = header.mo_of(args.unique_id, settings.mis_number)
         _, code = mo_code(conn, oid)
         with client.client_for_mo(service_settings(settings), code) as iemk:
             shown = queries.show_document(iemk, settings, conn, args.unique_id)

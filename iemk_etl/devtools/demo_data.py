@@ -112,7 +112,8 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
             if not added:
                 continue
             start_at = periods.day_start(first_day, zone)
-            formed = forming.form_period(conn, oid, start_at, periods.day_start(end, zone))
+            formed = forming.form_period(conn, oid, start_at, periods.day_start(end, zone),
+                                          mis_number=store.settings.mis_number)
             for kind, count in formed.formed.items():
                 by_kind[kind] = by_kind.get(kind, 0) + count
             for doc in mis_seed.formed_documents(conn, formed.document_ids):

@@ -15,7 +15,8 @@ def deliver_now(dsn: str, mo_oid: str, document_ids: list[int], settings: Settin
     """Extract, validate, feed patients and send these documents, wait up to ``wait_seconds`` for the answers,
     and write the statuses back; the counts of what happened."""
     with db.connect(dsn, autocommit=True) as conn:
-        ids = validate.validate(conn, extract.extract_documents(conn, mo_oid, document_ids), settings)
+        extracted = extract.extract_documents(conn, mo_oid, document_ids, mis_number=settings.mis_number)
+        ids = validate.validate(conn, extracted, settings)
         patients.feed(conn, mo_oid, ids, settings, iemk)
     report = send.send(dsn, ids, settings, iemk)
     deadline = time.monotonic() + wait_seconds

@@ -20,6 +20,7 @@ import psycopg
 
 from iemk_etl import statuses
 from iemk_etl.semd import FormingError, build, pdf
+from iemk_etl.settings import DEFAULT_MIS_NUMBER
 from iemk_etl.store.mis import documents
 from iemk_etl.store.mis.clinical import Source, SourcedCase
 
@@ -41,9 +42,9 @@ class FormReport:
 
 
 def form_period(conn: psycopg.Connection, mo_oid: str, start: dt.datetime, end: dt.datetime,
-                kinds: set[int] | None = None) -> FormReport:
+                kinds: set[int] | None = None, *, mis_number: str = DEFAULT_MIS_NUMBER) -> FormReport:
     report = FormReport()
-    source = Source(conn, mo_oid)
+    source = Source(conn, mo_oid, mis_number)
     for sourced in source.cases(start, end, kinds):
         with conn.transaction():
             _form_one(conn, mo_oid, sourced, report)

@@ -48,13 +48,6 @@ class ShownDocument:
     signature: str | None            # who signed it per the МИС's stored signature, if it verifies
 
 
-def mo_of(unique_id: str) -> str:
-    """The МО OID inside a document uniqueId of ours: <МО OID>.100.<МИС>.<instance>.51^<local id>."""
-    root = unique_id.split("^", 1)[0]
-    parts = root.split(".")
-    return ".".join(parts[:-4]) if len(parts) > 4 and parts[-1] == "51" and parts[-4] == "100" else root
-
-
 def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Connection,
                   unique_id: str) -> ShownDocument:
     request = retrieve.build_request([unique_id], settings.repository_unique_id)

@@ -11,6 +11,7 @@ from iemk_etl import errors
 from iemk_etl.errors import ConfigurationError
 from iemk_etl.pipeline import patients
 from iemk_etl.protocol.xds import submit
+from iemk_etl.semd.header import local_root
 from iemk_etl.settings import Settings
 from iemk_etl.store import db, ledger
 from iemk_etl.store.ledger import State
@@ -68,7 +69,8 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
             unique_id=row.unique_id, mo_oid=row.mo_oid, mo_name=row.mo_name, patient_local_id=row.patient_local_id,
             kind_code=row.kind_code, created_at=row.created_at,
             author=submit.AuthorRef(row.author_snils, row.author_family, row.author_given, row.author_patronymic),
-            document=row.cda, submission_set_id=f"{row.mo_oid}.100.1.1.50.{ledger_id}.{row.version}",
+            document=row.cda,
+            submission_set_id=f"{local_root(row.mo_oid, 50, settings.mis_number)}.{ledger_id}.{row.version}",
             replaces=row.replaces,
         )
         result = iemk.provide_and_register(submission, message_id=mid, reply_to=settings.callback_url or "")

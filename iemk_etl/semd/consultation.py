@@ -96,7 +96,7 @@ def _referral(doc: Element, ctx: DocumentContext, service: Service) -> None:
     if not service.referral_id:
         return
     order = el(el(doc, "inFulfillmentOf"), "order")
-    el(order, "id", root=header.document_root(ctx.mo.oid), extension=service.referral_id)
+    el(order, "id", root=header.document_root(ctx.mo.oid, ctx.mo.mis_number), extension=service.referral_id)
     coded(order, "code", codes.DOC_TYPES, *REFERRAL_DOC)
 
 
@@ -112,10 +112,12 @@ def _documentation_of(doc: Element, ctx: DocumentContext, service: Service) -> N
 def _component_of(doc: Element, ctx: DocumentContext, service: Service) -> None:
     """The case the consultation belongs to: the patient's stay, or the consultation itself if none is known."""
     encounter = el(el(doc, "componentOf"), "encompassingEncounter")
-    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15), extension=service.case_id or service.local_id)
+    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15, ctx.mo.mis_number),
+       extension=service.case_id or service.local_id)
     if service.case_id:
         inpatient = service.referred_from is not None
-        el(encounter, "id", root=header.local_root(ctx.mo.oid, 16 if inpatient else 17), extension=service.case_id)
+        el(encounter, "id", root=header.local_root(ctx.mo.oid, 16 if inpatient else 17, ctx.mo.mis_number),
+           extension=service.case_id)
     else:
         null(encounter, "id")
     null(encounter, "code")
@@ -217,7 +219,7 @@ def _linked_referral(body: Element, ctx: DocumentContext, service: Service) -> N
     el(act, "text", text)
     el(act, "effectiveTime", value=ts(service.referred_at))
     external = el(el(act, "reference", typeCode="REFR"), "externalDocument", classCode="DOCCLIN", moodCode="EVN")
-    el(external, "id", root=header.document_root(ctx.mo.oid), extension=service.referral_id)
+    el(external, "id", root=header.document_root(ctx.mo.oid, ctx.mo.mis_number), extension=service.referral_id)
 
 
 def _services(body: Element, service: Service) -> None:

@@ -25,6 +25,7 @@ from iemk_etl.protocol.xml import sub
 from iemk_etl.semd import codes
 from iemk_etl.semd.codes import CodeTable
 from iemk_etl.semd.model import Address, DocumentContext, Organization, Patient, Person, Staff
+from iemk_etl.settings import DEFAULT_MIS_NUMBER
 
 NS = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -35,7 +36,6 @@ RU_NS = {
     "fias": "urn:hl7-ru:fias",
 }
 SNILS_ROOT = "1.2.643.100.3"
-MIS_NUMBER = "100.1.1"          # <МИС>.<экземпляр МИС> of this installation
 MINZDRAV_OID = "1.2.643.5.1.13"
 
 LEGACY = "legacy"
@@ -70,12 +70,13 @@ STYLE_EXTENDED_TYPED = Style(EXTENDED, "POCD_MT000040", typed_extensions=True)
 
 # --- identifiers ------------------------------------------------------------------------------------
 
-def local_root(mo_oid: str, suffix: int) -> str:
-    return f"{mo_oid}.{MIS_NUMBER}.{suffix}"
+def local_root(mo_oid: str, suffix: int, mis_number: str = DEFAULT_MIS_NUMBER) -> str:
+    """``<МО OID>.100.<МИС>.<экземпляр>.<suffix>``; ``mis_number`` is the installation's (IEMK_MIS_NUMBER)."""
+    return f"{mo_oid}.{mis_number}.{suffix}"
 
 
-def document_root(mo_oid: str) -> str:
-    return local_root(mo_oid, 51)
+def document_root(mo_oid: str, mis_number: str = DEFAULT_MIS_NUMBER) -> str:
+    return local_root(mo_oid, 51, mis_number)
 
 
 def version_uid(local_uid: str, version: int) -> str:
@@ -84,9 +85,17 @@ def version_uid(local_uid: str, version: int) -> str:
     return local_uid if version == 1 else f"{local_uid}.{version}"
 
 
-def unique_id(mo_oid: str, local_uid: str) -> str:
+def unique_id(mo_oid: str, local_uid: str, mis_number: str = DEFAULT_MIS_NUMBER) -> str:
     """The XDS DocumentEntry.uniqueId: the CDA ClinicalDocument/id as root^extension."""
-    return f"{document_root(mo_oid)}^{local_uid}"
+    return f"{document_root(mo_oid, mis_number)}^{local_uid}"
+
+
+def mo_of(unique_id: str, mis_number: str = DEFAULT_MIS_NUMBER) -> str:
+    """The МО OID inside a document uniqueId of ours (``<МО OID>.<mis_number>.51^<local id>``); the root itself
+    when it is not one of ours."""
+    root = unique_id.split("^", 1)[0]
+    tail = f".{mis_number}.51"
+    return root[:-len(tail)] if root.endswith(tail) else root
 
 
 # --- the XML vocabulary -----------------------------------------------------------------------------
@@ -140,13 +149,13 @@ def begin(kind_code: int, ctx: DocumentContext, style: Style, *, title: str | No
     el(doc, "realmCode", code="RU")
     el(doc, "typeId", root="2.16.840.1.113883.1.3", extension=style.type_id)
     el(doc, "templateId", root=kind.template_id)
-    el(doc, "id", root=document_root(ctx.mo.oid), extension=version_uid(ctx.local_uid, ctx.version))
+    el(doc, "id", root=document_root(ctx.mo.oid, ctx.mo.mis_number), extension=version_uid(ctx.local_uid, ctx.version))
     coded(doc, "code", codes.DOC_TYPES, str(kind.doc_type), kind.doc_type_name)
     el(doc, "title", title or kind.doc_type_name)
     el(doc, "effectiveTime", value=ts(ctx.created_at))
     coded(doc, "confidentialityCode", codes.CONFIDENTIALITY, "N", "Обычный")
     el(doc, "languageCode", code="ru-RU")
-    el(doc, "setId", root=local_root(ctx.mo.oid, 50), extension=ctx.local_uid)
+    el(doc, "setId", root=local_root(ctx.mo.oid, 50, ctx.mo.mis_number), extension=ctx.local_uid)
     el(doc, "versionNumber", value=str(ctx.version))
     return doc
 
@@ -167,7 +176,7 @@ def header(doc: Element, ctx: DocumentContext, style: Style) -> None:
 def record_target(doc: Element, ctx: DocumentContext, style: Style) -> None:
     patient = ctx.patient
     role = el(el(doc, "recordTarget"), "patientRole")
-    el(role, "id", root=local_root(ctx.mo.oid, 10), extension=patient.local_id)
+    el(role, "id", root=local_root(ctx.mo.oid, 10, ctx.mo.mis_number), extension=patient.local_id)
     if patient.snils:
         el(role, "id", root=SNILS_ROOT, extension=patient.snils)
     else:
@@ -291,7 +300,7 @@ def organization(parent: Element, tag: str, mo: Organization, style: Style) -> E
 def assigned_entity(parent: Element, staff: Staff, mo: Organization, style: Style, *,
                     tag: str = "assignedEntity", with_org: bool = True) -> Element:
     node = el(parent, tag)
-    el(node, "id", root=local_root(mo.oid, 70), extension=staff.local_id)
+    el(node, "id", root=local_root(mo.oid, 70, mo.mis_number), extension=staff.local_id)
     el(node, "id", root=SNILS_ROOT, extension=staff.snils)
     coded(node, "code", codes.POSITIONS, staff.position_code, staff.position_name)
     telecom(node, staff.phone, style)
@@ -372,7 +381,7 @@ def referrer(doc: Element, ctx: DocumentContext, doctor: Staff, style: Style) ->
     """participant REF: the doctor who referred the patient. The guides differ on its scoping organisation (119: the
     department; 174/186: the МО, without the classCode ``organization`` writes), so the caller adds that."""
     entity = el(el(doc, "participant", typeCode="REF"), "associatedEntity", classCode="PROV")
-    el(entity, "id", root=local_root(ctx.mo.oid, 70), extension=doctor.local_id)
+    el(entity, "id", root=local_root(ctx.mo.oid, 70, ctx.mo.mis_number), extension=doctor.local_id)
     el(entity, "id", root=SNILS_ROOT, extension=doctor.snils)
     coded(entity, "code", codes.POSITIONS, doctor.position_code, doctor.position_name)
     telecom(entity, doctor.phone, style)
@@ -380,15 +389,15 @@ def referrer(doc: Element, ctx: DocumentContext, doctor: Staff, style: Style) ->
     return entity
 
 
-def referral_ids(parent: Element, mo_oid: str, referral_id: str) -> None:
-    el(parent, "id", root=document_root(mo_oid), extension=referral_id)
+def referral_ids(parent: Element, mo: Organization, referral_id: str) -> None:
+    el(parent, "id", root=document_root(mo.oid, mo.mis_number), extension=referral_id)
     null(parent, "id")      # the referral's РЭМД registration number, which the МИС does not keep
 
 
-def referral_order(doc: Element, mo_oid: str, referral_id: str) -> None:
+def referral_order(doc: Element, mo: Organization, referral_id: str) -> None:
     """inFulfillmentOf/order: the referral this document fulfils."""
     order = el(el(doc, "inFulfillmentOf"), "order")
-    referral_ids(order, mo_oid, referral_id)
+    referral_ids(order, mo, referral_id)
     coded(order, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
 
 

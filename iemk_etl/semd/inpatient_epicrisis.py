@@ -145,8 +145,8 @@ def _name(names: dict[int, str], code: int, what: str) -> str:
 # --- header: the department stay as the encounter ---------------------------------------------------------------
 
 def _case_ids(parent: Element, ctx: DocumentContext, hosp: Hospitalisation) -> None:
-    el(parent, "id", root=header.local_root(ctx.mo.oid, CASE_ID), extension=hosp.local_id)
-    el(parent, "id", root=header.local_root(ctx.mo.oid, RECORD_ID), extension=hosp.local_id)
+    el(parent, "id", root=header.local_root(ctx.mo.oid, CASE_ID, ctx.mo.mis_number), extension=hosp.local_id)
+    el(parent, "id", root=header.local_root(ctx.mo.oid, RECORD_ID, ctx.mo.mis_number), extension=hosp.local_id)
 
 
 def _period(parent: Element, stay: DepartmentStay) -> None:

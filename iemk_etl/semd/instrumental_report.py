@@ -39,7 +39,7 @@ def build(case: Case) -> bytes:
     if service.referred_by is not None:
         _referrer(doc, ctx, service.referred_by)
     if service.referral_id:
-        header.referral_order(doc, ctx.mo.oid, service.referral_id)
+        header.referral_order(doc, ctx.mo, service.referral_id)
     _documentation_of(doc, ctx, service)
     body = header.structured_body(doc)
     _docinfo_section(body, service, study)
@@ -166,4 +166,4 @@ def _linkdocs_section(body: Element, ctx: DocumentContext, referral_id: str, ref
     coded(act, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
     el(act, "effectiveTime", value=ts(referred_at))
     document = el(el(act, "reference", typeCode="REFR"), "externalDocument", classCode="DOCCLIN", moodCode="EVN")
-    header.referral_ids(document, ctx.mo.oid, referral_id)
+    header.referral_ids(document, ctx.mo, referral_id)

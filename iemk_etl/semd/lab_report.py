@@ -53,7 +53,7 @@ def build(case: Case) -> bytes:
     if service.referred_by is not None:
         _referrer(doc, ctx, service.referred_by)
     if service.referral_id:
-        header.referral_order(doc, ctx.mo.oid, service.referral_id)
+        header.referral_order(doc, ctx.mo, service.referral_id)
     _documentation_of(doc, ctx, service)
     if service.case_id:
         _component_of(doc, ctx, service)
@@ -115,7 +115,7 @@ def _number(result: LabResult, text: str) -> str:
 def _person(parent: Element, staff: Staff, ctx: DocumentContext, *, tag: str = "assignedEntity") -> Element:
     """A staff member as sections and documentationOf cite one: the МИС id, position, phone and name."""
     node = el(parent, tag)
-    el(node, "id", root=header.local_root(ctx.mo.oid, 70), extension=staff.local_id)
+    el(node, "id", root=header.local_root(ctx.mo.oid, 70, ctx.mo.mis_number), extension=staff.local_id)
     coded(node, "code", codes.POSITIONS, staff.position_code, staff.position_name)
     header.telecom(node, staff.phone, STYLE)
     header.name(el(node, "assignedPerson"), staff, STYLE)
@@ -149,7 +149,7 @@ def _documentation_of(doc: Element, ctx: DocumentContext, service: Service) -> N
 
 def _component_of(doc: Element, ctx: DocumentContext, service: Service) -> None:
     encounter = el(el(doc, "componentOf"), "encompassingEncounter")
-    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15), extension=service.case_id)
+    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15, ctx.mo.mis_number), extension=service.case_id)
     el(el(encounter, "effectiveTime"), "low", value=ts(service.case_started_at or service.performed_at))
 
 
@@ -170,7 +170,7 @@ def _table(parent: Element, head: tuple[str, ...], rows: list[tuple[str, ...]], 
 
 
 def _specimen_id(parent: Element, ctx: DocumentContext, specimen: Specimen) -> None:
-    el(el(el(parent, "specimen"), "specimenRole"), "id", root=header.local_root(ctx.mo.oid, 66),
+    el(el(el(parent, "specimen"), "specimenRole"), "id", root=header.local_root(ctx.mo.oid, 66, ctx.mo.mis_number),
        extension=specimen.barcode)
 
 
@@ -202,7 +202,7 @@ def _specimens_section(body: Element, ctx: DocumentContext, specimen: Specimen, 
     el(period, "low", value=ts(taken))
     el(period, "high", value=ts(taken))
     role = el(el(procedure, "specimen"), "specimenRole")
-    el(role, "id", root=header.local_root(ctx.mo.oid, 66), extension=specimen.barcode)
+    el(role, "id", root=header.local_root(ctx.mo.oid, 66, ctx.mo.mis_number), extension=specimen.barcode)
     entity = el(role, "specimenPlayingEntity", classCode="ENT", determinerCode="INSTANCE")
     coded(entity, "code", codes.LAB_MATERIALS, specimen.material_code, specimen.material_name)
     if specimen.volume_ml:
@@ -219,7 +219,7 @@ def _device(parent: Element, ctx: DocumentContext, service: Service, *, named: b
     role = el(el(parent, "participant", typeCode="DEV"), "participantRole",
               classCode="ROL" if service.analyser_id else None, nullFlavor=None if service.analyser_id else "NI")
     if service.analyser_id:
-        el(role, "id", root=header.local_root(ctx.mo.oid, 67), extension=service.analyser_id)
+        el(role, "id", root=header.local_root(ctx.mo.oid, 67, ctx.mo.mis_number), extension=service.analyser_id)
         if named and service.analyser_name:
             el(el(role, "playingDevice"), "manufacturerModelName", service.analyser_name)
 
@@ -333,4 +333,4 @@ def _linkdocs_section(body: Element, ctx: DocumentContext, service: Service) -> 
     coded(act, "code", codes.DOC_TYPES, str(REFERRAL_KIND.doc_type), REFERRAL_KIND.doc_type_name)
     el(act, "effectiveTime", value=ts(service.referred_at))
     document = el(el(act, "reference", typeCode="REFR"), "externalDocument", classCode="DOCCLIN", moodCode="EVN")
-    header.referral_ids(document, ctx.mo.oid, service.referral_id)
+    header.referral_ids(document, ctx.mo, service.referral_id)

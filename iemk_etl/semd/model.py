@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from iemk_etl.settings import DEFAULT_MIS_NUMBER
+
 
 @dataclass(frozen=True)
 class Address:
@@ -26,6 +28,7 @@ class Organization:
     address: Address | None = None
     phone: str | None = None     # "+74951234567"
     ogrn: str | None = None      # ОГРН, 13 digits
+    mis_number: str = DEFAULT_MIS_NUMBER   # the arcs of our identifiers under ``oid`` (IEMK_MIS_NUMBER)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def _main(visit: Visit) -> Diagnosis:
 
 def _component_of(doc: Element, ctx: DocumentContext, visit: Visit) -> None:
     encounter = el(el(doc, "componentOf"), "encompassingEncounter")
-    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15), extension=visit.local_id)
+    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15, ctx.mo.mis_number), extension=visit.local_id)
     period = el(encounter, "effectiveTime")
     el(period, "low", value=header.day(visit.started_at))
     el(period, "high", value=header.day(visit.ended_at))
@@ -83,7 +83,7 @@ def _case_section(body: Element, ctx: DocumentContext, visit: Visit) -> None:
         el(para, "renderMultiMedia", referencedObject=PDF_ID)
 
     encounter = el(el(node, "entry"), "encounter", classCode="ENC", moodCode="EVN")
-    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15), extension=visit.local_id)
+    el(encounter, "id", root=header.local_root(ctx.mo.oid, 15, ctx.mo.mis_number), extension=visit.local_id)
     period = el(encounter, "effectiveTime")
     el(period, "low", value=header.day(visit.started_at))
     el(period, "high", value=header.day(visit.ended_at))

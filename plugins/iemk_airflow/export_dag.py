@@ -69,9 +69,10 @@ def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
     with db.connect(resources.source_dsn(cfg)) as conn:
         if conf.get("document_ids"):
             # «Передать документ в ИЭМК» for chosen documents: exactly those, same ledger and rules.
-            return extract_step.extract_documents(conn, mo_oid, [int(i) for i in conf["document_ids"]])
+            return extract_step.extract_documents(conn, mo_oid, [int(i) for i in conf["document_ids"]],
+                                                mis_number=cfg.mis_number)
         start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
-        return extract_step.extract(conn, mo_oid, start, end)
+        return extract_step.extract(conn, mo_oid, start, end, mis_number=cfg.mis_number)
 
 
 def _sign_and_send_params(params: dict[str, Any], cfg: Settings) -> tuple[dt.datetime, dt.datetime, list[int] | None]:
@@ -90,7 +91,8 @@ def form(mo_oid: str, params: dict[str, Any] | None = None) -> dict[str, int]:
     cfg = settings_mod.load()
     start, end, kind_codes = _sign_and_send_params(params or {}, cfg)
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        report = forming.form_period(conn, mo_oid, start, end, set(kind_codes) if kind_codes else None)
+        report = forming.form_period(conn, mo_oid, start, end, set(kind_codes) if kind_codes else None,
+                                     mis_number=cfg.mis_number)
     return {"formed": report.total, "already_formed": report.skipped, "not_formed": len(report.errors)}
 
 
@@ -107,8 +109,9 @@ def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
 
 @task
 def extract_documents(mo_oid: str, document_ids: list[int]) -> list[int]:
-    with db.connect(resources.source_dsn(settings_mod.load())) as conn:
-        return extract_step.extract_documents(conn, mo_oid, document_ids)
+    cfg = settings_mod.load()
+    with db.connect(resources.source_dsn(cfg)) as conn:
+        return extract_step.extract_documents(conn, mo_oid, document_ids, mis_number=cfg.mis_number)
 
 
 @task

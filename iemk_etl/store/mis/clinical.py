@@ -33,6 +33,7 @@ from iemk_etl.semd.model import (
     Staff,
     Visit,
 )
+from iemk_etl.settings import DEFAULT_MIS_NUMBER
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class SourcedCase:
 class Source:
     """One МО's records, with small caches: a period touches the same staff and patients many times."""
 
-    def __init__(self, conn: psycopg.Connection, mo_oid: str) -> None:
+    def __init__(self, conn: psycopg.Connection, mo_oid: str, mis_number: str = DEFAULT_MIS_NUMBER) -> None:
         self.conn = conn
         row = conn.execute("SELECT oid, name, address, region, postal_code, phone, ogrn, fias_aoguid::text,"
                            " fias_houseguid::text FROM mis.mo WHERE oid = %s", (mo_oid,)).fetchone()
@@ -54,7 +55,7 @@ class Source:
             raise LookupError(f"МО {mo_oid} нет в МИС")
         oid, name, address, region, postal, phone, ogrn, aoguid, houseguid = row
         where = Address(address, f"{region:02d}", postal, aoguid, houseguid) if address else None
-        self.mo = Organization(oid, name, where, phone, ogrn)
+        self.mo = Organization(oid, name, where, phone, ogrn, mis_number)
         self._staff: dict[int, Staff] = {}
         self._patients: dict[int, Patient] = {}
 
