@@ -15,12 +15,14 @@ from pathlib import Path
 
 import psycopg
 
+from iemk_etl import errors
+from iemk_etl.errors import ConfigurationError
 from iemk_etl.settings import EXTERNAL_SYSTEM
 from iemk_etl.store.mis import mo as mis_mo
 
 
-class UnknownMoError(LookupError):
-    pass
+class UnknownMoError(ConfigurationError, LookupError):
+    default_kind = errors.UNKNOWN_MO
 
 
 @dataclass(frozen=True)
