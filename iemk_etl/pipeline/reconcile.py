@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
-from iemk_etl import errors
+from iemk_etl import errors, statuses
 from iemk_etl.pipeline import queries
 from iemk_etl.protocol.xds import query as xds_query
 from iemk_etl.settings import Settings
@@ -52,7 +52,7 @@ def reconcile(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo
                 _requeue(conn, ledger_id)
         elif state != State.STORED and unique_id in there and state in (State.REJECTED, State.FAILED, State.SENT):
             findings.append(Finding(unique_id, "status_mismatch", state, there[unique_id].status.rsplit(":", 1)[-1],
-                                    "status set to «Сохранен в ИЭМК»" if repair else "none (report only)"))
+                                    f"status set to «{statuses.STORED}»" if repair else "none (report only)"))
             if repair:
                 with conn.transaction():
                     ledger.set_state(conn, ledger_id, State.STORED)

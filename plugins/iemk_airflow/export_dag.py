@@ -21,6 +21,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
 from iemk_airflow import resources
+from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.pipeline import extract as extract_step
 from iemk_etl.pipeline import patients, replies
@@ -40,12 +41,13 @@ log = logging.getLogger(__name__)
 
 def _period(conf: dict[str, Any], start: dt.datetime | None, end: dt.datetime | None,
             tz: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    # A run without a data interval (manual, sign-and-send) takes {"from": D1, "to": D2} (whole days).
-    if start is None and conf.get("from"):
-        start = pendulum.parse(conf["from"], tz=tz)  # type: ignore[assignment]
-    if end is None and conf.get("to"):
-        end = pendulum.parse(conf["to"], tz=tz).add(days=1)  # type: ignore[union-attr]
-    return start, end
+    # A run without a data interval (manual, sign-and-send) takes {"from": D1, "to": D2} (whole local days).
+    first, last = periods.open_day_bounds(_day(conf.get("from")), _day(conf.get("to")), tz)
+    return start or first, end or last
+
+
+def _day(value: object) -> dt.date | None:
+    return dt.date.fromisoformat(str(value)[:10]) if value else None
 
 
 # -- tasks shared by both DAGs --------------------------------------------------------------------------
