@@ -68,9 +68,9 @@ def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev
     assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток: ИЭМК недоступна")
 
 
-def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, packs_dir):
+def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, flk_packs):
     dsn, conn = db
-    config = EmulatorConfig(packs_dir=packs_dir, known_clients=frozenset({"another-system"}))
+    config = EmulatorConfig(packs_dir=flk_packs, known_clients=frozenset({"another-system"}))
     with EmulatorServer(config, dsn) as emulator, CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
@@ -81,10 +81,10 @@ def test_a_synchronous_refusal_is_an_error_with_the_fault_text(db, dev_keys, pac
                                "[17c74e63-dc38-438d-a27a-a1aa063ee7b8] не зарегистрирована в ЕГИСЗ"}
 
 
-def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, packs_dir):
+def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, flk_packs):
     """The POST went out but the ledger never recorded it (a crash): the next run sends the same MessageID."""
     dsn, conn = db
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
@@ -104,9 +104,9 @@ def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, 
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
 
 
-def test_late_answers_are_applied_by_the_next_run(db, dev_keys, packs_dir):
+def test_late_answers_are_applied_by_the_next_run(db, dev_keys, flk_packs):
     dsn, conn = db
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
@@ -143,7 +143,7 @@ def test_bytes_changed_after_queueing_need_a_new_version(db):
     assert state == "invalid" and "без новой версии" in error
 
 
-def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_keys, packs_dir):
+def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_keys, flk_packs):
     import json
 
     from iemk_etl.emulator.faults import FaultProfile
@@ -153,13 +153,13 @@ def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_key
     with CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = export.validate(conn, export.extract(conn, GKB, *PERIOD), cfg)
-        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, faults=busy), dsn) as emulator, \
+        with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, faults=busy), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
             first = export.send(dsn, ids, cfg, iemk, patients_first=False).sent
             _wait_answers(conn, first)
             assert export.write_back(conn, GKB, ids)["replies_busy_requeued"] == len(ids)
         assert _statuses(conn) == {"Подписан"}                       # not an error: it will go again
-        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02), dsn) as emulator, \
+        with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
             again = export.send(dsn, ids, cfg, iemk, patients_first=False)
             assert again.accepted_now == len(ids)                      # a new MessageID: processed, not dropped
