@@ -81,7 +81,10 @@ def _official_packs() -> Path | None:
     """The packs folder in force, if it holds at least one kind's pack (a folder with CDA.xsd)."""
     from iemk_etl import settings
 
-    found = settings.load().packs_dir
+    try:
+        found = settings.load().packs_dir
+    except Exception:   # noqa: BLE001 — a setting refused at load leaves no usable packs; its own tests say why
+        return None
     if found is None or not found.is_dir() or not any((d / "CDA.xsd").is_file() for d in found.iterdir()):
         return None
     return found
