@@ -83,7 +83,7 @@ def _official_packs() -> Path | None:
 
     try:
         found = settings.load().packs_dir
-    except Exception:   # noqa: BLE001 — a setting refused at load leaves no usable packs; its own tests say why
+    except Exception:   # a setting refused at load leaves no usable packs; its own tests say why
         return None
     if found is None or not found.is_dir() or not any((d / "CDA.xsd").is_file() for d in found.iterdir()):
         return None
