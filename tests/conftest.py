@@ -6,6 +6,7 @@ before any test module can import it: a throwaway AIRFLOW_HOME with its own SQLi
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import tempfile
@@ -72,14 +73,55 @@ def dev_keys(tmp_root: Path) -> tuple[Path, Path]:
     return certs.create_dev_certificate(tmp_root / "certs")
 
 
-@pytest.fixture(scope="session")
-def packs_dir() -> Path:
+# Tests of the official СЭМД packs (their XSD and Schematron) are marked `packs` — explicitly, or by asking for
+# the `packs_dir` fixture — and skip with this reason when the packs are absent; every other test runs without them.
+PACKS_ABSENT = "official СЭМД packs absent (IEMK_SEMD_PACKS)"
+
+
+@functools.cache
+def _official_packs() -> Path | None:
+    """The packs folder in force, if it holds at least one kind's pack (a folder with CDA.xsd)."""
     from iemk_etl import settings
 
-    found = settings.load().packs_dir
-    if found is None:
-        pytest.skip("official СЭМД packs not found (set IEMK_SEMD_PACKS; CI has ../shared/semd-packs)")
+    try:
+        found = settings.load().packs_dir
+    except Exception:   # a setting refused at load leaves no usable packs; its own tests say why
+        return None
+    if found is None or not found.is_dir() or not any((d / "CDA.xsd").is_file() for d in found.iterdir()):
+        return None
     return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason=PACKS_ABSENT)
+    for item in items:
+        if "packs_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.packs)
+        if item.get_closest_marker("packs") is not None and _official_packs() is None:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if PACKS_ABSENT in str(r.longrepr)]
+    if skipped:
+        tests = "test" if len(skipped) == 1 else "tests"
+        terminalreporter.write_line(f"{len(skipped)} {tests} skipped: {PACKS_ABSENT}; set IEMK_SEMD_PACKS to the "
+                                    "packs folder (CI has ../shared/semd-packs) to run them", yellow=True)
+
+
+@pytest.fixture(scope="session")
+def packs_dir() -> Path:
+    """The official packs, for tests of the packs themselves (they are marked `packs`)."""
+    found = _official_packs()
+    if found is None:
+        pytest.skip(PACKS_ABSENT)
+    return found
+
+
+@pytest.fixture(scope="session")
+def flk_packs() -> Path | None:
+    """The ФЛК an emulator or pipeline test runs with: the official packs when present, else the built-in checks."""
+    return _official_packs()
 
 
 def _backends() -> list:

@@ -53,7 +53,7 @@ def _wait(what: str, probe, timeout: float, log: Path) -> object:
 
 
 @pytest.fixture(scope="module")
-def stack(pg_template, dev_keys, packs_dir, tmp_root):
+def stack(pg_template, dev_keys, flk_packs, tmp_root):
     dsn = _fresh(pg_template, "iemk_backfill", "iemk_template")
     meta = _fresh(pg_template, "airflow_backfill", None)
     socket_dir = conninfo_to_dict(meta)["host"]
@@ -64,7 +64,7 @@ def stack(pg_template, dev_keys, packs_dir, tmp_root):
         integration.remember_mo(mo_config, integration.resolve_mo(conn, GKB))
     home = tmp_root / "airflow-backfill"
     log = tmp_root / "airflow-standalone.log"
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         env = {**os.environ,
                "AIRFLOW_HOME": str(home),

@@ -22,8 +22,8 @@ from cda_factory import MO, document
 
 
 @pytest.fixture
-def servers(fresh_dsn, packs_dir):
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), fresh_dsn) as emulator, \
+def servers(fresh_dsn, flk_packs):
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), fresh_dsn) as emulator, \
             CallbackServer(fresh_dsn) as callback:
         yield emulator, callback, fresh_dsn
 
@@ -73,6 +73,7 @@ def test_bad_snils_is_refused_asynchronously_with_the_patient_index_error(server
     assert "СНИЛС [11223344596] не валидно контрольное число" in reply.errors[0].code_context
 
 
+@pytest.mark.packs
 def test_xsd_failure_is_a_cda_validation_error(servers, iemk):
     _, callback, dsn = servers
     iemk.provide_and_register(_submission(document(omit=("code",))), message_id="urn:uuid:m-3",
@@ -173,14 +174,14 @@ def test_callback_refuses_a_reply_without_message_id(servers):
 
 # -- state that survives a restart ------------------------------------------------------------------------------
 
-def test_state_and_pending_replies_survive_a_restart(fresh_dsn, packs_dir, dev_keys):
-    slow = EmulatorConfig(packs_dir=packs_dir, reply_delay=1.5)
+def test_state_and_pending_replies_survive_a_restart(fresh_dsn, flk_packs, dev_keys):
+    slow = EmulatorConfig(packs_dir=flk_packs, reply_delay=1.5)
     with CallbackServer(fresh_dsn) as callback:
         with EmulatorServer(slow, fresh_dsn) as emulator, _client_for(emulator, dev_keys) as c:
             assert c.provide_and_register(_submission(document()), message_id="urn:uuid:p-1",
                                           reply_to=callback.url).verdict is client.Verdict.ACCEPTED
         # stopped before the reply was due: a new emulator on the same database delivers it
-        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), fresh_dsn) as again, \
+        with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), fresh_dsn) as again, \
                 _client_for(again, dev_keys) as c:
             assert _replies(fresh_dsn, "urn:uuid:p-1")[0].success
             c.provide_and_register(_submission(document()), message_id="urn:uuid:p-2", reply_to=callback.url)
@@ -188,8 +189,8 @@ def test_state_and_pending_replies_survive_a_restart(fresh_dsn, packs_dir, dev_k
             assert _replies(fresh_dsn, "urn:uuid:p-2")[0].errors[0].error_code == "XDSDuplicateUniqueIdInRegistry"
 
 
-def test_unreachable_callback_is_retried_then_recorded_undelivered(fresh_dsn, packs_dir, dev_keys):
-    config = EmulatorConfig(packs_dir=packs_dir, reply_delay=0.01, callback_attempts=3, callback_backoff=0.05,
+def test_unreachable_callback_is_retried_then_recorded_undelivered(fresh_dsn, flk_packs, dev_keys):
+    config = EmulatorConfig(packs_dir=flk_packs, reply_delay=0.01, callback_attempts=3, callback_backoff=0.05,
                             callback_timeout=1)
     with EmulatorServer(config, fresh_dsn) as emulator, _client_for(emulator, dev_keys) as c:
         c.provide_and_register(_submission(document()), message_id="urn:uuid:u-9", reply_to="http://127.0.0.1:9/cb")

@@ -30,8 +30,8 @@ H = {"h": V3}
 
 
 @pytest.fixture
-def contour(fresh_dsn, packs_dir, dev_keys):
-    config = EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, require_registered_patient=True)
+def contour(fresh_dsn, flk_packs, dev_keys):
+    config = EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, require_registered_patient=True)
     with EmulatorServer(config, fresh_dsn) as emulator, CallbackServer(fresh_dsn) as callback, \
             client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
                               signer=keys.load_signer(*dev_keys), timeout=10) as iemk:

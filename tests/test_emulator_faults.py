@@ -28,11 +28,11 @@ def _profile(operation: str, **rates) -> FaultProfile:
 
 
 @pytest.fixture
-def make(fresh_dsn, packs_dir, dev_keys):
+def make(fresh_dsn, flk_packs, dev_keys):
     opened = []
 
     def start(profile: FaultProfile):
-        emulator = EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, faults=profile),
+        emulator = EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, faults=profile),
                                   fresh_dsn).start()
         callback = CallbackServer(fresh_dsn).start()
         iemk = client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="c",

@@ -68,11 +68,11 @@ def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev
     assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток: ИЭМК недоступна")
 
 
-def test_a_refusal_for_our_configuration_holds_the_documents_until_it_is_fixed(db, dev_keys, packs_dir):
+def test_a_refusal_for_our_configuration_holds_the_documents_until_it_is_fixed(db, dev_keys, flk_packs):
     """ИЭМК does not know our clientEntityId (a Sender fault): every document shows the fault's words but is not
     ended; once the administrator fixes it (here: the service learns the system), the same documents go."""
     dsn, conn = db
-    config = EmulatorConfig(packs_dir=packs_dir, known_clients=frozenset({"another-system"}))
+    config = EmulatorConfig(packs_dir=flk_packs, known_clients=frozenset({"another-system"}))
     with EmulatorServer(config, dsn) as emulator, CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
@@ -82,7 +82,7 @@ def test_a_refusal_for_our_configuration_holds_the_documents_until_it_is_fixed(d
     assert _statuses(conn) == {"Ошибка: egis:UnknownClient: информационная система "
                                "[17c74e63-dc38-438d-a27a-a1aa063ee7b8] не зарегистрирована в ЕГИСЗ"}
     assert {r for r in conn.execute("SELECT state, error_code FROM iemk.ledger")} == {("valid", "egis:UnknownClient")}
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
@@ -94,10 +94,10 @@ def test_a_refusal_for_our_configuration_holds_the_documents_until_it_is_fixed(d
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
 
 
-def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, packs_dir):
+def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, flk_packs):
     """The POST went out but the ledger never recorded it (a crash): the next run sends the same MessageID."""
     dsn, conn = db
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
@@ -117,9 +117,9 @@ def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, 
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
 
 
-def test_late_answers_are_applied_by_the_next_run(db, dev_keys, packs_dir):
+def test_late_answers_are_applied_by_the_next_run(db, dev_keys, flk_packs):
     dsn, conn = db
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.05), dsn) as emulator, \
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), dsn) as emulator, \
             CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
@@ -156,7 +156,7 @@ def test_bytes_changed_after_queueing_need_a_new_version(db):
     assert state == "invalid" and "без новой версии" in error
 
 
-def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_keys, packs_dir):
+def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_keys, flk_packs):
     import json
 
     from iemk_etl.emulator.faults import FaultProfile
@@ -166,13 +166,13 @@ def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_key
     with CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
-        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, faults=busy), dsn) as emulator, \
+        with EmulatorServer(EmulatorConfig(flk_packs=flk_packs, reply_delay=0.02, faults=busy), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
             first = send.send(dsn, ids, cfg, iemk, patients_first=False).sent
             _wait_answers(conn, first)
             assert replies.write_back(conn, GKB, ids)["replies_busy_requeued"] == len(ids)
         assert _statuses(conn) == {"Подписан"}                       # not an error: it will go again
-        with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02), dsn) as emulator, \
+        with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
             again = send.send(dsn, ids, cfg, iemk, patients_first=False)
             assert again.accepted_now == len(ids)                      # a new MessageID: processed, not dropped

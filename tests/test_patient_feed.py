@@ -24,11 +24,11 @@ PERIOD = (dt.datetime(2026, 7, 1, tzinfo=demo_data.MSK), dt.datetime(2026, 7, 4,
 
 
 @pytest.fixture
-def world(fresh_dsn, packs_dir, dev_keys):
+def world(fresh_dsn, flk_packs, dev_keys):
     with psycopg.connect(fresh_dsn, autocommit=True) as conn:
         demo_data.seed(conn, patients=12, days=3, seed=8, end=dt.date(2026, 7, 4), fail_share=0.0, unsigned_share=0.0)
         integration.set_enabled(conn, GKB, True)
-        config = EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, require_registered_patient=True)
+        config = EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, require_registered_patient=True)
         with EmulatorServer(config, fresh_dsn) as emulator, CallbackServer(fresh_dsn) as callback, \
                 client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="c",
                                   signer=keys.load_signer(*dev_keys), timeout=10) as iemk:

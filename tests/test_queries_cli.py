@@ -20,7 +20,7 @@ GKB = demo_data.DEMO_MO[0][0]
 
 
 @pytest.fixture(scope="module")
-def stack(pg_template, packs_dir, tmp_path_factory):
+def stack(pg_template, flk_packs, tmp_path_factory):
     from psycopg.conninfo import make_conninfo
 
     with psycopg.connect(pg_template, autocommit=True) as c:
@@ -31,7 +31,7 @@ def stack(pg_template, packs_dir, tmp_path_factory):
     with psycopg.connect(dsn, autocommit=True) as conn:
         demo_data.seed(conn, patients=8, days=2, seed=2, end=dt.date(2026, 6, 3), fail_share=0.0, unsigned_share=0.0)
         integration.set_enabled(conn, GKB, True)
-    with EmulatorServer(EmulatorConfig(packs_dir=packs_dir, reply_delay=0.02, require_registered_patient=True),
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, require_registered_patient=True),
                         dsn) as emulator, CallbackServer(dsn) as callback:
         env = {**os.environ, "IEMK_SOURCE_DSN": dsn, "IEMK_HOME": str(home), "IEMK_URL": emulator.url,
                "IEMK_CALLBACK_URL": callback.url, "IEMK_KEYS_DIR": str(settings.load().keys_dir)}

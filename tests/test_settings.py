@@ -111,13 +111,13 @@ def test_the_process_environment_is_read(monkeypatch):
 
 
 def test_client_entity_id_is_required_to_send(tmp_path):
-    from iemk_etl.pipeline import queries
+    from iemk_etl.transport import client
 
     cfg = _load(tmp_path, IEMK_URL="http://127.0.0.1:9")
     with pytest.raises(SettingsError, match="IEMK_CLIENT_ENTITY_ID"):
         cfg.require_client_entity_id()
     with pytest.raises(SettingsError, match="IEMK_CLIENT_ENTITY_ID"):
-        queries.client_for(cfg, "gkb7801")
+        client.client_for_mo(cfg, "gkb7801")
     assert _load(tmp_path, IEMK_CLIENT_ENTITY_ID="abc").require_client_entity_id() == "abc"
 
 

@@ -76,7 +76,7 @@ def test_gost_request_signature_verifies_in_both_uri_spellings(tmp_path, gost_ba
 
 
 @pytest.mark.parametrize("algorithm", ["gost", "rsa"])
-def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_backend, packs_dir, fresh_dsn):
+def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_backend, flk_packs, fresh_dsn):
     from iemk_etl.protocol.xds import submit
 
     from test_emulator import _submission
@@ -85,7 +85,7 @@ def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_b
     env = soap.build_envelope(submit.build_request(_submission(document())),
                               soap.Addressing("urn:uuid:a-1", submit.ACTION, "http://iemk", "http://mis/cb"), "client")
     wssecurity.sign_envelope(env, signer)
-    answer = IemkEmulator(EmulatorConfig(packs_dir=packs_dir), Store(fresh_dsn)).receive_document_set(
+    answer = IemkEmulator(EmulatorConfig(packs_dir=flk_packs), Store(fresh_dsn)).receive_document_set(
         soap.to_bytes(env))
     assert answer.status == 202 and answer.scheduled
 
@@ -97,7 +97,7 @@ def _fault_reason(emulator, payload):
 
 
 @pytest.mark.parametrize("case", ["unsigned", "tampered body", "tampered To", "expired certificate"])
-def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case, packs_dir, fresh_dsn):
+def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case, flk_packs, fresh_dsn):
     from iemk_etl.protocol.xds import submit
 
     from test_emulator import _submission
@@ -115,7 +115,7 @@ def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case,
         payload = payload.replace(b"Document01", b"Document02", 1)
     if case == "tampered To":
         payload = payload.replace(b"http://iemk<", b"http://evil<", 1)
-    fault = _fault_reason(IemkEmulator(EmulatorConfig(packs_dir=packs_dir), Store(fresh_dsn)), payload)
+    fault = _fault_reason(IemkEmulator(EmulatorConfig(packs_dir=flk_packs), Store(fresh_dsn)), payload)
     expected = {"unsigned": "wsse:NO_SIGNATURE", "tampered body": "wsse:DIGEST_MISMATCH",
                 "tampered To": "wsse:DIGEST_MISMATCH", "expired certificate": "wsse:CERT_NOT_VALID"}[case]
     assert fault.subcode == expected

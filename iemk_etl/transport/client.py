@@ -149,9 +149,9 @@ def client_for_mo(settings: Settings, mo_code: str, *,
     first); by default the key store's."""
     if not settings.repository_url:
         raise ConfigurationError("не задан адрес ИЭМК (IEMK_URL или IEMK_REPOSITORY_URL): запросы некуда отправлять")
+    entity = settings.require_client_entity_id()      # before the key store: the plainer problem first
     signer = (request_signer or KeyStore(settings).request_signer)(mo_code)
-    return IemkClient(settings.repository_url, client_entity_id=settings.require_client_entity_id(), signer=signer,
-                      timeout=settings.http_timeout)
+    return IemkClient(settings.repository_url, client_entity_id=entity, signer=signer, timeout=settings.http_timeout)
 
 
 def _is_fault(answer: soap.Message | None) -> bool:
