@@ -166,7 +166,7 @@ def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_key
     with CallbackServer(dsn) as callback:
         cfg = _settings(callback.url)
         ids = validate.validate(conn, extract.extract(conn, GKB, *PERIOD), cfg)
-        with EmulatorServer(EmulatorConfig(flk_packs=flk_packs, reply_delay=0.02, faults=busy), dsn) as emulator, \
+        with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, faults=busy), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
             first = send.send(dsn, ids, cfg, iemk, patients_first=False).sent
             _wait_answers(conn, first)

@@ -117,8 +117,12 @@ class Store:
     # -- ITI-41 submissions and their replies -------------------------------------------------------------
 
     def accept_submission(self, sub: Submission, client_id: str | None, action: str, delay: float) -> bool:
-        """Record the message and queue its reply in one statement; False for a repeated MessageID."""
-        with self.connection() as conn:
+        """Record the message and queue its reply in one statement; False for a repeated MessageID.
+
+        Only a message that was taken counts as seen: one refused synchronously (a fault: unknown client, a bad
+        signature) was not processed, so the same MessageID sent again once the sender fixed its side is new."""
+        with self.connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM emulator.message WHERE message_id = %s AND verdict = 'fault'", (sub.message_id,))
             row = conn.execute(
                 "WITH m AS (INSERT INTO emulator.message (message_id, service, action, client_id, verdict)"
                 "   VALUES (%(id)s, 'repository', %(action)s, %(client)s, 'accepted') ON CONFLICT (message_id)"
