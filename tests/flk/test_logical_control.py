@@ -10,7 +10,7 @@ from iemk_etl.flk import schematron, validation
 
 from cda_factory import minimal_document as document
 
-VECTORS = Path(__file__).parent / "vectors" / "sch"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "sch"
 
 
 @pytest.fixture

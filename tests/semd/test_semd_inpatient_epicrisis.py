@@ -5,13 +5,14 @@ import datetime as dt
 
 import pytest
 from lxml import etree
-from semd_helpers import DAY, H, built, cases, findings, mutate, rules, setter
 
 from iemk_etl import semd
 from iemk_etl.devtools.generate import Generator
 from iemk_etl.semd import FormingError, codes
 from iemk_etl.semd.header import ts
 from iemk_etl.semd.model import Case
+
+from semd_helpers import DAY, H, built, cases, findings, mutate, rules, setter
 
 KIND = 41
 ENCOUNTER = "/h:ClinicalDocument/h:componentOf/h:encompassingEncounter"

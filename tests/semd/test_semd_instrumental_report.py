@@ -4,10 +4,11 @@ import dataclasses
 
 import pytest
 from lxml import etree
-from semd_helpers import H, built, cases, findings, mutate, remove, rules, setter
 
 from iemk_etl import semd
 from iemk_etl.semd import codes
+
+from semd_helpers import H, built, cases, findings, mutate, remove, rules, setter
 
 KIND = 174
 ECG, ULTRASOUND = "A05.10.006", "A04.16.001"

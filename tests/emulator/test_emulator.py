@@ -1,6 +1,5 @@
 """The ИЭМК emulator over real HTTP, with the real callback receiver storing its answers."""
 
-import datetime as dt
 import time
 
 import httpx
@@ -12,13 +11,13 @@ from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.protocol import soap
 from iemk_etl.protocol.xds import submit
-from iemk_etl.protocol.xds.common import SUCCESS, RegistryResponse, build_registry_response, read_registry_response
-from iemk_etl.semd.header import unique_id
+from iemk_etl.protocol.xds.common import SUCCESS, RegistryResponse, build_registry_response
 from iemk_etl.signing import keys
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
-from cda_factory import MO, document
+from cda_factory import document
+from exchange_helpers import _replies, _submission
 
 
 @pytest.fixture
@@ -34,25 +33,6 @@ def iemk(servers, dev_keys):
     with client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id="17c74e63-dc38-438d-a27a-a1aa063ee7b8",
                            signer=keys.load_signer(*dev_keys), timeout=10) as c:
         yield c
-
-
-def _submission(data: bytes, local_uid: str = "D-1") -> submit.Submission:
-    return submit.Submission(
-        unique_id=unique_id(MO.oid, local_uid), mo_oid=MO.oid, mo_name=MO.name, patient_local_id="P-1",
-        kind_code=42, created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
-        author=submit.AuthorRef("11223344595", "Петрова", "Анна", "Сергеевна"), document=data,
-        submission_set_id="1.2.3.4")
-
-
-def _replies(dsn: str, relates_to: str, timeout: float = 10) -> list[RegistryResponse]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with psycopg.connect(dsn) as conn:
-            rows = conn.execute("SELECT body FROM iemk.inbox WHERE relates_to = %s", (relates_to,)).fetchall()
-        if rows:
-            return [read_registry_response(soap.parse(bytes(r[0])).body) for r in rows]
-        time.sleep(0.05)
-    raise AssertionError(f"no reply for {relates_to}")
 
 
 def test_valid_document_is_accepted_then_stored(servers, iemk):

@@ -6,12 +6,13 @@ import datetime as dt
 
 import psycopg
 import pytest
-from semd_helpers import mutate, rename, setter
 
 from iemk_etl import settings
 from iemk_etl.devtools import demo_data
 from iemk_etl.pipeline import extract, validate
 from iemk_etl.store import integration
+
+from semd_helpers import mutate, rename, setter
 
 END = dt.date(2026, 11, 21)
 GKB = demo_data.DEMO_MO[0][0]

@@ -9,7 +9,6 @@ import psycopg
 import pytest
 from lxml import etree
 from psycopg.conninfo import make_conninfo
-from semd_helpers import new_visit
 
 from iemk_etl import errors
 from iemk_etl.devtools import demo_data
@@ -19,6 +18,8 @@ from iemk_etl.protocol import snils
 from iemk_etl.semd.header import unique_id
 from iemk_etl.store import integration
 from iemk_etl.transport.callback import CallbackServer
+
+from semd_helpers import new_visit
 
 END = dt.date(2026, 11, 21)            # seeded days: 11-16 … 11-20
 FIRST, LAST = dt.date(2026, 11, 17), dt.date(2026, 11, 19)

@@ -24,7 +24,7 @@ from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.store import integration
 from iemk_etl.transport.callback import CallbackServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 END = dt.date(2026, 10, 16)                     # seeded days: 10-11 … 10-15
 FIRST, LAST = dt.date(2026, 10, 12), dt.date(2026, 10, 14)
 GKB = demo_data.DEMO_MO[0][0]

@@ -4,12 +4,13 @@ import dataclasses
 
 import pytest
 from lxml import etree
-from semd_helpers import H, built, cases, findings, mutate, remove, rules, setter
 
 from iemk_etl import semd
 from iemk_etl.devtools.generate import Generator, staff_pool
 from iemk_etl.semd import FormingError, codes
 from iemk_etl.semd.model import LabResult
+
+from semd_helpers import H, built, cases, findings, mutate, remove, rules, setter
 
 KIND = 186
 RESLAB = "//h:section[h:code/@code='RESLAB']"

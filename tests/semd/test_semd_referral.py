@@ -9,11 +9,12 @@ import dataclasses
 
 import pytest
 from lxml import etree
-from semd_helpers import DAY, H, built, cases, findings, mutate, remove, rename, rules, setter
 
 from iemk_etl import semd
 from iemk_etl.devtools.generate import Generator
 from iemk_etl.semd.model import REFERRAL_KINDS
+
+from semd_helpers import DAY, H, built, cases, findings, mutate, remove, rename, rules, setter
 
 KIND = 43
 # What kind 42's rules say of any kind-43 document: its own templateId (У1-10), its document type 2 (У1-12) and

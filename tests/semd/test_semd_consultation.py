@@ -4,11 +4,12 @@ import dataclasses
 
 import pytest
 from lxml import etree
-from semd_helpers import H, built, cases, findings, mutate, remove, rules, setter
 
 from iemk_etl import semd
 from iemk_etl.semd import FormingError
 from iemk_etl.semd.model import Case
+
+from semd_helpers import H, built, cases, findings, mutate, remove, rules, setter
 
 KIND = 119
 REF = "/h:ClinicalDocument/h:participant[@typeCode='REF']/h:associatedEntity"

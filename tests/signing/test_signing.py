@@ -79,7 +79,7 @@ def test_gost_request_signature_verifies_in_both_uri_spellings(tmp_path, gost_ba
 def test_emulator_accepts_a_correctly_signed_request(tmp_path, algorithm, gost_backend, flk_packs, fresh_dsn):
     from iemk_etl.protocol.xds import submit
 
-    from test_emulator import _submission
+    from exchange_helpers import _submission
 
     signer = keys.load_signer(*certs.create_dev_certificate(tmp_path, algorithm=algorithm), backend=gost_backend)
     env = soap.build_envelope(submit.build_request(_submission(document())),
@@ -100,7 +100,7 @@ def _fault_reason(emulator, payload):
 def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case, flk_packs, fresh_dsn):
     from iemk_etl.protocol.xds import submit
 
-    from test_emulator import _submission
+    from exchange_helpers import _submission
 
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     material = certs.create_dev_certificate(tmp_path, days=10, not_before=past) if case == "expired certificate" \

@@ -6,7 +6,6 @@ import datetime as dt
 import psycopg
 import pytest
 from lxml import etree
-from semd_helpers import H, new_visit
 
 from iemk_etl import cli, settings
 from iemk_etl.devtools import demo_data
@@ -14,6 +13,8 @@ from iemk_etl.flk import validation
 from iemk_etl.pipeline import forming, sign
 from iemk_etl.semd import pdf
 from iemk_etl.signing.keystore import KeyStore
+
+from semd_helpers import H, new_visit
 
 END = dt.date(2026, 11, 21)
 DAYS = 3

@@ -5,11 +5,12 @@ import dataclasses
 
 import pytest
 from lxml import etree
-from semd_helpers import H, built, cases, findings, mutate, remove, rename, rules, setter
 
 from iemk_etl import semd
 from iemk_etl.semd import pdf
 from iemk_etl.semd.model import SignedReport
+
+from semd_helpers import H, built, cases, findings, mutate, remove, rename, rules, setter
 
 KIND = 42
 

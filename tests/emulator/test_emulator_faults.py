@@ -20,7 +20,7 @@ from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
 from cda_factory import document
-from test_emulator import _submission
+from exchange_helpers import _submission
 
 
 def _profile(operation: str, **rates) -> FaultProfile:

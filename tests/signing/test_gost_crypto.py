@@ -9,7 +9,7 @@ from asn1crypto import x509
 from iemk_etl.devtools import certs
 from iemk_etl.signing import asn1, backend, cms, curves, gost
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 M1 = b"012345678901234567890123456789012345678901234567890123456789012"
 M2 = "Се ветри, Стрибожи внуци, веютъ с моря стрелами на храбрыя плъкы Игоревы".encode("cp1251")
 
