@@ -82,6 +82,7 @@ class Settings:
     max_send_attempts: int
     reply_poke_seconds: float
     reply_timeout_seconds: float
+    audit_retention_days: int            # the audit archive of exchanged envelopes keeps this many days
     schedule_cron: str
     timezone: str
     start_date: str
@@ -333,6 +334,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         max_send_attempts=env.integer("IEMK_MAX_SEND_ATTEMPTS", 5, minimum=1),
         reply_poke_seconds=env.number("IEMK_REPLY_POKE_SECONDS", 60.0),
         reply_timeout_seconds=env.number("IEMK_REPLY_TIMEOUT_SECONDS", 6 * 3600.0),
+        audit_retention_days=env.integer("IEMK_AUDIT_RETENTION_DAYS", 90, minimum=1),
         schedule_cron=env.checked("IEMK_SCHEDULE_CRON", _cron, "ожидается cron из пяти полей или @daily и т. п.",
                                   "0 0 * * *"),
         timezone=env.checked("IEMK_TIMEZONE", _zone, "ожидается имя часового пояса IANA, например Europe/Moscow",

@@ -70,6 +70,7 @@ def test_values_are_parsed(tmp_path):
     ("IEMK_HTTP_TIMEOUT", "0"),
     ("IEMK_REPLY_POKE_SECONDS", "-1"),
     ("IEMK_MAX_SEND_ATTEMPTS", "0"),
+    ("IEMK_AUDIT_RETENTION_DAYS", "0"),
     ("IEMK_CERT_WARN_DAYS", "3.5"),
     ("IEMK_URL", "iemk.test/xds"),
     ("IEMK_CALLBACK_URL", "ftp://host/cb"),

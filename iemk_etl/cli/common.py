@@ -9,7 +9,7 @@ from collections.abc import Callable
 import psycopg
 
 from iemk_etl.settings import Settings
-from iemk_etl.store import db, integration
+from iemk_etl.store import audit, db, integration
 from iemk_etl.transport import client
 
 # A command: the parsed arguments and the loaded settings in, the process exit code out.
@@ -68,9 +68,14 @@ def service_settings(settings: Settings) -> Settings:
     return settings
 
 
+def iemk_client(settings: Settings, dsn: str, code: str) -> client.IemkClient:
+    """The МО's signed ИЭМК client, every envelope archived (iemk.audit_exchange)."""
+    return client.client_for_mo(service_settings(settings), code, observer=audit.Recorder(dsn, code))
+
+
 def mo_client(settings: Settings, mo: str) -> tuple[str, client.IemkClient]:
     """The МО's OID and its signed ИЭМК client, for the commands that ask ИЭМК on its behalf."""
-    _, conn = connect(settings)
+    dsn, conn = connect(settings)
     with conn:
         oid, code = mo_code(conn, mo)
-    return oid, client.client_for_mo(service_settings(settings), code)
+    return oid, iemk_client(settings, dsn, code)

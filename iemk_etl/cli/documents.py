@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from iemk_etl import periods
-from iemk_etl.cli.common import Subparsers, check_period, connect, date, kinds, mo_client, mo_code, service_settings
+from iemk_etl.cli.common import Subparsers, check_period, connect, date, iemk_client, kinds, mo_client, mo_code
 from iemk_etl.settings import Settings
 from iemk_etl.store import integration
-from iemk_etl.transport import client
 
 
 def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,11 +111,11 @@ def cmd_documents_show(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.pipeline import queries
     from iemk_etl.semd import header
 
-    _, conn = connect(settings)
+    dsn, conn = connect(settings)
     with conn:
         oid = header.mo_of(args.unique_id, settings.mis_number)
         _, code = mo_code(conn, oid)
-        with client.client_for_mo(service_settings(settings), code) as iemk:
+        with iemk_client(settings, dsn, code) as iemk:
             shown = queries.show_document(iemk, settings, conn, args.unique_id)
     if args.out:
         Path(args.out).write_bytes(shown.data)

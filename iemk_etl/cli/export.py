@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from iemk_etl import periods
-from iemk_etl.cli.common import Subparsers, check_period, connect, date, service_settings
+from iemk_etl.cli.common import Subparsers, check_period, connect, date, iemk_client
 from iemk_etl.cli.status import print_document
 from iemk_etl.pipeline.dag_runs import run_export
 from iemk_etl.settings import Settings
@@ -60,7 +60,6 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     """«Передать документ в ИЭМК»: one signed document now, waiting for ИЭМК's answer."""
     from iemk_etl.pipeline import deliver
-    from iemk_etl.transport import client
 
     dsn, conn = connect(settings)
     with conn:
@@ -70,7 +69,7 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.callback_url:
         raise SystemExit("set IEMK_CALLBACK_URL: ИЭМК answers a document asynchronously there")
     mo_oid, mo_code = mo
-    with client.client_for_mo(service_settings(settings), mo_code) as iemk:
+    with iemk_client(settings, dsn, mo_code) as iemk:
         counts = deliver.deliver_now(dsn, mo_oid, [args.document], settings, iemk, wait_seconds=args.wait)
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
     with db.connect(dsn) as conn2:

@@ -9,11 +9,10 @@ from pathlib import Path
 import psycopg
 
 from iemk_etl import periods
-from iemk_etl.cli.common import Subparsers, connect, date, mo_code, service_settings
+from iemk_etl.cli.common import Subparsers, connect, date, iemk_client, mo_code
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store.mis import documents
-from iemk_etl.transport import client
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -49,11 +48,11 @@ def print_document(conn: psycopg.Connection, document_id: int, refresh: bool) ->
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.pipeline import reconcile
 
-    _, conn = connect(settings)
+    dsn, conn = connect(settings)
     start, end = periods.open_day_bounds(args.start, args.end, settings.timezone)
     with conn:
         oid, code = mo_code(conn, args.mo)
-        with client.client_for_mo(service_settings(settings), code) as iemk:
+        with iemk_client(settings, dsn, code) as iemk:
             frame = reconcile.reconcile(conn, iemk, settings, oid, start, end,  # type: ignore[arg-type]
                                         repair=not args.report_only)
     out = Path(args.csv or settings.home / "reports" / f"reconcile-{code}-{args.start}-{args.end}.csv")

@@ -73,7 +73,8 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
             submission_set_id=f"{local_root(row.mo_oid, 50, settings.mis_number)}.{ledger_id}.{row.version}",
             replaces=row.replaces,
         )
-        result = iemk.provide_and_register(submission, message_id=mid, reply_to=settings.callback_url or "")
+        result = iemk.provide_and_register(submission, message_id=mid, reply_to=settings.callback_url or "",
+                                           ledger_id=ledger_id)
         ledger.record_attempt(conn, ledger_id, mid)
         _record(conn, ledger_id, row.attempts + 1, result, settings, report)
 

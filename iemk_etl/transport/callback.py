@@ -12,7 +12,7 @@ import logging
 import psycopg
 
 from iemk_etl.protocol import soap
-from iemk_etl.store import db, inbox
+from iemk_etl.store import audit, db, inbox
 from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,20 @@ def store_reply(conn: psycopg.Connection, body: bytes) -> tuple[bool, str]:
     return inbox.insert(conn, a.message_id, a.relates_to, a.action, body), a.message_id
 
 
+def archive_reply(recorder: audit.Recorder, body: bytes) -> None:
+    """Archive a received body as it came (iemk.audit_exchange), whatever it is: forged, unreadable or a duplicate
+    included. Never raises: the reply's handling does not depend on it."""
+    try:
+        a: soap.Addressing | None = soap.parse(body).addressing
+    except Exception:  # noqa: BLE001 - an unreadable body is archived too, without its addressing
+        a = None
+    recorder.on_exchange(audit.Envelope(audit.IN, audit.REPLY, body, "callback", a.action if a else None,
+                                        a.message_id if a else None, a.relates_to if a else None))
+
+
 def make_handler(dsn: str) -> type[QuietHandler]:
+    recorder = audit.Recorder(dsn, persistent=False)
+
     class CallbackHandler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.split("?")[0] != CALLBACK_PATH:
@@ -37,6 +50,7 @@ def make_handler(dsn: str) -> type[QuietHandler]:
                 return
             try:
                 body = self.read_body()
+                archive_reply(recorder, body)
                 with db.connect(dsn) as conn:
                     new, message_id = store_reply(conn, body)
             except BodyTooLargeError as exc:

@@ -6,6 +6,7 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 from lxml import etree
@@ -18,6 +19,7 @@ from iemk_etl.settings import Settings
 from iemk_etl.signing import wssecurity
 from iemk_etl.signing.keys import AnySigner, Signer
 from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store import audit
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +66,27 @@ class CallError(IemkError, RuntimeError):
         self.result = result
 
 
+class ExchangeObserver(Protocol):
+    """Sees every envelope the client sends and every answer it gets (the audit archive's ``Recorder``), like a
+    zeep plugin. Called synchronously: it must be cheap; whatever it raises is logged and ignored."""
+
+    def on_exchange(self, envelope: audit.Envelope) -> None: ...
+
+
 class IemkClient:
     def __init__(self, repository_url: str, *, client_entity_id: str, signer: Signer, timeout: float,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None, observer: ExchangeObserver | None = None) -> None:
         self.repository_url = repository_url
         self.client_entity_id = client_entity_id
         self.signer = signer
+        self.observer = observer
         self._http = http or httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
 
     def close(self) -> None:
         self._http.close()
+        close_observer = getattr(self.observer, "close", None)
+        if callable(close_observer):
+            close_observer()
 
     def __enter__(self) -> IemkClient:
         return self
@@ -81,14 +94,16 @@ class IemkClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def provide_and_register(self, submission: submit.Submission, *, message_id: str, reply_to: str) -> CallResult:
+    def provide_and_register(self, submission: submit.Submission, *, message_id: str, reply_to: str,
+                             ledger_id: int | None = None) -> CallResult:
+        """ITI-41; ``ledger_id`` links the archived envelopes to the document's ledger row."""
         wsdl.check_action("repository", submit.ACTION)
         addressing = soap.Addressing(message_id=message_id, action=submit.ACTION, to=self.repository_url,
                                      reply_to=reply_to)
         envelope = soap.build_envelope(submit.build_request(submission), addressing, self.client_entity_id)
         wssecurity.sign_envelope(envelope, self.signer)
         try:
-            response, answer = self._exchange(self.repository_url, envelope)
+            response, answer = self._exchange(self.repository_url, envelope, addressing, "repository", ledger_id)
         except CallError as exc:
             return exc.result
         log.info("ITI-41 %s -> HTTP %s", message_id, response.status_code)
@@ -100,17 +115,17 @@ class IemkClient:
         return _refusal(response, answer)
 
     def call(self, url: str, action: str, body: etree._Element, *, message_id: str | None = None,
-             service: str | None = None) -> soap.Message:
+             service: str | None = None, ledger_id: int | None = None) -> soap.Message:
         """A synchronous operation (PIX, PDQ, ITI-18, ITI-43): the answer's envelope, or CallError.
 
         With ``service`` the action is checked against that service's WSDL in schemas/iemk first."""
         if service is not None:
             wsdl.check_action(service, action)
         mid = message_id or soap.new_message_id()
-        envelope = soap.build_envelope(body, soap.Addressing(mid, action, to=url, reply_to=soap.ANONYMOUS),
-                                       self.client_entity_id)
+        addressing = soap.Addressing(mid, action, to=url, reply_to=soap.ANONYMOUS)
+        envelope = soap.build_envelope(body, addressing, self.client_entity_id)
         wssecurity.sign_envelope(envelope, self.signer)
-        response, answer = self._exchange(url, envelope)
+        response, answer = self._exchange(url, envelope, addressing, service, ledger_id)
         if response.status_code != 200 or _is_fault(answer):
             raise CallError(_refusal(response, answer))
         if answer is None:
@@ -122,12 +137,16 @@ class IemkClient:
                                                           f"[{answer.addressing.relates_to}], ожидался [{mid}]"))
         return answer
 
-    def _exchange(self, url: str, envelope: etree._Element) -> tuple[httpx.Response, soap.Message | None]:
+    def _exchange(self, url: str, envelope: etree._Element, addressing: soap.Addressing, service: str | None,
+                  ledger_id: int | None) -> tuple[httpx.Response, soap.Message | None]:
         """POST the envelope; the response and its parsed envelope (None when empty or unreadable).
-        Transport trouble is a CallError with a TRANSIENT verdict."""
+        Transport trouble is a CallError with a TRANSIENT verdict. The observer sees the request before it goes
+        (so a reply arriving before the answer finds it archived) and the answer, whatever it is."""
+        raw = soap.to_bytes(envelope)
+        self._observe(audit.Envelope(audit.OUT, audit.REQUEST, raw, service, addressing.action,
+                                     addressing.message_id, None, ledger_id))
         try:
-            response = self._http.post(url, content=soap.to_bytes(envelope),
-                                       headers={"Content-Type": soap.CONTENT_TYPE})
+            response = self._http.post(url, content=raw, headers={"Content-Type": soap.CONTENT_TYPE})
         except httpx.TimeoutException as exc:
             raise CallError(CallResult.failure(errors.TIMEOUT,
                                                f"Таймаут обращения к ИЭМК: {type(exc).__name__}")) from None
@@ -138,11 +157,25 @@ class IemkClient:
             answer = soap.parse(response.content) if response.content else None
         except soap.SoapFormatError:
             answer = None
+        a = answer.addressing if answer is not None else None
+        self._observe(audit.Envelope(audit.IN, audit.ANSWER, response.content, service,
+                                     a.action if a else None, a.message_id if a else None,
+                                     (a.relates_to if a else None) or addressing.message_id, ledger_id,
+                                     http_status=response.status_code))
         return response, answer
+
+    def _observe(self, envelope: audit.Envelope) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer.on_exchange(envelope)
+        except Exception as exc:  # noqa: BLE001 - an observer (the audit archive) must never stop a send
+            log.warning("exchange observer failed (%s); the call goes on", type(exc).__name__)
 
 
 def client_for_mo(settings: Settings, mo_code: str, *,
-                  request_signer: Callable[[str], AnySigner] | None = None) -> IemkClient:
+                  request_signer: Callable[[str], AnySigner] | None = None,
+                  observer: ExchangeObserver | None = None) -> IemkClient:
     """The ИЭМК client of one МО: every request signed with the МО's request certificate.
 
     ``request_signer`` finds that certificate for an МО code (the Airflow glue looks in its connections
@@ -151,7 +184,8 @@ def client_for_mo(settings: Settings, mo_code: str, *,
         raise ConfigurationError("не задан адрес ИЭМК (IEMK_URL или IEMK_REPOSITORY_URL): запросы некуда отправлять")
     entity = settings.require_client_entity_id()      # before the key store: the plainer problem first
     signer = (request_signer or KeyStore(settings).request_signer)(mo_code)
-    return IemkClient(settings.repository_url, client_entity_id=entity, signer=signer, timeout=settings.http_timeout)
+    return IemkClient(settings.repository_url, client_entity_id=entity, signer=signer, timeout=settings.http_timeout,
+                      observer=observer)
 
 
 def _is_fault(answer: soap.Message | None) -> bool:
