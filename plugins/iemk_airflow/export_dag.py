@@ -31,7 +31,7 @@ from iemk_etl.pipeline import validate as validate_step
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
 from iemk_etl.signing.keystore import KeyStore
-from iemk_etl.store import db, integration
+from iemk_etl.store import audit, db, integration
 from iemk_etl.store.integration import MoEntry
 from iemk_etl.store.mis import documents
 from iemk_etl.transport import client
@@ -168,8 +168,12 @@ def wait_for_replies(ids: list[int]) -> PokeReturnValue:
 
 @task(trigger_rule="none_failed")
 def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
-    with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
-        return replies.write_back(conn, mo_oid, ids)
+    cfg = settings_mod.load()
+    with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
+        counts = replies.write_back(conn, mo_oid, ids)
+        log.info("audit archive: %d envelopes older than %d days purged",
+                 audit.purge(conn, cfg.audit_retention_days), cfg.audit_retention_days)
+    return counts
 
 
 def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:

@@ -8,7 +8,7 @@ import logging
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
 from iemk_etl.signing.keystore import KeyStore
-from iemk_etl.store import db
+from iemk_etl.store import audit, db
 from iemk_etl.transport import client
 
 log = logging.getLogger(__name__)
@@ -62,5 +62,7 @@ def request_signer(settings: Settings, mo_code: str) -> keys.AnySigner:
 
 
 def iemk_client(settings: Settings, mo_code: str) -> client.IemkClient:
-    """The МО's client; its request certificate from the Airflow connection when one is defined."""
-    return client.client_for_mo(settings, mo_code, request_signer=functools.partial(request_signer, settings))
+    """The МО's client; its request certificate from the Airflow connection when one is defined; every envelope
+    archived (iemk.audit_exchange)."""
+    return client.client_for_mo(settings, mo_code, request_signer=functools.partial(request_signer, settings),
+                                observer=audit.Recorder(source_dsn(settings), mo_code))
