@@ -171,10 +171,14 @@ def test_an_archive_that_fails_never_stops_a_send(db, dev_keys, flk_packs, caplo
     assert "audit: envelope out/request not archived (OperationalError)" in caplog.text
 
 
-def test_an_export_logs_no_patient_data_and_no_document_bytes(db, dev_keys, flk_packs, caplog):
-    """At DEBUG, with the patient feed, send, the receiver and write-back: no family name, given name or СНИЛС of
-    the seeded patients, no piece of a document, in any log record."""
-    dsn, conn = db
+def test_an_export_logs_no_patient_data_and_no_document_bytes(fresh_dsn, dev_keys, flk_packs, caplog):
+    """At DEBUG, with the patient feed, send, the receiver and write-back, and documents that fail format control
+    on a patient's СНИЛС (the finding names it): no family name, given name or СНИЛС of the seeded patients, no
+    piece of a document, in any log record."""
+    dsn = fresh_dsn
+    conn = psycopg.connect(dsn, autocommit=True)
+    demo_data.seed(conn, patients=6, days=2, seed=5, end=END, fail_share=0.5, unsigned_share=0.0)
+    integration.set_enabled(conn, GKB, True)
     caplog.set_level(logging.DEBUG)
     _export(dsn, conn, dev_keys, flk_packs, audit.Recorder(dsn, GKB), feed=True)
     assert caplog.records, "the export logged nothing at all: the check would prove nothing"
@@ -190,3 +194,5 @@ def test_an_export_logs_no_patient_data_and_no_document_bytes(db, dev_keys, flk_
         document = bytes(cda).decode("utf-8", errors="replace")
         middle = document[len(document) // 2: len(document) // 2 + 48]
         assert middle not in text and "ClinicalDocument" not in text
+    assert conn.execute("SELECT count(*) FROM iemk.ledger WHERE state = 'invalid'").fetchone()[0] > 0
+    conn.close()
