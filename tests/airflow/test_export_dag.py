@@ -16,7 +16,7 @@ from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.protocol import snils
 from iemk_etl.semd.header import unique_id
-from iemk_etl.store import integration
+from iemk_etl.store import audit, integration
 from iemk_etl.transport.callback import CallbackServer
 
 from semd_helpers import new_visit
@@ -85,6 +85,9 @@ def _in_period(signed_at):
 
 def test_three_day_export_gives_every_document_a_true_status(chain, flk_packs):
     dsn, emulator, runner = chain
+    with psycopg.connect(dsn, autocommit=True) as conn:     # an envelope beyond IEMK_AUDIT_RETENTION_DAYS (90)
+        expired = audit.insert(conn, audit.Envelope("out", "request", b"<old/>"))
+        conn.execute("UPDATE iemk.audit_exchange SET at = now() - interval '100 days' WHERE id = %s", (expired,))
     results = runner.export_period(["gkb7801"], FIRST, LAST, out=io.StringIO())
     assert [(r.day, r.state) for r in results] == [(FIRST + dt.timedelta(days=n), "success") for n in range(3)]
 
@@ -124,6 +127,23 @@ def test_three_day_export_gives_every_document_a_true_status(chain, flk_packs):
     # Every ledger error code is one of the taxonomy's, and each failure kind is told apart.
     assert codes == {"FLK_XSD", "PATIENT_REJECTED"}
     assert all(errors.known(code) for code in codes)
+    _every_exchange_archived(dsn, expired)
+
+
+def _every_exchange_archived(dsn, expired):
+    """The DAG's client archives each ITI-41 and its answer with the ledger id, the receiver each reply, PIX
+    envelopes carry the МО; write-back purged the expired envelope."""
+    with psycopg.connect(dsn) as conn:
+        stored = [r[0] for r in conn.execute("SELECT id FROM iemk.ledger WHERE state = 'stored'")]
+        assert stored
+        for ledger_id in stored:
+            rows = audit.of_ledger(conn, [ledger_id])
+            assert [(r.direction, r.kind, r.ledger_id) for r in rows] == \
+                [("out", "request", ledger_id), ("in", "answer", ledger_id), ("in", "reply", ledger_id)]
+        pix = conn.execute("SELECT count(*) FILTER (WHERE mo_oid = %s), count(*) FROM iemk.audit_exchange"
+                           " WHERE service = 'pix'", (GKB,)).fetchone()
+        assert pix[0] == pix[1] > 0
+        assert conn.execute("SELECT count(*) FROM iemk.audit_exchange WHERE id = %s", (expired,)).fetchone()[0] == 0
 
 
 def test_running_the_same_period_again_sends_nothing(chain):
