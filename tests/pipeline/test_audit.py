@@ -196,3 +196,19 @@ def test_an_export_logs_no_patient_data_and_no_document_bytes(fresh_dsn, dev_key
         assert middle not in text and "ClinicalDocument" not in text
     assert conn.execute("SELECT count(*) FROM iemk.ledger WHERE state = 'invalid'").fetchone()[0] > 0
     conn.close()
+
+
+def test_envelopes_of_an_older_resend_round_stay_with_the_document(db, dev_keys, flk_packs):
+    """A resend round changes the ledger's MessageID; the first round's envelopes are still the document's."""
+    dsn, conn = db
+    ids, _ = _export(dsn, conn, dev_keys, flk_packs, audit.Recorder(dsn, GKB))
+    first_mid = conn.execute("SELECT message_id FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()[0]
+    conn.execute("UPDATE iemk.ledger SET state = 'valid', resend_round = resend_round + 1 WHERE id = ANY(%s)", (ids,))
+    _export(dsn, conn, dev_keys, flk_packs, audit.Recorder(dsn, GKB))
+    second_mid, document_id = conn.execute("SELECT message_id, document_id FROM iemk.ledger WHERE id = %s",
+                                           (ids[0],)).fetchone()
+    assert second_mid != first_mid
+    rows = audit.of_document(conn, document_id)
+    assert [(r.kind, r.message_id if r.kind == "request" else r.relates_to) for r in rows] == [
+        ("request", first_mid), ("answer", first_mid), ("reply", first_mid),
+        ("request", second_mid), ("answer", second_mid), ("reply", second_mid)]
