@@ -233,3 +233,59 @@ def test_a_lookup_that_fails_changes_nothing_and_says_why(db, dev_keys, flk_pack
                 queries.find_by_unique_ids(iemk, cfg, ["x"])
     assert counts["lookup_failed"] == len(ids) and counts["stored"] == 0
     assert _statuses(conn) == {"Передан в ИЭМК"}
+
+
+# -- reconcile ---------------------------------------------------------------------------------------------------
+
+def _deliver(dsn, conn, ids, cfg, iemk):
+    report = send.send(dsn, ids, cfg, iemk, patients_first=False)
+    assert report.accepted_now == len(ids)
+    _wait_answers(conn, report.sent)
+    replies.write_back(conn, GKB, ids)
+
+
+def test_reconcile_never_requeues_a_version_a_later_stored_version_replaced(db, dev_keys, flk_packs, monkeypatch,
+                                                                           caplog):
+    """Version 2 replaces version 1 (RPLC): ИЭМК deprecates version 1, reconcile lists it as held and re-queues
+    nothing; even a registry that no longer lists it does not make us resend it. ITI-18 faults are retried."""
+    from iemk_etl import periods
+    from iemk_etl.pipeline import forming, sign
+    from iemk_etl.signing.keystore import KeyStore
+
+    dsn, conn = db
+    monkeypatch.setattr(queries, "QUERY_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    flaky = FaultProfile.load('{"seed": 1, "operations": {"iti18": {"http_503": 0.5}}}')
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, faults=flaky), dsn) as emulator, \
+            CallbackServer(dsn) as callback:
+        cfg = _settings(callback.url).with_iemk_url(emulator.url)
+        with _client(emulator.url, dev_keys) as iemk:
+            _deliver(dsn, conn, _ids(conn, cfg), cfg, iemk)
+            local_uid, created = conn.execute(
+                "SELECT local_uid, created_at FROM mis.semd_document WHERE mo_oid = %s AND kind_code = 42"
+                " AND status = 'Сохранен в ИЭМК' ORDER BY local_uid LIMIT 1", (GKB,)).fetchone()
+            conn.execute("UPDATE mis.visit SET conclusion = 'Диагноз уточнён после консультации'"
+                         " WHERE mo_oid = %s AND local_id = %s", (GKB, local_uid.removeprefix("42-")))
+            day = created.astimezone(demo_data.MSK).date()
+            bounds = periods.day_bounds(day, day, cfg.timezone)
+            assert len(forming.form_period(conn, GKB, *bounds, {42}).new_versions) == 1
+            second = sign.sign_period(conn, KeyStore(cfg), GKB, *bounds, [42]).signed
+            _deliver(dsn, conn, validate.validate(conn, extract.extract_documents(conn, GKB, second), cfg), cfg,
+                     iemk)
+            v1, v2 = conn.execute("SELECT l.unique_id FROM iemk.ledger l JOIN mis.semd_document d"
+                                  " ON d.id = l.document_id WHERE d.local_uid = %s AND l.state = 'stored'"
+                                  " ORDER BY l.version", (local_uid,)).fetchall()
+            held = dict(conn.execute("SELECT unique_id, status FROM emulator.document").fetchall())
+            assert (held[v1[0]], held[v2[0]]) == ("Deprecated", "Approved")
+            wide = (PERIOD[0] - dt.timedelta(days=30), PERIOD[1] + dt.timedelta(days=30))
+            rounds = conn.execute("SELECT sum(resend_round) FROM iemk.ledger").fetchone()[0]
+            frame = reconcile.reconcile(conn, iemk, cfg, GKB, *wide)
+            assert "missing_in_iemk" not in set(frame["finding"])
+            # a registry that drops replaced versions: version 1 still is not resent; a lost current one is
+            other = conn.execute("SELECT unique_id FROM iemk.ledger WHERE state = 'stored' AND unique_id <> ALL(%s)"
+                                 " ORDER BY id LIMIT 1", ([v1[0], v2[0]],)).fetchone()[0]
+            conn.execute("DELETE FROM emulator.document WHERE unique_id = ANY(%s)", ([v1[0], other],))
+            frame = reconcile.reconcile(conn, iemk, cfg, GKB, *wide)
+    assert list(frame.loc[frame["finding"] == "missing_in_iemk", "unique_id"]) == [other]
+    assert conn.execute("SELECT sum(resend_round) FROM iemk.ledger").fetchone()[0] == rounds + 1
+    # ITI-18 met faults, and the retries carried reconcile through them
+    assert any("ITI-18" in r.getMessage() and "Сервис временно недоступен" in r.getMessage() for r in caplog.records)
