@@ -1,13 +1,14 @@
+-- Idempotent: every statement may run again (a schema marked one migration behind re-applies it).
 -- The backoff ladder across runs (issue 11): a document that met a transient failure (or whose answer was lost)
 -- waits until next_attempt_at; retry_step counts the ladder steps used since retry_since (the first try of the
 -- sequence), so the end of the ladder is known and its dates can be told.
-ALTER TABLE iemk.ledger ADD COLUMN next_attempt_at timestamptz;
-ALTER TABLE iemk.ledger ADD COLUMN retry_step int NOT NULL DEFAULT 0;
-ALTER TABLE iemk.ledger ADD COLUMN retry_since timestamptz;
+ALTER TABLE iemk.ledger ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz;
+ALTER TABLE iemk.ledger ADD COLUMN IF NOT EXISTS retry_step int NOT NULL DEFAULT 0;
+ALTER TABLE iemk.ledger ADD COLUMN IF NOT EXISTS retry_since timestamptz;
 
 -- Every finished round of a document (a new round gets a new MessageID): what it ended in and why, kept when the
 -- document is sent again by a requeue, a lost answer, a busy registry or reconcile.
-CREATE TABLE iemk.ledger_round (
+CREATE TABLE IF NOT EXISTS iemk.ledger_round (
     ledger_id      bigint NOT NULL REFERENCES iemk.ledger(id) ON DELETE CASCADE,
     round          int    NOT NULL,
     message_id     text,
