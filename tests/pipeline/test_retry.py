@@ -162,11 +162,15 @@ def _send_with_lost_answers(dsn, conn, dev_keys, flk_packs, cfg_changes=None):
         with _client(emulator.url, dev_keys) as iemk:
             report = send.send(dsn, ids, cfg, iemk, patients_first=False)
         assert report.accepted_now == len(ids)
-        deadline = time.monotonic() + 15
-        while emulator.emulator.stats()["replies_lost"] < len(ids):
-            assert time.monotonic() < deadline, "the emulator did not lose the replies"
-            time.sleep(0.05)
+        _wait_lost(emulator, len(ids))
     return ids
+
+
+def _wait_lost(emulator, count: int) -> None:
+    deadline = time.monotonic() + 15
+    while emulator.emulator.stats()["replies_lost"] < count:
+        assert time.monotonic() < deadline, "the emulator did not lose the replies"
+        time.sleep(0.05)
 
 
 def test_a_lost_answer_is_found_stored_by_iti18_after_the_wait(db, dev_keys, flk_packs):
@@ -210,7 +214,8 @@ def test_a_lost_answer_for_a_document_iemk_lacks_is_sent_again_then_ends_after_t
             assert report.sent == [missing[0]]
             resent_mid = conn.execute("SELECT message_id FROM iemk.ledger WHERE id = %s", (missing[0],)).fetchone()
             assert resent_mid[0] != missing[2]
-            conn.execute("DELETE FROM emulator.document WHERE unique_id = %s", (missing[1],))
+            _wait_lost(emulator, len(ids) + 1)              # ИЭМК processed it (and lost the answer) …
+            conn.execute("DELETE FROM emulator.document WHERE unique_id = %s", (missing[1],))   # … but lacks it
             counts = lost.recover_lost(conn, iemk, cfg, GKB, now=later + dt.timedelta(hours=7))
     assert counts["failed"] == 1
     state, code, status = conn.execute(
