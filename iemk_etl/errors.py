@@ -113,6 +113,7 @@ BAD_SIGNATURE = _kind("BAD_SIGNATURE", "Подпись не верна", M, Retr
 BAD_FAULT_PROFILE = _kind("BAD_FAULT_PROFILE", "Неверный профиль сбоев эмулятора", A, Retry.AFTER_FIX)
 PATIENT_REJECTED = _kind("PATIENT_REJECTED", "ИЭМК не приняла сведения о пациенте", M, Retry.NEVER)
 RECONCILE = _kind("RECONCILE", "По сверке документа нет в ИЭМК: отправляется снова", N, Retry.NEXT_RUN)
+REQUEUED = _kind("REQUEUED", "Передаётся повторно по запросу администратора", N, Retry.NEXT_RUN)
 
 # -- transport: the call did not get a verdict --------------------------------------------------------------------
 TRANSPORT = _kind("TRANSPORT", "Не удалось передать документ в ИЭМК", R, Retry.NEXT_RUN)
@@ -122,6 +123,7 @@ HTTP_TRANSIENT = _kind("HTTP_TRANSIENT", "ИЭМК временно не при�
 HTTP_REFUSED = _kind("HTTP_REFUSED", "ИЭМК отказала в приёме запроса", A, Retry.AFTER_FIX)
 UNREADABLE_ANSWER = _kind("UNREADABLE_ANSWER", "Ответ ИЭМК не читается", R, Retry.NOW)
 FOREIGN_ANSWER = _kind("FOREIGN_ANSWER", "Ответ ИЭМК относится к другому запросу", R, Retry.NOW)
+NO_ANSWER = _kind("NO_ANSWER", "ИЭМК не ответила на документ", R, Retry.NEXT_RUN)
 UNKNOWN_OPERATION = _kind("UNKNOWN_OPERATION", "Операция не описана в WSDL сервиса ИЭМК", A, Retry.AFTER_FIX)
 
 # -- ИЭМК's synchronous SOAP faults (subcodes); a Receiver fault without a known subcode is the service's trouble --

@@ -28,6 +28,7 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 DEFAULT_REPOSITORY_UNIQUE_ID = "1.2.643.5.1.13.2.7.100.1"       # the ИЭМК XDS repository (ITI-43 RepositoryUniqueId)
 DEFAULT_RECEIVER_DEVICE_ID = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"  # the ИЭМК device addressed by HL7v3 messages
 DEFAULT_PROCESSING_CODE = "P"                                   # HL7v3 processingCode: P production, D debug, T test
+DEFAULT_RETRY_LADDER = "1m,5m,30m,2h,6h,1d,2d,3d"  # minutes within a run, then the next runs, up to days
 DEFAULT_MIS_NUMBER = "100.1.1"   # <100>.<МИС>.<экземпляр МИС>: the arcs of our identifiers under the МО's OID
 
 SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
@@ -79,7 +80,8 @@ class Settings:
     gost_backend: str
     cert_warn_days: int
     http_timeout: float
-    max_send_attempts: int
+    retry_ladder: tuple[dt.timedelta, ...]   # waits after each transient failure; past the last, the document ends
+    lost_answer_hours: float             # a sent document without an answer this long is looked up in ИЭМК
     reply_poke_seconds: float
     reply_timeout_seconds: float
     audit_retention_days: int            # the audit archive of exchanged envelopes keeps this many days
@@ -235,6 +237,21 @@ def _date(raw: str) -> str:
     return raw
 
 
+_STEP = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _ladder(raw: str) -> tuple[dt.timedelta, ...]:
+    """The backoff ladder: positive intervals such as 1m,5m,2h,1d, at least one."""
+    steps = []
+    for item in raw.split(","):
+        match = _STEP.match(item.strip().lower())
+        if not match or float(match.group(1)) <= 0:
+            raise ValueError(item)
+        steps.append(dt.timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)]))
+    return tuple(steps)
+
+
 def _faults(raw: str) -> str:
     # The emulator parses the profile; here only a file that does not exist is caught early.
     if not raw.lstrip().startswith("{") and not Path(raw).is_file():
@@ -331,7 +348,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         gost_backend=env.choice("IEMK_GOST_BACKEND", "auto", GOST_BACKENDS),
         cert_warn_days=env.integer("IEMK_CERT_WARN_DAYS", 30, minimum=0),
         http_timeout=env.number("IEMK_HTTP_TIMEOUT", 30.0),
-        max_send_attempts=env.integer("IEMK_MAX_SEND_ATTEMPTS", 5, minimum=1),
+        retry_ladder=env.checked("IEMK_RETRY_LADDER", _ladder, "ожидаются интервалы через запятую: число и единица "
+                                 "s, m, h или d, например 1m,5m,30m,2h,6h,1d,2d,3d", _ladder(DEFAULT_RETRY_LADDER)),
+        lost_answer_hours=env.checked("IEMK_LOST_ANSWER_HOURS", lambda raw: _at_least(float(raw), 0.0, strict=True),
+                                      "ожидается положительное число (часы)", 6.0),
         reply_poke_seconds=env.number("IEMK_REPLY_POKE_SECONDS", 60.0),
         reply_timeout_seconds=env.number("IEMK_REPLY_TIMEOUT_SECONDS", 6 * 3600.0),
         audit_retention_days=env.integer("IEMK_AUDIT_RETENTION_DAYS", 90, minimum=1),

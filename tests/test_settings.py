@@ -23,7 +23,8 @@ def test_defaults_load(tmp_path):
     assert cfg.home == (tmp_path / "home").resolve()
     assert cfg.keys_dir == cfg.home / "keys" and cfg.mo_config_path == cfg.home / "mo.json"
     assert (cfg.require_packs, cfg.logical_control) == (False, True)
-    assert (cfg.cert_warn_days, cfg.http_timeout, cfg.max_send_attempts) == (30, 30.0, 5)
+    assert (cfg.cert_warn_days, cfg.http_timeout, cfg.lost_answer_hours) == (30, 30.0, 6.0)
+    assert [s.total_seconds() for s in cfg.retry_ladder] == [60, 300, 1800, 7200, 21600, 86400, 172800, 259200]
     assert (cfg.reply_poke_seconds, cfg.reply_timeout_seconds) == (60.0, 6 * 3600.0)
     assert (cfg.schedule_cron, cfg.timezone, cfg.start_date) == ("0 0 * * *", "Europe/Moscow", "2024-01-01")
     assert cfg.gost_backend == "auto" and cfg.airflow_log_level == "ERROR"
@@ -69,8 +70,11 @@ def test_values_are_parsed(tmp_path):
     ("IEMK_HTTP_TIMEOUT", "thirty"),
     ("IEMK_HTTP_TIMEOUT", "0"),
     ("IEMK_REPLY_POKE_SECONDS", "-1"),
-    ("IEMK_MAX_SEND_ATTEMPTS", "0"),
     ("IEMK_AUDIT_RETENTION_DAYS", "0"),
+    ("IEMK_RETRY_LADDER", "0m"),
+    ("IEMK_RETRY_LADDER", "5 minutes"),
+    ("IEMK_RETRY_LADDER", "1m,,2h"),
+    ("IEMK_LOST_ANSWER_HOURS", "0"),
     ("IEMK_CERT_WARN_DAYS", "3.5"),
     ("IEMK_URL", "iemk.test/xds"),
     ("IEMK_CALLBACK_URL", "ftp://host/cb"),
@@ -98,6 +102,12 @@ def test_a_malformed_setting_fails_at_load_naming_the_variable(tmp_path, variabl
     assert variable in str(caught.value) and repr(value) in str(caught.value)
 
 
+def test_the_retry_ladder_reads_seconds_to_days(tmp_path):
+    cfg = _load(tmp_path, IEMK_RETRY_LADDER="30s, 1.5m,2H,1d", IEMK_LOST_ANSWER_HOURS="0.5")
+    assert [s.total_seconds() for s in cfg.retry_ladder] == [30, 90, 7200, 86400]
+    assert cfg.lost_answer_hours == 0.5
+
+
 def test_sign_cert_and_key_come_together(tmp_path):
     cert = tmp_path / "cert.pem"
     cert.write_text("x")
@@ -106,8 +116,8 @@ def test_sign_cert_and_key_come_together(tmp_path):
 
 
 def test_the_process_environment_is_read(monkeypatch):
-    monkeypatch.setenv("IEMK_MAX_SEND_ATTEMPTS", "many")
-    with pytest.raises(SettingsError, match="IEMK_MAX_SEND_ATTEMPTS='many'"):
+    monkeypatch.setenv("IEMK_RETRY_LADDER", "many")
+    with pytest.raises(SettingsError, match="IEMK_RETRY_LADDER='many'"):
         settings.load()
 
 

@@ -1,6 +1,8 @@
 """Reconcile: what ИЭМК holds for an МО and period against the ledger, and the repairs.
 
-- registered here but absent there → re-queued (sent again in a new round, with a new MessageID);
+- registered here but absent there → re-queued (sent again in a new round, with a new MessageID), unless a later
+  stored version replaced it (ИЭМК lists Approved and Deprecated entries; a registry that drops replaced versions
+  must not make us resend them);
 - present there but unknown here → reported;
 - a status that disagrees (the ledger says not stored, ИЭМК holds the very document) → fixed, and said so.
 """
@@ -39,13 +41,15 @@ class Finding:
 
 def reconcile(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo_oid: str, start: dt.datetime,
               end: dt.datetime, *, repair: bool = True) -> pd.DataFrame:
-    query = xds_query.DocumentQuery(mo_oid=mo_oid, created_from=start, created_to=end, statuses=(xds_query.APPROVED,))
+    # Deprecated entries are held too: a version replaced by a later one (RPLC) is deprecated, not gone.
+    query = xds_query.DocumentQuery(mo_oid=mo_oid, created_from=start, created_to=end,
+                                    statuses=(xds_query.APPROVED, xds_query.DEPRECATED))
     there = {e.unique_id: e for e in queries.list_documents(iemk, settings, query)}
     here = {r.unique_id: r for r in exchange.ledger_documents_created(conn, mo_oid, start, end)}
     findings: list[Finding] = []
     for unique_id, row in here.items():
         ledger_id, state = row.ledger_id, row.state
-        if state == State.STORED and unique_id not in there:
+        if state == State.STORED and unique_id not in there and not row.replaced:
             findings.append(Finding(unique_id, "missing_in_iemk", state, None,
                                     "re-queued: sent again next run" if repair else "none (report only)"))
             if repair:

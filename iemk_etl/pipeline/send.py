@@ -9,7 +9,7 @@ import psycopg
 
 from iemk_etl import errors
 from iemk_etl.errors import ConfigurationError
-from iemk_etl.pipeline import patients
+from iemk_etl.pipeline import patients, retry
 from iemk_etl.protocol.xds import submit
 from iemk_etl.semd.header import local_root
 from iemk_etl.settings import Settings
@@ -91,13 +91,16 @@ def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: cli
         # Our settings, certificate or clock: the document waits, visibly, and goes by itself once fixed.
         ledger.set_state(conn, ledger_id, State.VALID, error=result.error, error_code=result.code)
         report.held += 1
-    elif attempts >= settings.max_send_attempts:
-        ledger.set_state(conn, ledger_id, State.FAILED, error_code=errors.TRANSPORT.code,
-                         error=f"не удалось передать документ в ИЭМК за {attempts} попыток: {result.error}")
-        report.failed += 1
     else:
-        ledger.note_transient(conn, ledger_id, result.error, result.code or errors.TRANSPORT.code)
-        report.transient += 1
+        # Transport or ИЭМК trouble: the next try waits a step of the backoff ladder; past its last step, the end.
+        end = retry.next_try(conn, ledger_id, settings.retry_ladder, result.error, result.code or errors.TRANSPORT.code)
+        if end is None:
+            report.transient += 1
+            return
+        ledger.set_state(conn, ledger_id, State.FAILED, error_code=errors.TRANSPORT.code,
+                         error=f"не удалось передать документ в ИЭМК за {end.tries} попыток "
+                               f"({end.dates(settings.timezone)}): {result.error}")
+        report.failed += 1
 
 
 def hold_for_signing_key(dsn: str, ids: list[int], problem: str) -> int:

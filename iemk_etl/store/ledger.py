@@ -91,12 +91,25 @@ def set_state(conn: psycopg.Connection, ledger_id: int, state: State, *, error: 
     return status
 
 
-def send_again(conn: psycopg.Connection, ledger_id: int, *, reason: str, code: str) -> int:
+def send_again(conn: psycopg.Connection, ledger_id: int, *, reason: str, code: str,
+               restart_ladder: bool = False) -> int:
     """Put a document back in line for a new round: a new MessageID, so the receiver does not drop it as a
-    repeat. Returns the round it is now in."""
-    row = conn.execute("UPDATE iemk.ledger SET resend_round = resend_round + 1, message_id = NULL WHERE id = %s"
-                       " RETURNING resend_round", (ledger_id,)).fetchone()
-    set_state(conn, ledger_id, State.VALID, error=reason, error_code=code)
+    repeat; the round that ends is kept in iemk.ledger_round. The new round is due at once; ``restart_ladder``
+    (a person asked for it) also starts the backoff ladder afresh. Returns the round it is now in."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO iemk.ledger_round (ledger_id, round, message_id, state, error_code, last_error, attempts,"
+            "  first_sent_at, last_sent_at, replied_at, next_reason)"
+            " SELECT id, resend_round, message_id, state, error_code, last_error, attempts, first_sent_at,"
+            "  last_sent_at, replied_at, %s FROM iemk.ledger WHERE id = %s"
+            " ON CONFLICT (ledger_id, round) DO NOTHING",
+            (statuses.clip(reason), ledger_id))
+        row = conn.execute(
+            "UPDATE iemk.ledger SET resend_round = resend_round + 1, message_id = NULL, next_attempt_at = NULL,"
+            " retry_step = CASE WHEN %(restart)s THEN 0 ELSE retry_step END,"
+            " retry_since = CASE WHEN %(restart)s THEN NULL ELSE retry_since END"
+            " WHERE id = %(id)s RETURNING resend_round", {"restart": restart_ladder, "id": ledger_id}).fetchone()
+        set_state(conn, ledger_id, State.VALID, error=reason, error_code=code)
     return row[0] if row else 0
 
 
@@ -217,3 +230,81 @@ def note_transient(conn: psycopg.Connection, ledger_id: int, error: str, error_c
 def note_error(conn: psycopg.Connection, ledger_id: int, text: str) -> None:
     """Only the last error's text (e.g. an answer that could not be read); nothing else changes."""
     conn.execute("UPDATE iemk.ledger SET last_error = %s WHERE id = %s", (text, ledger_id))
+
+
+# --- the backoff ladder and the rounds (issue 11) ------------------------------------------------------
+
+@dataclass(frozen=True)
+class LadderPosition:
+    """Where a document stands on the backoff ladder: steps used since the first try of the sequence."""
+    step: int
+    since: dt.datetime | None         # the first try of this sequence (None: nothing failed yet)
+    last_sent_at: dt.datetime | None
+
+
+def ladder_position(conn: psycopg.Connection, ledger_id: int) -> LadderPosition:
+    row = conn.execute("SELECT retry_step, retry_since, last_sent_at FROM iemk.ledger WHERE id = %s",
+                       (ledger_id,)).fetchone()
+    return LadderPosition(*row) if row else LadderPosition(0, None, None)
+
+
+def climb_ladder(conn: psycopg.Connection, ledger_id: int, delay: dt.timedelta | None, error: str,
+                 error_code: str) -> None:
+    """One more ladder step: the error is recorded, the state stays, and the next try waits ``delay`` from now
+    (None: due at once). The sequence's first try is remembered for the final message's dates."""
+    conn.execute(
+        "UPDATE iemk.ledger SET retry_step = retry_step + 1,"
+        " retry_since = coalesce(retry_since, last_sent_at, now()),"
+        " next_attempt_at = now() + %s, last_error = %s, error_code = %s, updated_at = now() WHERE id = %s",
+        (delay or dt.timedelta(0), statuses.clip(error), _known(error_code), ledger_id))
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A document sent whose asynchronous answer has not come."""
+    ledger_id: int
+    unique_id: str
+    last_sent_at: dt.datetime
+
+
+def sent_unanswered_before(conn: psycopg.Connection, mo_oid: str, cutoff: dt.datetime) -> list[Unanswered]:
+    """The МО's documents sent before ``cutoff`` with no answer in the inbox (an answer received but not applied
+    yet is not lost), oldest first."""
+    return [Unanswered(*r) for r in conn.execute(
+        "SELECT l.id, l.unique_id, l.last_sent_at FROM iemk.ledger l WHERE l.mo_oid = %s AND l.state = 'sent'"
+        " AND l.last_sent_at < %s AND l.message_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM iemk.inbox i WHERE i.relates_to = l.message_id)"
+        " ORDER BY l.last_sent_at, l.id", (mo_oid, cutoff))]
+
+
+def ended_ids(conn: psycopg.Connection, mo_oid: str, states: Iterable[State], *, code: str | None = None,
+              start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[int]:
+    """The МО's rows ended in one of ``states`` (of one error code, signed in [start, end) when given), by id."""
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM iemk.ledger WHERE mo_oid = %s AND state = ANY(%s)"
+        " AND (%s::text IS NULL OR error_code = %s)"
+        " AND (%s::timestamptz IS NULL OR signed_at >= %s) AND (%s::timestamptz IS NULL OR signed_at < %s)"
+        " ORDER BY id",
+        (mo_oid, [s.value for s in states], code, code, start, start, end, end))]
+
+
+@dataclass(frozen=True)
+class Round:
+    """One finished round of a document: what it ended in, and why the next one began."""
+    round: int
+    message_id: str | None
+    state: str
+    error_code: str | None
+    last_error: str | None
+    attempts: int
+    first_sent_at: dt.datetime | None
+    last_sent_at: dt.datetime | None
+    ended_at: dt.datetime
+    next_reason: str | None
+
+
+def rounds(conn: psycopg.Connection, ledger_id: int) -> list[Round]:
+    """The finished rounds of one ledger row, oldest first (the current round is the row itself)."""
+    return [Round(*r) for r in conn.execute(
+        "SELECT round, message_id, state, error_code, last_error, attempts, first_sent_at, last_sent_at, ended_at,"
+        " next_reason FROM iemk.ledger_round WHERE ledger_id = %s ORDER BY round", (ledger_id,))]

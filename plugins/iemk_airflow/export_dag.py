@@ -1,12 +1,13 @@
 """The DAGs of each configured МО.
 
 ``iemk_export__<mo code>``: the nightly export of a data interval (and a backfill's days):
-check_integration → extract → validate → feed_patients → send → wait_for_replies → write_statuses.
+check_integration → extract → validate → feed_patients → send → wait_for_replies → recover_lost_answers →
+write_statuses. Param ``reprocess`` (e.g. ["failed"]) sends the period's ended documents again in a new round.
 
 ``iemk_sign_and_send__<mo code>``: the seed's script "sign and send over a period", run by hand with
 params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; empty = all):
 check_integration → form (the seed's «Получить документы»: СЭМД from the period's МИС records) → sign →
-extract_documents → validate → feed_patients → send → wait_for_replies → write_statuses.
+extract_documents → validate → feed_patients → send → wait_for_replies → recover_lost_answers → write_statuses.
 
 Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.pipeline).
 """
@@ -23,8 +24,9 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, 
 from iemk_airflow import resources
 from iemk_etl import periods
 from iemk_etl import settings as settings_mod
+from iemk_etl.errors import IemkError
 from iemk_etl.pipeline import extract as extract_step
-from iemk_etl.pipeline import patients, replies
+from iemk_etl.pipeline import lost, patients, replies, retry
 from iemk_etl.pipeline import send as send_step
 from iemk_etl.pipeline import sign as sign_step
 from iemk_etl.pipeline import validate as validate_step
@@ -67,7 +69,14 @@ def check_integration(mo_oid: str, mo_code: str) -> bool:
 def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
             data_interval_end: dt.datetime | None = None) -> list[int]:
     cfg = settings_mod.load()
-    conf = get_current_context()["dag_run"].conf or {}
+    context = get_current_context()
+    conf = context["dag_run"].conf or {}
+    reprocess = list((context.get("params") or {}).get("reprocess") or conf.get("reprocess") or [])
+    if reprocess and not conf.get("document_ids"):
+        # Ended documents of the period chosen by the run's params go again in a new round (as `iemk-etl requeue`).
+        start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
+        with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
+            retry.requeue(conn, mo_oid, reprocess, start=start, end=end)
     with db.connect(resources.source_dsn(cfg)) as conn:
         if conf.get("document_ids"):
             # «Передать документ в ИЭМК» for chosen documents: exactly those, same ledger and rules.
@@ -167,6 +176,20 @@ def wait_for_replies(ids: list[int]) -> PokeReturnValue:
 
 
 @task(trigger_rule="none_failed")
+def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
+    """Documents sent in earlier runs whose answer never came: looked up in ИЭМК (ITI-18), stored or sent again."""
+    cfg = settings_mod.load()
+    try:
+        with db.connect(resources.source_dsn(cfg), autocommit=True) as conn, \
+                resources.iemk_client(cfg, mo_code) as iemk:
+            return lost.recover_lost(conn, iemk, cfg, mo_oid)
+    except IemkError as exc:
+        # Never in the way of writing the statuses back: the lookup is tried again next run.
+        log.error("lost answers of МО %s not looked up: %s", mo_oid, exc)
+        return {"lookup_failed": 1}
+
+
+@task(trigger_rule="none_failed")
 def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
@@ -180,7 +203,7 @@ def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:
     sent = send(feed_patients(validate(ids), mo.oid, mo.code), mo.code)
     waiting = wait_for_replies.override(poke_interval=settings.reply_poke_seconds,
                                         timeout=settings.reply_timeout_seconds)(sent)
-    waiting >> write_statuses(ids, mo.oid)
+    waiting >> recover_lost_answers(mo.oid, mo.code) >> write_statuses(ids, mo.oid)
 
 
 # -- the DAGs -------------------------------------------------------------------------------------------
@@ -196,7 +219,10 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
-        params={"mo_oid": Param(mo.oid, type="string", description="МО OID (ФРМО)")},
+        params={"mo_oid": Param(mo.oid, type="string", description="МО OID (ФРМО)"),
+                "reprocess": Param([], type="array", items={"type": "string", "enum": ["failed", "rejected"]},
+                                   description="ended states whose documents of the period go again in a new "
+                                               "round (as iemk-etl requeue), e.g. [\"failed\"]")},
         tags=["iemk", mo.code],
         doc_md=__doc__,
     )

@@ -35,15 +35,19 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
                                 "iemk_reconcile__orb5012", "iemk_sign_and_send__gkb7801", "iemk_sign_and_send__orb5012"]
     dag = bag.dags["iemk_export__gkb7801"]
     assert set(dag.task_ids) == {"check_integration", "extract", "validate", "feed_patients", "send",
-                                 "wait_for_replies", "write_statuses"}
+                                 "wait_for_replies", "recover_lost_answers", "write_statuses"}
+    # lost answers are looked up after the wait and before the statuses are written back
+    assert dag.get_task("recover_lost_answers").downstream_task_ids == {"write_statuses"}
+    assert dag.get_task("wait_for_replies").downstream_task_ids == {"recover_lost_answers"}
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
-    assert dag.params["mo_oid"] == "1.2.643.5.1.13.13.12.2.77.7801"
+    assert dag.params["mo_oid"] == "1.2.643.5.1.13.13.12.2.77.7801" and dag.params["reprocess"] == []
     sensor = dag.get_task("wait_for_replies")
     assert sensor.mode == "reschedule" and sensor.soft_fail
     sign = bag.dags["iemk_sign_and_send__gkb7801"]
     assert set(sign.task_ids) == {"check_integration", "form", "sign", "extract_documents", "validate",
-                                  "feed_patients", "send", "wait_for_replies", "write_statuses"}
+                                  "feed_patients", "send", "wait_for_replies", "recover_lost_answers",
+                                  "write_statuses"}
     assert type(sign.timetable).__name__ == "NullTimetable"  # run by hand, never on a schedule
 
 

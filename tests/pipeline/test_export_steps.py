@@ -31,7 +31,8 @@ def db(fresh_dsn):
 
 
 def _settings(callback_url: str, **changes) -> settings.Settings:
-    return dataclasses.replace(settings.load(), callback_url=callback_url, max_send_attempts=2, **changes)
+    return dataclasses.replace(settings.load(), callback_url=callback_url, retry_ladder=(dt.timedelta(minutes=1),),
+                               **changes)
 
 
 def _client(url: str, dev_keys, entity: str = "17c74e63-dc38-438d-a27a-a1aa063ee7b8") -> client.IemkClient:
@@ -62,10 +63,13 @@ def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev
         assert (first.transient, first.failed, first.sent) == (len(ids), 0, [])
         assert _statuses(conn) == {"Подписан"}
         assert {r[0] for r in conn.execute("SELECT attempts FROM iemk.ledger")} == {1}
+        # the ladder's one step (a minute) has passed
+        conn.execute("UPDATE iemk.ledger SET next_attempt_at = next_attempt_at - interval '1 hour'")
         second = send.send(dsn, ids, cfg, iemk, patients_first=False)
     assert second.failed == len(ids)
     [status] = _statuses(conn)
-    assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток: ИЭМК недоступна")
+    assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 2 попыток (с ")
+    assert "): ИЭМК недоступна" in status
 
 
 def test_a_refusal_for_our_configuration_holds_the_documents_until_it_is_fixed(db, dev_keys, flk_packs):

@@ -1,7 +1,7 @@
 -- The audit archive: every envelope sent to and received from ИЭМК, compressed (zlib), with what identifies it.
 -- Rows outlive the ledger's MessageID (it changes per resend round), so each keeps its ledger id where known.
 -- Kept for IEMK_AUDIT_RETENTION_DAYS, then purged.
-CREATE TABLE iemk.audit_exchange (
+CREATE TABLE IF NOT EXISTS iemk.audit_exchange (
     id              bigserial PRIMARY KEY,
     at              timestamptz NOT NULL DEFAULT clock_timestamp(),
     direction       text NOT NULL CHECK (direction IN ('out', 'in')),
@@ -18,7 +18,7 @@ CREATE TABLE iemk.audit_exchange (
     sha256          text NOT NULL,        -- of the raw bytes, hex
     body            bytea NOT NULL        -- zlib of the raw bytes
 );
-CREATE INDEX audit_exchange_ledger_idx ON iemk.audit_exchange (ledger_id);
-CREATE INDEX audit_exchange_message_idx ON iemk.audit_exchange (message_id);
-CREATE INDEX audit_exchange_relates_idx ON iemk.audit_exchange (relates_to);
-CREATE INDEX audit_exchange_at_idx ON iemk.audit_exchange (at);
+CREATE INDEX IF NOT EXISTS audit_exchange_ledger_idx ON iemk.audit_exchange (ledger_id);
+CREATE INDEX IF NOT EXISTS audit_exchange_message_idx ON iemk.audit_exchange (message_id);
+CREATE INDEX IF NOT EXISTS audit_exchange_relates_idx ON iemk.audit_exchange (relates_to);
+CREATE INDEX IF NOT EXISTS audit_exchange_at_idx ON iemk.audit_exchange (at);

@@ -77,6 +77,7 @@ class LedgerDocument:
     unique_id: str
     state: str
     content_hash: str
+    replaced: bool = False       # a later version of the same МИС document is stored: this one is superseded
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,15 @@ JOIN mis.mo m ON m.oid = l.mo_oid
 JOIN mis.patient p ON p.id = d.patient_id
 JOIN mis.staff s ON s.id = d.author_id
 WHERE l.id = %s AND l.state = 'valid'
+  -- the backoff ladder: a row whose next try is due later waits (issue 11)
+  AND (l.next_attempt_at IS NULL OR l.next_attempt_at <= now())
 FOR UPDATE OF l SKIP LOCKED
 """
 
 
 def lock_ledger_submission(conn: psycopg.Connection, ledger_id: int) -> SubmissionRow | None:
     """A valid ledger row with what its submission needs, its ledger row locked for the caller's transaction;
-    None when it is not valid (any more) or a concurrent run holds it."""
+    None when it is not valid (any more), its next try is not due yet, or a concurrent run holds it."""
     row = conn.execute(_SUBMISSION, (ledger_id,)).fetchone()
     if row is None:
         return None
@@ -164,10 +167,14 @@ def lock_ledger_submission(conn: psycopg.Connection, ledger_id: int) -> Submissi
 
 def ledger_documents_created(conn: psycopg.Connection, mo_oid: str, start: dt.datetime,
                              end: dt.datetime) -> list[LedgerDocument]:
-    """The МО's ledger rows whose МИС document was created in [start, end)."""
+    """The МО's ledger rows whose МИС document was created in [start, end), each saying whether a later stored
+    version replaced it."""
     rows = conn.execute(
-        "SELECT l.id, l.unique_id, l.state, l.content_hash FROM iemk.ledger l"
-        " JOIN mis.semd_document d ON d.id = l.document_id"
+        "SELECT l.id, l.unique_id, l.state, l.content_hash,"
+        " EXISTS (SELECT 1 FROM iemk.ledger e JOIN mis.semd_document ed ON ed.id = e.document_id"
+        "         WHERE ed.mo_oid = d.mo_oid AND ed.local_uid = d.local_uid AND ed.version > d.version"
+        "           AND e.state = 'stored')"
+        " FROM iemk.ledger l JOIN mis.semd_document d ON d.id = l.document_id"
         " WHERE l.mo_oid = %s AND d.created_at >= %s AND d.created_at < %s", (mo_oid, start, end)).fetchall()
     return [LedgerDocument(*r) for r in rows]
 
