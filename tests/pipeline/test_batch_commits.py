@@ -178,3 +178,16 @@ def _wait_answers(conn, ids):
             return
         time.sleep(0.05)
     raise AssertionError("answers did not arrive")
+
+
+def test_the_reply_wait_awaits_only_what_this_run_sent(world):
+    """Documents an earlier run sent and ИЭМК never answered (their reply lost) do not hold this run's wait."""
+    conn, dsn, cfg, iemk, ids = world
+    valid = _ready(conn, cfg, iemk, ids)
+    lost = dataclasses.replace(cfg, callback_url="http://127.0.0.1:9/cb")    # their answers go nowhere
+    earlier = send.send(dsn, valid[:2], lost, iemk)
+    assert replies.replies_pending(conn, earlier.sent) == (0, 2)
+    now = send.send(dsn, valid, cfg, iemk)                     # tonight: the old ones are in scope, still open
+    assert now.sent == valid[2:]
+    _wait_answers(conn, now.sent)                             # done without the two that will never be answered
+    assert replies.replies_pending(conn, now.sent) == (len(valid) - 2, len(valid) - 2)
