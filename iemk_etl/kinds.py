@@ -55,7 +55,8 @@ def get(code: int) -> SemdKind:
     try:
         return KINDS[code]
     except KeyError:
-        raise UnknownKindError(f"СЭМД kind {code} (НСИ 1520) is not supported; known: {sorted(KINDS)}") from None
+        raise UnknownKindError(f"код {code} по НСИ 1520 (поддерживаются: {', '.join(map(str, sorted(KINDS)))})"
+                               ) from None
 
 
 def by_template_id(template_id: str) -> SemdKind | None:

@@ -6,7 +6,9 @@ Production code loads signing material (``iemk_etl.signing.keys``, ``keystore``)
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,9 +72,24 @@ def create_dev_certificate(out_dir: Path, *, algorithm: str = "gost", common_nam
         raise ValueError(f"algorithm {algorithm!r}: use gost or rsa")
     cert_path, key_path = out_dir / f"{prefix}-cert.pem", out_dir / f"{prefix}-key.pem"
     cert_path.write_bytes(cert_pem)
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(key_pem)
+    write_private(key_path, key_pem)
     return cert_path, key_path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a private key readable by its owner only (0600), also over an existing file of another mode.
+
+    The bytes go to a new 0600 file beside it that then replaces the old one, so the key is never readable
+    by others, not even for a moment, whatever mode the file it replaces had."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)   # mkstemp creates it 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)    # whatever the umask did
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _rsa_dev_certificate(common_name: str, days: int, not_before: dt.datetime | None) -> tuple[bytes, bytes]:

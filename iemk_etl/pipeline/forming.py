@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from iemk_etl import statuses
+from iemk_etl.pipeline import guard
 from iemk_etl.semd import FormingError, build, pdf
 from iemk_etl.settings import DEFAULT_MIS_NUMBER
 from iemk_etl.store.mis import documents
@@ -107,6 +108,13 @@ def _build(sourced: SourcedCase, version: int, report: FormReport) -> tuple[byte
     except (FormingError, pdf.NotPdfError) as exc:
         report.errors[sourced.source] = str(exc)
         return b"", statuses.error(f"СЭМД не сформирован: {exc}")
+    except Exception as exc:
+        # A builder's own failure on this record (a bug, an input nobody foresaw) is this document's error row,
+        # never the end of the period: the other records are formed, and forming again after the fix repairs it.
+        log.error("forming %s: %s in the builder of kind %s", sourced.source, type(exc).__name__, case.kind)
+        _, text = guard.reason(exc)
+        report.errors[sourced.source] = text
+        return b"", statuses.error(f"СЭМД не сформирован: {text}")
 
 
 def _count_formed(report: FormReport, kind: int, document_id: int, data: bytes) -> None:

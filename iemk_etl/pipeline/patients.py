@@ -7,6 +7,7 @@ and are not sent. Every state of a patient's data is fed once (MessageID derived
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from iemk_etl import errors
+from iemk_etl.pipeline import guard
 from iemk_etl.protocol.hl7v3 import pix
 from iemk_etl.protocol.hl7v3.common import IDENTITY_DOC_TYPE, POLICY_TYPE, SNILS_TYPE, OtherId, PatientRecord
 from iemk_etl.settings import Settings
@@ -59,9 +61,14 @@ def feed(conn: psycopg.Connection, mo_oid: str, ledger_ids: list[int], settings:
     """Send the МО's patients whose current data ИЭМК does not hold yet; block documents of refused ones."""
     if not settings.pix_url:
         raise ValueError("IEMK_URL (or IEMK_PIX_URL) is not set: nowhere to send patients")
+    guard.require_autocommit(conn, "patients.feed")
     report = FeedReport()
     for patient in exchange.patients_to_feed(conn, mo_oid, ledger_ids):
-        _feed_one(conn, mo_oid, patient, settings, iemk, report)
+        # Each patient's outcome is committed on its own; an exception on one (its data, a bug) leaves that patient
+        # unregistered, with the reason on its feed row, and the others go on.
+        with guard.each(conn, "patients.feed", patient.patient_id,
+                        functools.partial(_feed_failed, conn, mo_oid, patient, report)):
+            _feed_one(conn, mo_oid, patient, settings, iemk, report)
     report.documents_blocked = _block_refused(conn, ledger_ids)
     log.info("patients of МО %s: %s", mo_oid, report.counts())
     return report
@@ -69,10 +76,9 @@ def feed(conn: psycopg.Connection, mo_oid: str, ledger_ids: list[int], settings:
 
 def _feed_one(conn: psycopg.Connection, mo_oid: str, patient: PatientToFeed, settings: Settings,
               iemk: client.IemkClient, report: FeedReport) -> None:
-    patient_id, digest, known = patient.patient_id, patient.demographics_hash, patient.known
-    interaction = pix.REVISE if known else pix.ADD
-    kind = "revise" if known else "add"
-    message_id = f"urn:uuid:{uuid.uuid5(_NS, f'{mo_oid}|{patient_id}|{digest}|{kind}')}"
+    patient_id, digest = patient.patient_id, patient.demographics_hash
+    interaction = pix.REVISE if patient.known else pix.ADD
+    kind, message_id = _feed_identity(mo_oid, patient)
     body = pix.build_feed(interaction, _record(patient, mo_oid), system_id=settings.require_client_entity_id(),
                           system_name="iemk-etl", mo_name=patient.mo_name, processing_code=settings.processing_code,
                           receiver_device=settings.receiver_device_id)
@@ -96,6 +102,22 @@ def _feed_one(conn: psycopg.Connection, mo_oid: str, patient: PatientToFeed, set
         _save(conn, patient_id, digest, mo_oid, kind, "rejected", message_id,
               ack.detail if ack else "ИЭМК не вернула подтверждение")
         report.rejected += 1
+
+
+def _feed_identity(mo_oid: str, patient: PatientToFeed) -> tuple[str, str]:
+    """("add" | "revise", the MessageID of feeding this state of the patient's data)."""
+    kind = "revise" if patient.known else "add"
+    key = f"{mo_oid}|{patient.patient_id}|{patient.demographics_hash}|{kind}"
+    return kind, f"urn:uuid:{uuid.uuid5(_NS, key)}"
+
+
+def _feed_failed(conn: psycopg.Connection, mo_oid: str, patient: PatientToFeed, report: FeedReport,
+                 kind: errors.ErrorKind, text: str) -> None:
+    """An exception on this patient: not fed; its documents wait, and the feed row says why."""
+    interaction, message_id = _feed_identity(mo_oid, patient)
+    _save(conn, patient.patient_id, patient.demographics_hash, mo_oid, interaction, "queued", message_id, text)
+    report.problems.append(f"{kind.code}: пациент {patient.patient_id}")
+    report.transient += 1
 
 
 def _save(conn: psycopg.Connection, patient_id: int, digest: str, mo_oid: str, kind: str, state: str,

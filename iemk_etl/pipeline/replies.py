@@ -8,6 +8,7 @@ import logging
 import psycopg
 
 from iemk_etl import errors
+from iemk_etl.pipeline import guard
 from iemk_etl.protocol import soap
 from iemk_etl.protocol.xds.common import RegistryResponse, read_registry_response
 from iemk_etl.store import inbox, ledger
@@ -26,18 +27,27 @@ def replies_pending(conn: psycopg.Connection, ids: list[int]) -> tuple[int, int]
 def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:
     """Turn the stored asynchronous answers into document states, for every sent document of the МО."""
     counts = {"stored": 0, "rejected": 0, "unreadable": 0}
+    guard.require_autocommit(conn, "replies")
     for answers in inbox.answers_to_sent(conn, mo_oid):
-        ledger_id = answers.ledger_id
-        outcome = _outcome(answers.bodies)
-        with conn.transaction():
-            if outcome is None:
-                counts["unreadable"] += 1
-                ledger.note_error(conn, ledger_id, "асинхронный ответ ИЭМК не удалось разобрать")
-            else:
-                _apply(conn, ledger_id, outcome, counts)
-            inbox.mark_processed(conn, answers.message_ids)
+        # Each answer's effect is committed on its own; one that cannot be applied (a bug) stays unprocessed, its
+        # document says why, and the other answers are applied.
+        with guard.each(conn, "replies", answers.ledger_id,
+                        lambda _kind, text, lid=answers.ledger_id: ledger.note_error(conn, lid, text)):
+            _apply_answers(conn, answers, counts)
     log.info("replies applied for МО %s: %s", mo_oid, counts)
     return counts
+
+
+def _apply_answers(conn: psycopg.Connection, answers: inbox.Answers, counts: dict[str, int]) -> None:
+    ledger_id = answers.ledger_id
+    outcome = _outcome(answers.bodies)
+    with conn.transaction():
+        if outcome is None:
+            counts["unreadable"] += 1
+            ledger.note_error(conn, ledger_id, "асинхронный ответ ИЭМК не удалось разобрать")
+        else:
+            _apply(conn, ledger_id, outcome, counts)
+        inbox.mark_processed(conn, answers.message_ids)
 
 
 def _apply(conn: psycopg.Connection, ledger_id: int, outcome: RegistryResponse, counts: dict[str, int]) -> None:

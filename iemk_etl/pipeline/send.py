@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -9,7 +10,7 @@ import psycopg
 
 from iemk_etl import errors
 from iemk_etl.errors import ConfigurationError
-from iemk_etl.pipeline import patients, retry
+from iemk_etl.pipeline import guard, patients, retry
 from iemk_etl.protocol.xds import submit
 from iemk_etl.semd.header import local_root
 from iemk_etl.settings import Settings
@@ -23,13 +24,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SendReport:
-    sent: list[int] = field(default_factory=list)          # ledger ids now awaiting an answer
+    sent: list[int] = field(default_factory=list)          # ledger ids sent by this call, awaiting an answer
     accepted_now: int = 0
     rejected: int = 0
     held: int = 0                                           # refused for a cause on our side: goes once fixed
     transient: int = 0
     failed: int = 0
     waiting_for_patient: int = 0
+    called: list[int] = field(default_factory=list)        # ledger ids whose ITI-41 went out (and was recorded) now
 
     def counts(self) -> dict[str, int]:
         return {"awaiting": len(self.sent), "accepted_now": self.accepted_now, "rejected": self.rejected,
@@ -41,25 +43,36 @@ def send(dsn: str, ids: list[int], settings: Settings, iemk: client.IemkClient, 
          patients_first: bool = True) -> SendReport:
     """Send every valid document among ``ids`` once; the ones already sent are only reported.
 
-    With ``patients_first`` a document waits until ИЭМК holds its patient's current data (patients.feed)."""
+    With ``patients_first`` a document waits until ИЭМК holds its patient's current data (patients.feed).
+    Each document's outcome is committed before the next one goes (an autocommit connection, one transaction per
+    document holding only that row's lock across its HTTP call), and an error on one document ends or holds that
+    document only (guard.each)."""
     if not settings.callback_url:
         raise ConfigurationError("не задан IEMK_CALLBACK_URL: ИЭМК некуда отправлять асинхронные ответы")
     report = SendReport()
-    with db.connect(dsn) as conn:
+    with db.connect(dsn, autocommit=True) as conn:
         for ledger_id in ids:
-            if patients_first and not patients.registered(conn, ledger_id):
-                ledger.note_waiting(conn, ledger_id, "пациент ещё не зарегистрирован в ИЭМК")
-                report.waiting_for_patient += 1
-                continue
-            _send_one(conn, ledger_id, settings, iemk, report)
-        report.sent = ledger.ids_in_states(conn, ids, (State.SENT,))
+            with guard.each(conn, "send", ledger_id, functools.partial(_record_failure, conn, ledger_id, report)):
+                _send_if_ready(conn, ledger_id, settings, iemk, report, patients_first)
+        # Only what this call sent is awaited: documents sent by earlier runs take the lost-answer path.
+        report.sent = ledger.ids_in_states(conn, report.called, (State.SENT,))
     log.info("send: %s", report.counts())
     return report
 
 
+def _send_if_ready(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk: client.IemkClient,
+                   report: SendReport, patients_first: bool) -> None:
+    if patients_first and not patients.registered(conn, ledger_id):
+        ledger.note_waiting(conn, ledger_id, "пациент ещё не зарегистрирован в ИЭМК")
+        report.waiting_for_patient += 1
+        return
+    _send_one(conn, ledger_id, settings, iemk, report)
+
+
 def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk: client.IemkClient,
               report: SendReport) -> None:
-    # The row lock is held across the HTTP call, so a concurrent run (backfill overlap) skips this row.
+    # On the autocommit connection of ``send`` this is a transaction of its own, committed before the next document:
+    # the row lock is held across this document's HTTP call only, so a concurrent run (backfill overlap) skips it.
     with conn.transaction():
         row = exchange.lock_ledger_submission(conn, ledger_id)
         if row is None:
@@ -77,6 +90,26 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
                                            ledger_id=ledger_id)
         ledger.record_attempt(conn, ledger_id, mid)
         _record(conn, ledger_id, row.attempts + 1, result, settings, report)
+    report.called.append(ledger_id)
+
+
+def _record_failure(conn: psycopg.Connection, ledger_id: int, report: SendReport, kind: errors.ErrorKind,
+                    text: str) -> None:
+    """An exception on this document (its data, a bug, the client): its transaction was rolled back, so the POST,
+    if it went out, is repeated under the same MessageID by a later run — safe (ledger.message_id)."""
+    if not ledger.ids_in_states(conn, [ledger_id], (State.VALID,)):
+        return      # not a document waiting to be sent (e.g. sent already): its recorded state stands
+    if kind.final:
+        # The document cannot make a request (e.g. a kind ИЭМК has no template for): this version is finished.
+        ledger.set_state(conn, ledger_id, State.INVALID, error=text, error_code=kind.code)
+        report.failed += 1
+    elif kind.holds:
+        # A bug or our configuration: held, visibly, and sent by itself once fixed; the batch goes on.
+        ledger.set_state(conn, ledger_id, State.VALID, error=text, error_code=kind.code)
+        report.held += 1
+    else:
+        ledger.note_transient(conn, ledger_id, text, kind.code)
+        report.transient += 1
 
 
 def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: client.CallResult,
@@ -106,7 +139,7 @@ def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: cli
 def hold_for_signing_key(dsn: str, ids: list[int], problem: str) -> int:
     """The request-signing certificate cannot be used: say so on every document waiting to be sent."""
     text = f"сертификат ЭП для подписания запросов к ИЭМК не может быть использован: {problem}"
-    with db.connect(dsn) as conn:
+    with db.connect(dsn, autocommit=True) as conn:
         waiting = ledger.ids_in_states(conn, ids, (State.VALID,))
         for ledger_id in waiting:
             with conn.transaction():

@@ -7,12 +7,14 @@ nothing. Signing sets signed_at, which fires procedure 1: the document enters th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass, field
 
 import psycopg
 
-from iemk_etl import kinds, statuses
+from iemk_etl import errors, kinds, statuses
+from iemk_etl.pipeline import guard
 from iemk_etl.signing import cades, keys
 from iemk_etl.signing.keystore import KeyStore
 from iemk_etl.store.mis import documents
@@ -32,9 +34,12 @@ class SignReport:
 def sign_period(conn: psycopg.Connection, store: KeyStore, mo_oid: str, start: dt.datetime, end: dt.datetime,
                 kind_codes: list[int] | None = None) -> SignReport:
     """Sign every unsigned document of the МО created in [start, end) (optionally of some kinds)."""
+    guard.require_autocommit(conn, "sign")
     report = SignReport()
     for document_id in documents.unsigned(conn, mo_oid, start, end, kind_codes):
-        _sign_one(conn, store, document_id, report)
+        # Each signature is committed on its own; an exception on one document leaves it unsigned, saying why.
+        with guard.each(conn, "sign", document_id, functools.partial(_sign_failed, conn, document_id, report)):
+            _sign_one(conn, store, document_id, report)
     log.info("МО %s: signed %d, %d could not be signed", mo_oid, len(report.signed), len(report.errors))
     return report
 
@@ -54,3 +59,9 @@ def _sign_one(conn: psycopg.Connection, store: KeyStore, document_id: int, repor
             return
         documents.mark_signed(conn, document_id, signature, org_signature, statuses.SIGNED)
         report.signed.append(document_id)
+
+
+def _sign_failed(conn: psycopg.Connection, document_id: int, report: SignReport, kind: errors.ErrorKind,
+                 text: str) -> None:
+    documents.set_status(conn, document_id, statuses.error(f"не удалось подписать СЭМД: {text}"))
+    report.errors[document_id] = kind.code

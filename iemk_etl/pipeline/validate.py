@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 
 import psycopg
 
-from iemk_etl import errors
+from iemk_etl import errors, kinds
 from iemk_etl.flk import validation
+from iemk_etl.pipeline import guard
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store.ledger import State
@@ -21,12 +23,15 @@ _CHUNK = 200
 
 def validate(conn: psycopg.Connection, ids: list[int], settings: Settings) -> list[int]:
     """Format control of the not-yet-checked documents; returns the ids that may go on."""
+    guard.require_autocommit(conn, "validate")
     checked = 0
     # In chunks, so a large backlog never holds every document's bytes in memory at once.
     for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
         queued = exchange.ledger_queued_content(conn, chunk)
         for doc in queued:
-            _check_one(conn, doc.ledger_id, _problem(doc.kind_code, doc.cda, doc.content_hash, settings))
+            # An exception on one document (unreadable bytes, a checker's bug) ends or holds that document only.
+            with guard.each(conn, "validate", doc.ledger_id, functools.partial(_check_failed, conn, doc.ledger_id)):
+                _check_one(conn, doc.ledger_id, _problem(doc.kind_code, doc.cda, doc.content_hash, settings))
         checked += len(queued)
     passed = ledger.ids_in_states(conn, ids, (State.VALID, State.SENT))
     log.info("format control: %d checked now, %d of %d may go on", checked, len(passed), len(ids))
@@ -46,9 +51,16 @@ def _check_one(conn: psycopg.Connection, ledger_id: int, problem: tuple[errors.E
         log.info("ledger %s failed format control: %s", ledger_id, kind.code)
 
 
+def _check_failed(conn: psycopg.Connection, ledger_id: int, kind: errors.ErrorKind, text: str) -> None:
+    _check_one(conn, ledger_id, (kind, text))
+
+
 def _problem(kind_code: int, data: bytes, content_hash: str,
              settings: Settings) -> tuple[errors.ErrorKind, str] | None:
     """What keeps the document from going on: its kind and the text users read; None when it may go."""
+    if kind_code not in kinds.KINDS:
+        # No template, no metadata, no builder: it can never be sent; the МИС must give it a kind ИЭМК knows.
+        return errors.UNKNOWN_KIND, errors.UNKNOWN_KIND.status_text(f"код {kind_code} по НСИ 1520")
     if hashlib.sha256(data).hexdigest() != content_hash:
         # The МИС changed the bytes after they were queued under this version: a new version is needed.
         return errors.CONTENT_CHANGED, errors.CONTENT_CHANGED.title

@@ -196,6 +196,13 @@ def ids_in_states(conn: psycopg.Connection, ledger_ids: list[int], states: Itera
         (ledger_ids, [s.value for s in states]))]
 
 
+def ids_sent_since(conn: psycopg.Connection, ledger_ids: list[int], since: dt.datetime) -> list[int]:
+    """Those of ``ledger_ids`` awaiting an answer whose last POST went out at or after ``since``, by id."""
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM iemk.ledger WHERE id = ANY(%s) AND state = 'sent' AND last_sent_at >= %s ORDER BY id",
+        (ledger_ids, since))]
+
+
 def state_counts(conn: psycopg.Connection, ledger_ids: list[int]) -> dict[str, int]:
     return {state: n for state, n in conn.execute(
         "SELECT state, count(*) FROM iemk.ledger WHERE id = ANY(%s) GROUP BY state ORDER BY state", (ledger_ids,))}

@@ -33,7 +33,7 @@ from iemk_etl.pipeline import validate as validate_step
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
 from iemk_etl.signing.keystore import KeyStore
-from iemk_etl.store import audit, db, integration
+from iemk_etl.store import audit, db, integration, ledger
 from iemk_etl.store.integration import MoEntry
 from iemk_etl.store.mis import documents
 from iemk_etl.transport import client
@@ -161,15 +161,31 @@ def send(ids: list[int], mo_code: str) -> list[int]:
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk:
         report = send_step.send(dsn, ids, cfg, iemk)
+    sent = _sent_in_this_run(dsn, ids, report.sent)
     if report.transient:
         # Recorded in the ledger already; failing the task makes Airflow retry only those.
         raise RuntimeError(f"{report.transient} documents met a transient ИЭМК error; they will be retried")
-    return report.sent
+    return sent
+
+
+def _sent_in_this_run(dsn: str, ids: list[int], sent_now: list[int]) -> list[int]:
+    """What this DAG run sent: this try's documents and those an earlier try of the task sent (its return value is
+    lost when it fails). Documents sent by earlier runs are never awaited here: they take the lost-answer path.
+
+    An earlier try is recognised by its POST's time (the database's clock) against the run's start (Airflow's):
+    the two clocks must agree to within the time between the run's start and its first send (extract, validate,
+    patients — seconds at least); nightly runs are a day apart, so an earlier run's documents never qualify."""
+    started = get_current_context()["dag_run"].start_date
+    if started is None:
+        return sent_now
+    with db.connect(dsn, autocommit=True) as conn:
+        return sorted(set(sent_now) | set(ledger.ids_sent_since(conn, ids, started)))
 
 
 @task.sensor(mode="reschedule", soft_fail=True)
 def wait_for_replies(ids: list[int]) -> PokeReturnValue:
-    with db.connect(resources.source_dsn(settings_mod.load())) as conn:
+    """``ids``: the documents this run sent (the send task's return value), never the older unanswered ones."""
+    with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
         answered, awaited = replies.replies_pending(conn, ids)
     log.info("asynchronous answers: %d of %d", answered, awaited)
     return PokeReturnValue(is_done=answered >= awaited)

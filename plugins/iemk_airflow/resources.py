@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 
+from psycopg.conninfo import make_conninfo
+
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
 from iemk_etl.signing.keystore import KeyStore
@@ -22,8 +24,13 @@ def source_dsn(settings: Settings) -> str:
     from airflow.sdk import Connection
 
     c = Connection.get(conn_id)
-    parts = {"host": c.host, "port": c.port, "dbname": c.schema, "user": c.login, "password": c.password}
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+    return dsn_from_parts(host=c.host, port=c.port, dbname=c.schema, user=c.login, password=c.password)
+
+
+def dsn_from_parts(**parts: object) -> str:
+    """A libpq conninfo from its parts, each quoted by libpq's rules (a password with spaces, quotes, backslashes,
+    ``@`` or ``/`` stays one value); empty parts are left out, so libpq's defaults apply."""
+    return make_conninfo(**{k: v for k, v in parts.items() if v not in (None, "")})  # type: ignore[arg-type]
 
 
 def _signer_from_connection(mo_code: str) -> keys.AnySigner | None:

@@ -11,13 +11,16 @@ so the run for day D is started with T = D+1 00:00 in the DAG's timezone and cov
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import fcntl
 import os
 import shutil
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -38,14 +41,16 @@ class RunResult:
     seconds: float
 
 
-def dags_folder(explicit: Path | None = None) -> Path:
-    """IEMK_DAGS_FOLDER (``Settings.dags_folder``), else the repository's dags/, else a one-line DAG file."""
+def dags_folder(explicit: Path | None = None, scratch: Path | None = None) -> Path:
+    """IEMK_DAGS_FOLDER (``Settings.dags_folder``), else the repository's dags/, else a one-line DAG file (written
+    under ``scratch``, the run's own Airflow home, so it goes with it)."""
     if explicit:
         return explicit
     if (REPO_DAGS / "iemk_export.py").is_file():
         return REPO_DAGS
     # Installed without the repository: a one-line DAG file over the installed package does the same.
-    folder = Path(tempfile.mkdtemp(prefix="iemk-dags-"))
+    folder = scratch / "dags" if scratch else Path(tempfile.mkdtemp(prefix="iemk-dags-"))
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "iemk_export.py").write_text(
         "from iemk_airflow.export_dag import build_all  # airflow DAG file\nglobals().update(build_all())\n")
     return folder
@@ -60,7 +65,7 @@ def configure(airflow_home: Path, settings: Settings) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     os.environ.update({
         "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(settings.dags_folder)),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(settings.dags_folder, airflow_home)),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": settings.airflow_log_level,
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     from iemk_etl import settings as settings_mod
 
     settings = settings_mod.load()
-    home = Path(tempfile.mkdtemp(prefix="airflow-", dir=_runs_dir(settings.home)))
+    home, lock = claim_home(_runs_dir(settings.home))
     configure(home, settings)
     try:
         init_metadata_db()
@@ -178,13 +183,93 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results = export_period(args.mo, args.start, args.end)
     finally:
-        if not args.keep_airflow_home:
-            shutil.rmtree(home, ignore_errors=True)
+        release_home(home, lock, keep=args.keep_airflow_home)
     failed = [r for r in results if r.state != "success"]
     print(f"{len(results) - len(failed)} of {len(results)} runs succeeded")
     for r in failed:
         print(f"  {r.dag_id} {r.day}: {r.state}")
     return 1 if failed else 0
+
+
+# -- the run's throwaway Airflow home ------------------------------------------------------------------------
+# Each run's home, IEMK_HOME/airflow-runs/airflow-XXXX, has a lock file beside it (airflow-XXXX.lock) that the run
+# holds (flock) for its whole life; the kernel lets go of it when the process dies, even by SIGKILL. A run starting
+# removes every home whose lock nobody holds: the leftovers of killed runs. Creating and cleaning take the folder's
+# own lock, so a run being set up is never taken for a dead one.
+
+_HOME_PREFIX = "airflow-"
+_LOCK_SUFFIX = ".lock"
+KEPT_PREFIX = "kept-"
+
+
+def claim_home(runs: Path) -> tuple[Path, int]:
+    """A new Airflow home under ``runs``, held by this process (the lock's descriptor) until ``release_home`` or its
+    death; the homes of runs that died are removed first."""
+    with _folder_lock(runs):
+        removed = clean_abandoned(runs)
+        if removed:
+            print(f"removed {len(removed)} temporary Airflow folder(s) left by killed runs")
+        fd, lock_path = tempfile.mkstemp(prefix=_HOME_PREFIX, suffix=_LOCK_SUFFIX, dir=runs)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        home = Path(lock_path.removesuffix(_LOCK_SUFFIX))
+        home.mkdir()
+    return home, fd
+
+
+def release_home(home: Path, lock: int, *, keep: bool = False) -> None:
+    """Remove the run's home (or keep it for a look, renamed out of the cleaner's way), then drop its lock."""
+    if keep:
+        kept = home.with_name(KEPT_PREFIX + home.name)
+        home.rename(kept)
+        print(f"Airflow home kept: {kept}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+    Path(f"{home}{_LOCK_SUFFIX}").unlink(missing_ok=True)
+    os.close(lock)
+
+
+def clean_abandoned(runs: Path) -> list[Path]:
+    """Remove the homes under ``runs`` whose run is gone (its lock free, or no lock at all); the caller holds the
+    folder's lock. Returns what was removed."""
+    removed = []
+    for lock_path in sorted(runs.glob(f"{_HOME_PREFIX}*{_LOCK_SUFFIX}")):
+        if _held(lock_path):
+            continue
+        home = Path(str(lock_path).removesuffix(_LOCK_SUFFIX))
+        shutil.rmtree(home, ignore_errors=True)
+        lock_path.unlink(missing_ok=True)
+        removed.append(home)
+    for home in sorted(runs.glob(f"{_HOME_PREFIX}*")):
+        # A home without its lock: left by a run of a version without locks, or its lock went: nobody runs in it.
+        if home.is_dir() and not Path(f"{home}{_LOCK_SUFFIX}").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            removed.append(home)
+    return removed
+
+
+def _held(lock_path: Path) -> bool:
+    """Whether a live process holds this lock file."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)        # closing drops a lock taken here
+    return False
+
+
+@contextlib.contextmanager
+def _folder_lock(runs: Path) -> Iterator[None]:
+    fd = os.open(runs / ".runs.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _runs_dir(home: Path) -> Path:
