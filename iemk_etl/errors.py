@@ -113,6 +113,9 @@ BAD_SIGNATURE = _kind("BAD_SIGNATURE", "Подпись не верна", M, Retr
 BAD_FAULT_PROFILE = _kind("BAD_FAULT_PROFILE", "Неверный профиль сбоев эмулятора", A, Retry.AFTER_FIX)
 PATIENT_REJECTED = _kind("PATIENT_REJECTED", "ИЭМК не приняла сведения о пациенте", M, Retry.NEVER)
 RECONCILE = _kind("RECONCILE", "По сверке документа нет в ИЭМК: отправляется снова", N, Retry.NEXT_RUN)
+# A СЭМД's own signature (author's, МО's) missing, broken, over other bytes or by someone else: checked before it
+# leaves. Held, not ended: the МИС re-signs the same bytes (the same version) and the document goes on by itself.
+SEMD_SIGNATURE = _kind("SEMD_SIGNATURE", "Подпись СЭМД не прошла проверку", M, Retry.AFTER_FIX)
 
 # -- transport: the call did not get a verdict --------------------------------------------------------------------
 TRANSPORT = _kind("TRANSPORT", "Не удалось передать документ в ИЭМК", R, Retry.NEXT_RUN)

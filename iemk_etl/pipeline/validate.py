@@ -10,6 +10,8 @@ import psycopg
 from iemk_etl import errors
 from iemk_etl.flk import validation
 from iemk_etl.settings import Settings
+from iemk_etl.signing import cades
+from iemk_etl.signing.backend import get_backend
 from iemk_etl.store import ledger
 from iemk_etl.store.ledger import State
 from iemk_etl.store.mis import exchange
@@ -25,8 +27,10 @@ def validate(conn: psycopg.Connection, ids: list[int], settings: Settings) -> li
     # In chunks, so a large backlog never holds every document's bytes in memory at once.
     for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
         queued = exchange.ledger_queued_content(conn, chunk)
+        signatures = exchange.ledger_queued_signatures(conn, chunk)
         for doc in queued:
-            _check_one(conn, doc.ledger_id, _problem(doc.kind_code, doc.cda, doc.content_hash, settings))
+            _check_one(conn, doc.ledger_id, _problem(doc.kind_code, doc.cda, doc.content_hash, settings,
+                                                     signatures.get(doc.ledger_id)))
         checked += len(queued)
     passed = ledger.ids_in_states(conn, ids, (State.VALID, State.SENT))
     log.info("format control: %d checked now, %d of %d may go on", checked, len(passed), len(ids))
@@ -46,14 +50,32 @@ def _check_one(conn: psycopg.Connection, ledger_id: int, problem: tuple[errors.E
         log.info("ledger %s failed format control: %s", ledger_id, kind.code)
 
 
-def _problem(kind_code: int, data: bytes, content_hash: str,
-             settings: Settings) -> tuple[errors.ErrorKind, str] | None:
+def _problem(kind_code: int, data: bytes, content_hash: str, settings: Settings,
+             signed: exchange.QueuedSignatures | None) -> tuple[errors.ErrorKind, str] | None:
     """What keeps the document from going on: its kind and the text users read; None when it may go."""
     if hashlib.sha256(data).hexdigest() != content_hash:
         # The МИС changed the bytes after they were queued under this version: a new version is needed.
         return errors.CONTENT_CHANGED, errors.CONTENT_CHANGED.title
     findings = validation.validate(kind_code, data, packs_dir=settings.packs_dir,
                                    require_packs=settings.require_packs, logical=settings.logical_control)
-    if not findings:
-        return None
-    return findings[0].kind, "; ".join(f.text() for f in findings[:3])
+    if findings:
+        return findings[0].kind, "; ".join(f.text() for f in findings[:3])
+    return _signature_problem(kind_code, data, signed, settings)
+
+
+def _signature_problem(kind_code: int, data: bytes, signed: exchange.QueuedSignatures | None,
+                       settings: Settings) -> tuple[errors.ErrorKind, str] | None:
+    """The СЭМД's own signatures, over exactly these bytes, by the author (and the МО where the kind needs it).
+
+    Checked after format control: a document both malformed and badly signed needs a new version anyway, and the
+    format finding says what to fix. A signature problem holds the document (SEMD_SIGNATURE, AFTER_FIX): the МИС
+    re-signs the same bytes and this very version goes on at the next check."""
+    try:
+        if signed is None:
+            raise cades.DocumentSignatureError("NO_SIGNATURE", "подпись автора отсутствует")
+        cades.verify_document(data, kind_code, signed.signature, signed.org_signature,
+                              cades.Author(signed.author_snils, signed.author_family, signed.author_given),
+                              get_backend(settings.gost_backend), mo_ogrn=signed.mo_ogrn)
+    except cades.DocumentSignatureError as exc:
+        return exc.kind, exc.status_text()
+    return None
