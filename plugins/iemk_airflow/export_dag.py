@@ -168,8 +168,9 @@ def wait_for_replies(ids: list[int]) -> PokeReturnValue:
 
 @task(trigger_rule="none_failed")
 def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
-    with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
-        return replies.write_back(conn, mo_oid, ids)
+    settings = settings_mod.load()
+    with db.connect(resources.source_dsn(settings), autocommit=True) as conn:
+        return replies.write_back(conn, mo_oid, ids, quarantine_days=settings.quarantine_days)
 
 
 def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:
