@@ -61,23 +61,25 @@ def verify_document(data: bytes, kind_code: int, signature: bytes | None, org_si
                     author: Author, backend: GostBackend, *, mo_ogrn: str | None = None) -> None:
     """Every signature the kind needs verifies over exactly ``data``, by a certificate valid when it signed, the
     author's by the author; raise DocumentSignatureError naming which signature and why."""
-    cert = _verified("подпись автора", data, signature, backend)
+    digest = backend.streebog256(data) if signature else b""    # once for both signatures: documents can be large
+    cert = _verified("подпись автора", data, digest, signature, backend)
     if not _is_person(cert, author):
         raise DocumentSignatureError("FOREIGN_SIGNER", f"подпись автора: сертификат «{_subject(cert)}» выдан не "
                                                        "автору документа")
     if kinds.get(kind_code).requires_org_signature:
-        org = _verified("подпись МО", data, org_signature, backend)
+        org = _verified("подпись МО", data, digest, org_signature, backend)
         ogrn = _field(org, OGRN_OID)
         if mo_ogrn and ogrn and _digits(ogrn) != mo_ogrn:
             raise DocumentSignatureError("FOREIGN_SIGNER", f"подпись МО: сертификат «{_subject(org)}» выдан другой "
                                                            f"организации (ОГРН {_digits(ogrn)})")
 
 
-def _verified(which: str, data: bytes, signature: bytes | None, backend: GostBackend) -> x509.Certificate:
+def _verified(which: str, data: bytes, digest: bytes, signature: bytes | None,
+              backend: GostBackend) -> x509.Certificate:
     if not signature:
         raise DocumentSignatureError("NO_SIGNATURE", f"{which} отсутствует")
     try:
-        verified = cms.verify_detached(data, signature, backend)
+        verified = cms.verify_detached(data, signature, backend, data_digest=digest or None)
     except cms.CmsError as exc:
         raise DocumentSignatureError(exc.code, f"{which}: {exc.message}") from None
     try:

@@ -1,24 +1,25 @@
+-- Re-runnable (IF NOT EXISTS, ON CONFLICT): a schema one migration behind is brought current by applying it again.
 -- What a formed document was built from: a hash of the МИС record (the builder's input), so that a change of the
 -- builders alone (a release) never makes a signed document's next version; only a change of the record does.
 -- Rows formed before this migration have none: forming compares their bytes once, then stores the hash.
-ALTER TABLE mis.semd_document ADD COLUMN source_hash text;
+ALTER TABLE mis.semd_document ADD COLUMN IF NOT EXISTS source_hash text;
 COMMENT ON COLUMN mis.semd_document.source_hash IS
     'sha256 of the canonical МИС record the document was formed from (forming.record_hash)';
 
 -- Every MessageID we sent a document under, every round: a reply counts only when it relates to one of them.
-CREATE TABLE iemk.sent_message (
+CREATE TABLE IF NOT EXISTS iemk.sent_message (
     message_id  text PRIMARY KEY,
     ledger_id   bigint NOT NULL REFERENCES iemk.ledger(id) ON DELETE CASCADE,
     sent_at     timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX sent_message_ledger_idx ON iemk.sent_message (ledger_id);
+CREATE INDEX IF NOT EXISTS sent_message_ledger_idx ON iemk.sent_message (ledger_id);
 INSERT INTO iemk.sent_message (message_id, ledger_id, sent_at)
     SELECT message_id, id, coalesce(last_sent_at, updated_at) FROM iemk.ledger WHERE message_id IS NOT NULL
     ON CONFLICT DO NOTHING;
 
 -- Replies that relate to nothing we sent (or to nothing at all): kept apart from the inbox, which moves statuses,
 -- counted (hits: the same MessageID posted again), capped in size and purged after IEMK_QUARANTINE_DAYS.
-CREATE TABLE iemk.reply_quarantine (
+CREATE TABLE IF NOT EXISTS iemk.reply_quarantine (
     message_id        text PRIMARY KEY,
     relates_to        text,
     action            text,
@@ -30,8 +31,8 @@ CREATE TABLE iemk.reply_quarantine (
     body_bytes        int  NOT NULL,          -- the size posted; body keeps at most its first MiB
     body              bytea NOT NULL
 );
-CREATE INDEX reply_quarantine_relates_idx ON iemk.reply_quarantine (relates_to);
-CREATE INDEX reply_quarantine_received_idx ON iemk.reply_quarantine (last_received_at);
+CREATE INDEX IF NOT EXISTS reply_quarantine_relates_idx ON iemk.reply_quarantine (relates_to);
+CREATE INDEX IF NOT EXISTS reply_quarantine_received_idx ON iemk.reply_quarantine (last_received_at);
 
 -- Replies the inbox took before this rule existed and that relate to nothing we sent: out of the inbox.
 WITH junk AS (
