@@ -117,6 +117,9 @@ REQUEUED = _kind("REQUEUED", "Передаётся повторно по зап�
 # An exception nobody foresaw, met on one document (a bug, an unforeseen input): that document waits, visibly, and
 # goes again by itself once the software or its input is fixed; the rest of the batch goes on (pipeline.guard).
 INTERNAL = _kind("INTERNAL", "Внутренняя ошибка iemk-etl (сообщите администратору)", A, Retry.AFTER_FIX)
+# A СЭМД's own signature (author's, МО's) missing, broken, over other bytes or by someone else: checked before it
+# leaves. Held, not ended: the МИС re-signs the same bytes (the same version) and the document goes on by itself.
+SEMD_SIGNATURE = _kind("SEMD_SIGNATURE", "Подпись СЭМД не прошла проверку", M, Retry.AFTER_FIX)
 
 # -- transport: the call did not get a verdict --------------------------------------------------------------------
 TRANSPORT = _kind("TRANSPORT", "Не удалось передать документ в ИЭМК", R, Retry.NEXT_RUN)

@@ -100,6 +100,8 @@ class Settings:
     airflow_log_level: str
     # Secrets: never in repr (a logged Settings must not show them).
     p12_passwords: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    quarantine_days: int = 30            # replies relating to nothing we sent are kept this long, then purged
+    require_signed_replies: bool = False  # the callback receiver quarantines replies without a WS-Security signature
 
     def p12_password(self, mo_code: str) -> str | None:
         """IEMK_P12_PASSWORD__<MO CODE>, else IEMK_P12_PASSWORD, else None (a container without a password)."""
@@ -373,4 +375,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         dags_folder=env.path("IEMK_DAGS_FOLDER", kind="dir"),
         airflow_log_level=env.choice("IEMK_AIRFLOW_LOG_LEVEL", "ERROR", LOG_LEVELS, upper=True),
         p12_passwords=env.prefixed(P12_VARIABLE),
+        quarantine_days=env.integer("IEMK_QUARANTINE_DAYS", 30, minimum=1),
+        require_signed_replies=env.boolean("IEMK_REQUIRE_SIGNED_REPLIES", False),
     )

@@ -23,11 +23,16 @@ def _submission(data: bytes, local_uid: str = "D-1") -> submit.Submission:
         submission_set_id="1.2.3.4")
 
 
+# Every reply the receiver took; one to a MessageID the ledger never sent waits in quarantine, not in the inbox.
+REPLIES_TO = ("SELECT body FROM iemk.inbox WHERE relates_to = %(r)s"
+              " UNION ALL SELECT body FROM iemk.reply_quarantine WHERE relates_to = %(r)s")
+
+
 def _replies(dsn: str, relates_to: str, timeout: float = 10) -> list[RegistryResponse]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(dsn) as conn:
-            rows = conn.execute("SELECT body FROM iemk.inbox WHERE relates_to = %s", (relates_to,)).fetchall()
+            rows = conn.execute(REPLIES_TO, {"r": relates_to}).fetchall()
         if rows:
             return [read_registry_response(soap.parse(bytes(r[0])).body) for r in rows]
         time.sleep(0.05)

@@ -95,7 +95,7 @@ def cmd_callback_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     dsn, conn = connect(settings)  # checks the schema before listening: replies must land in a current ledger
     conn.close()
-    server = CallbackServer(dsn, args.host, args.port).start()
+    server = CallbackServer(dsn, args.host, args.port, require_signed=settings.require_signed_replies).start()
     return _serve_until_signal(server.stop, server.url, "callback receiver")
 
 

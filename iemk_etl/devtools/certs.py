@@ -111,17 +111,25 @@ def _rsa_dev_certificate(common_name: str, days: int, not_before: dt.datetime | 
 
 def ensure_dev_certificate(out_dir: Path, *, algorithm: str = "gost", prefix: str = "client",
                            common_name: str = "iemk-etl test client") -> tuple[Path, Path]:
-    """The test certificate in ``out_dir``, made anew unless one of ``algorithm`` is there and valid past tomorrow."""
+    """The test certificate in ``out_dir``, made anew unless one of ``algorithm`` is there, valid past tomorrow and
+    issued to ``common_name`` (documents are checked to be signed by their author: a staff id re-seeded under
+    another name needs that person's certificate)."""
     cert_path, key_path = out_dir / f"{prefix}-cert.pem", out_dir / f"{prefix}-key.pem"
     if cert_path.exists() and key_path.exists():
         try:
             signer = keys.load_signer(cert_path, key_path)
             left = keys.certificate_info(signer.certificate_der).days_left()
-            if left > 1 and (algorithm == "gost") == isinstance(signer, keys.GostSigner):
+            if left > 1 and (algorithm == "gost") == isinstance(signer, keys.GostSigner) and \
+                    _common_name(signer.certificate_der) == common_name:
                 return cert_path, key_path
         except keys.KeyMaterialError:
             pass
     return create_dev_certificate(out_dir, algorithm=algorithm, prefix=prefix, common_name=common_name)
+
+
+def _common_name(der: bytes) -> str | None:
+    names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None
 
 
 def ensure_test_material(store: KeyStore, mo_code: str, staff: list[tuple[str, str]]) -> None:

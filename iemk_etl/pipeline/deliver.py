@@ -26,4 +26,5 @@ def deliver_now(dsn: str, mo_oid: str, document_ids: list[int], settings: Settin
             if answered >= awaited:
                 break
             time.sleep(0.2)
-        return {**report.counts(), **replies.write_back(conn, mo_oid, ids)}
+        return {**report.counts(), **replies.write_back(conn, mo_oid, ids,
+                                                                quarantine_days=settings.quarantine_days)}

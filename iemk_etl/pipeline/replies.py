@@ -21,6 +21,7 @@ BUSY_ROUNDS = 5
 
 def replies_pending(conn: psycopg.Connection, ids: list[int]) -> tuple[int, int]:
     """(answered, awaited) among the documents of ``ids`` that wait for ИЭМК's asynchronous answer."""
+    inbox.admit_quarantined(conn)       # an answer that beat the commit of its send counts once the send is recorded
     return inbox.answered_of_sent(conn, ids)
 
 
@@ -28,6 +29,11 @@ def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:
     """Turn the stored asynchronous answers into document states, for every sent document of the МО."""
     counts = {"stored": 0, "rejected": 0, "unreadable": 0}
     guard.require_autocommit(conn, "replies")
+    # Only the inbox moves states, and it holds answers to MessageIDs we sent; an answer that came before its send
+    # was recorded waited in quarantine and joins them now.
+    admitted = inbox.admit_quarantined(conn)
+    if admitted:
+        counts["admitted"] = admitted
     for answers in inbox.answers_to_sent(conn, mo_oid):
         # Each answer's effect is committed on its own; one that cannot be applied (a bug) stays unprocessed, its
         # document says why, and the other answers are applied.
@@ -87,9 +93,16 @@ def _outcome(bodies: list[bytes]) -> RegistryResponse | None:
     return responses[0] if responses else None
 
 
-def write_back(conn: psycopg.Connection, mo_oid: str, ids: list[int]) -> dict[str, int]:
-    """Apply the answers, repair drifted МИС statuses; counts of what was done and where ``ids`` stand now."""
-    counts = {f"replies_{k}": v for k, v in apply_replies(conn, mo_oid).items()}
+def write_back(conn: psycopg.Connection, mo_oid: str, ids: list[int], *,
+               quarantine_days: int | None = None) -> dict[str, int]:
+    """Apply the answers, repair drifted МИС statuses; counts of what was done and where ``ids`` stand now.
+
+    With ``quarantine_days`` (IEMK_QUARANTINE_DAYS) quarantined replies older than that are purged first."""
+    counts: dict[str, int] = {}
+    if quarantine_days is not None:
+        counts["quarantine_purged"] = inbox.purge_quarantine(conn, quarantine_days)
+    counts.update({f"replies_{k}": v for k, v in apply_replies(conn, mo_oid).items()})
+    counts.update({f"quarantined_{k}": v for k, v in inbox.quarantined(conn).items()})
     with conn.transaction():
         counts["statuses_repaired"] = ledger.sync_statuses(conn, ids)
     counts.update({f"now_{k}": v for k, v in state_counts(conn, ids).items()})

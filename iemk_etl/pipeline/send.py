@@ -14,7 +14,7 @@ from iemk_etl.pipeline import guard, patients, retry
 from iemk_etl.protocol.xds import submit
 from iemk_etl.semd.header import local_root
 from iemk_etl.settings import Settings
-from iemk_etl.store import db, ledger
+from iemk_etl.store import db, inbox, ledger
 from iemk_etl.store.ledger import State
 from iemk_etl.store.mis import exchange
 from iemk_etl.transport import client
@@ -89,6 +89,7 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
         result = iemk.provide_and_register(submission, message_id=mid, reply_to=settings.callback_url or "",
                                            ledger_id=ledger_id)
         ledger.record_attempt(conn, ledger_id, mid)
+        inbox.record_sent(conn, mid, ledger_id)     # its answers are ours, this round and after (callback rule)
         _record(conn, ledger_id, row.attempts + 1, result, settings, report)
     report.called.append(ledger_id)
 

@@ -116,8 +116,11 @@ def _attribute(signer: cms.SignerInfo, name: str) -> core.Asn1Value | None:
     return None
 
 
-def verify_detached(data: bytes, signature_der: bytes, backend: GostBackend) -> VerifiedCms:
-    """Check a detached signature over ``data``; raise CmsError with the specific reason."""
+def verify_detached(data: bytes, signature_der: bytes, backend: GostBackend, *,
+                    data_digest: bytes | None = None) -> VerifiedCms:
+    """Check a detached signature over ``data``; raise CmsError with the specific reason. ``data_digest``, the
+    Streebog-256 of ``data`` when the caller has it (several signatures over one large document), saves hashing
+    it again."""
     try:
         info = cms.ContentInfo.load(signature_der)
         signed = info["content"]
@@ -139,7 +142,7 @@ def verify_detached(data: bytes, signature_der: bytes, backend: GostBackend) -> 
     if signing_time is None:
         raise CmsError("WRONG_SIGNATURE_FORMAT", 'В подписи отсутствует атрибут "Дата и время создания"')
     digest = _attribute(signer, "message_digest")
-    if digest is None or digest.native != backend.streebog256(data):
+    if digest is None or digest.native != (data_digest or backend.streebog256(data)):
         raise CmsError("DIGEST_MISMATCH", "хэш документа не совпадает с подписанным (документ изменён)")
     _check_ess(signer, cert, backend)
     attrs = signer["signed_attrs"].dump()

@@ -1,9 +1,14 @@
 """The replies inbox (iemk.inbox): ИЭМК's asynchronous answers, stored once per MessageID by the callback
-receiver and turned into document states by the export's replies step."""
+receiver and turned into document states by the export's replies step.
+
+Only answers to a MessageID we sent get there (``iemk.sent_message``, every round of every document); anything
+else the receiver is posted waits in ``iemk.reply_quarantine``, which moves nothing, is counted and is purged.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import psycopg
 
@@ -14,6 +19,81 @@ class Answers:
     ledger_id: int
     bodies: list[bytes]
     message_ids: list[str]
+
+
+class Doubt(StrEnum):
+    """Why a reply went to quarantine instead of the inbox."""
+    NO_RELATES_TO = "no_relates_to"              # answers nothing
+    UNKNOWN_RELATES_TO = "unknown_relates_to"    # answers a MessageID we never sent (yet: see admit_quarantined)
+    UNSIGNED = "unsigned"                        # IEMK_REQUIRE_SIGNED_REPLIES and no WS-Security signature
+    BAD_SIGNATURE = "bad_signature"              # a WS-Security signature that does not verify
+
+
+# A quarantined reply keeps at most this much of its body: junk must not grow the database (an answer of ИЭМК is
+# a few KiB). A cut body is never admitted into the inbox.
+QUARANTINE_BODY_BYTES = 1024 * 1024
+# However many replies arrive between two purges, the quarantine keeps the newest this many.
+QUARANTINE_MAX_ROWS = 10_000
+# A reply may arrive before the send that asked for it is recorded (the answer beats the commit, or a crash lost
+# the commit and the next run sends the same MessageID again): it is admitted once the send is recorded, if it
+# came no earlier than this before it.
+_ADMIT_MARGIN = "1 hour"
+
+
+def record_sent(conn: psycopg.Connection, message_id: str, ledger_id: int) -> None:
+    """A document went out under ``message_id``: answers to it are ours from now on (kept for every round)."""
+    conn.execute("INSERT INTO iemk.sent_message (message_id, ledger_id) VALUES (%s, %s)"
+                 " ON CONFLICT (message_id) DO NOTHING", (message_id, ledger_id))
+
+
+def was_sent(conn: psycopg.Connection, message_id: str) -> bool:
+    """Whether we sent anything under ``message_id`` (any round; the ledger's current MessageID included)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM iemk.sent_message WHERE message_id = %(m)s)"
+        " OR EXISTS (SELECT 1 FROM iemk.ledger WHERE message_id = %(m)s)", {"m": message_id}).fetchone()
+    return bool(row and row[0])
+
+
+def quarantine(conn: psycopg.Connection, message_id: str, relates_to: str | None, action: str | None,
+               body: bytes, doubt: Doubt) -> int:
+    """Keep a reply that must not move anything; returns how many times this MessageID came."""
+    row = conn.execute(
+        "INSERT INTO iemk.reply_quarantine (message_id, relates_to, action, reason, body_bytes, body)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (message_id) DO UPDATE"
+        " SET hits = iemk.reply_quarantine.hits + 1, last_received_at = now() RETURNING hits",
+        (message_id, relates_to, action, doubt.value, len(body), body[:QUARANTINE_BODY_BYTES])).fetchone()
+    return int(row[0]) if row else 1
+
+
+def admit_quarantined(conn: psycopg.Connection) -> int:
+    """Move into the inbox the quarantined answers whose MessageID we have since recorded as sent (an answer that
+    beat our commit); returns how many."""
+    row = conn.execute(
+        "WITH ours AS ("
+        "   DELETE FROM iemk.reply_quarantine q USING iemk.sent_message s"
+        "   WHERE q.reason = 'unknown_relates_to' AND s.message_id = q.relates_to"
+        "     AND q.received_at >= s.sent_at - %s::interval AND length(q.body) = q.body_bytes"
+        "   RETURNING q.message_id, q.relates_to, q.action, q.received_at, q.body),"
+        " moved AS (INSERT INTO iemk.inbox (message_id, relates_to, action, received_at, body)"
+        "   SELECT message_id, relates_to, action, received_at, body FROM ours ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT count(*) FROM moved", (_ADMIT_MARGIN,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def quarantined(conn: psycopg.Connection) -> dict[str, int]:
+    """Replies in quarantine now, by reason."""
+    return {reason: n for reason, n in conn.execute(
+        "SELECT reason, count(*) FROM iemk.reply_quarantine GROUP BY reason ORDER BY reason")}
+
+
+def purge_quarantine(conn: psycopg.Connection, days: int, max_rows: int = QUARANTINE_MAX_ROWS) -> int:
+    """Drop quarantined replies last posted more than ``days`` ago, and all but the newest ``max_rows``."""
+    old = conn.execute("DELETE FROM iemk.reply_quarantine WHERE last_received_at < now() - make_interval(days => %s)",
+                       (days,)).rowcount
+    over = conn.execute(
+        "DELETE FROM iemk.reply_quarantine WHERE message_id IN (SELECT message_id FROM iemk.reply_quarantine"
+        " ORDER BY last_received_at DESC, message_id OFFSET %s)", (max_rows,)).rowcount
+    return old + over
 
 
 def insert(conn: psycopg.Connection, message_id: str, relates_to: str | None, action: str | None,

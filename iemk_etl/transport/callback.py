@@ -1,8 +1,11 @@
 """The receiver of ИЭМК's asynchronous replies (the seed's «сервис приема асинхронных ответов»).
 
-It stores every reply in iemk.inbox, once per MessageID, and answers only after the row is committed:
-a reply it acknowledged is never lost, and one it could not store gets a 503 so the sender retries.
-Interpreting the replies is the exporter's job, not this receiver's, so it stays fast.
+It stores every reply once per MessageID and answers only after the row is committed: a reply it acknowledged is
+never lost, and one it could not store gets a 503 so the sender retries. Only a reply to a MessageID we sent goes
+to iemk.inbox, whose replies move document states; one without RelatesTo, or relating to nothing we sent (or, with
+IEMK_REQUIRE_SIGNED_REPLIES, without a valid WS-Security signature) goes to the bounded quarantine
+(``store.inbox.quarantine``) and changes nothing. Interpreting the replies is the exporter's job, not this
+receiver's, so it stays fast.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import psycopg
 
 from iemk_etl.protocol import soap
+from iemk_etl.signing import wssecurity
 from iemk_etl.store import audit, db, inbox
 from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
@@ -20,13 +24,19 @@ log = logging.getLogger(__name__)
 CALLBACK_PATH = "/ips/callback"
 
 
-def store_reply(conn: psycopg.Connection, body: bytes) -> tuple[bool, str]:
-    """Insert one reply; (True, id) when new, (False, id) when that MessageID was already stored."""
+def store_reply(conn: psycopg.Connection, body: bytes, *, require_signed: bool = False) -> tuple[str, str]:
+    """Store one reply: (what became of it — stored, already stored, quarantined —, its MessageID)."""
     message = soap.parse(body)
     a = message.addressing
     if not a.message_id:
         raise soap.SoapFormatError("в ответе нет wsa:MessageID")
-    return inbox.insert(conn, a.message_id, a.relates_to, a.action, body), a.message_id
+    doubt = _doubt(conn, message, require_signed)
+    if doubt is not None:
+        hits = inbox.quarantine(conn, a.message_id, a.relates_to, a.action, body, doubt)
+        log.warning("reply %s quarantined (%s, posted %d time(s))", a.message_id, doubt.value, hits)
+        return "quarantined", a.message_id
+    new = inbox.insert(conn, a.message_id, a.relates_to, a.action, body)
+    return "stored" if new else "already stored", a.message_id
 
 
 def archive_reply(recorder: audit.Recorder, body: bytes) -> None:
@@ -40,7 +50,27 @@ def archive_reply(recorder: audit.Recorder, body: bytes) -> None:
                                         a.message_id if a else None, a.relates_to if a else None))
 
 
-def make_handler(dsn: str) -> type[QuietHandler]:
+
+def _doubt(conn: psycopg.Connection, message: soap.Message, require_signed: bool) -> inbox.Doubt | None:
+    """Why this reply must not move anything; None when it answers a MessageID we sent."""
+    relates_to = message.addressing.relates_to
+    if not relates_to:
+        return inbox.Doubt.NO_RELATES_TO
+    if message.envelope.find(f"{{{soap.SOAP}}}Header/{{{wssecurity.WSSE}}}Security") is not None:
+        # Signed: it must verify, whatever the setting; a forged signature is worse than none.
+        try:
+            wssecurity.verify_envelope(message.envelope)
+        except wssecurity.SignatureError as exc:
+            log.warning("reply %s: WS-Security signature refused: %s", message.addressing.message_id, exc.code)
+            return inbox.Doubt.BAD_SIGNATURE
+    elif require_signed:
+        return inbox.Doubt.UNSIGNED
+    if not inbox.was_sent(conn, relates_to):
+        return inbox.Doubt.UNKNOWN_RELATES_TO
+    return None
+
+
+def make_handler(dsn: str, *, require_signed: bool = False) -> type[QuietHandler]:
     recorder = audit.Recorder(dsn, persistent=False)
 
     class CallbackHandler(QuietHandler):
@@ -52,7 +82,7 @@ def make_handler(dsn: str) -> type[QuietHandler]:
                 body = self.read_body()
                 archive_reply(recorder, body)
                 with db.connect(dsn) as conn:
-                    new, message_id = store_reply(conn, body)
+                    outcome, message_id = store_reply(conn, body, require_signed=require_signed)
             except BodyTooLargeError as exc:
                 self.respond(413, str(exc).encode())
                 return
@@ -64,15 +94,16 @@ def make_handler(dsn: str) -> type[QuietHandler]:
                 log.error("cannot store a reply: %s", type(exc).__name__)
                 self.respond(503, b"storage unavailable", headers={"Retry-After": "5"})
                 return
-            log.info("reply %s %s", message_id, "stored" if new else "already stored")
+            log.info("reply %s %s", message_id, outcome)
+            # A quarantined reply is acknowledged too: the sender has nothing to retry, and a forger learns nothing.
             self.respond(202)
 
     return CallbackHandler
 
 
 class CallbackServer:
-    def __init__(self, dsn: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = BackgroundServer(make_handler(dsn), host, port)
+    def __init__(self, dsn: str, host: str = "127.0.0.1", port: int = 0, *, require_signed: bool = False) -> None:
+        self.server = BackgroundServer(make_handler(dsn, require_signed=require_signed), host, port)
 
     @property
     def url(self) -> str:

@@ -209,7 +209,7 @@ def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
 def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        counts = replies.write_back(conn, mo_oid, ids)
+        counts = replies.write_back(conn, mo_oid, ids, quarantine_days=cfg.quarantine_days)
         log.info("audit archive: %d envelopes older than %d days purged",
                  audit.purge(conn, cfg.audit_retention_days), cfg.audit_retention_days)
     return counts

@@ -137,6 +137,7 @@ def test_unreachable_service_is_transient(dev_keys):
 
 
 def test_callback_stores_a_reply_once(servers):
+    """Posted twice, kept once: here in quarantine, counted, since nothing in the ledger sent urn:uuid:q-1."""
     _, callback, dsn = servers
     reply = soap.to_bytes(soap.build_envelope(
         build_registry_response(RegistryResponse(SUCCESS)),
@@ -144,7 +145,9 @@ def test_callback_stores_a_reply_once(servers):
     for _ in range(2):
         assert httpx.post(callback.url, content=reply, headers={"Content-Type": soap.CONTENT_TYPE}).status_code == 202
     with psycopg.connect(dsn) as conn:
-        assert conn.execute("SELECT count(*) FROM iemk.inbox WHERE relates_to = 'urn:uuid:q-1'").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM iemk.inbox").fetchone()[0] == 0
+        assert conn.execute("SELECT hits FROM iemk.reply_quarantine WHERE relates_to = 'urn:uuid:q-1'"
+                            ).fetchall() == [(2,)]
 
 
 def test_callback_refuses_a_reply_without_message_id(servers):

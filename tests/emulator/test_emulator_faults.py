@@ -20,7 +20,7 @@ from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
 from cda_factory import document
-from exchange_helpers import _submission
+from exchange_helpers import REPLIES_TO, _submission
 
 
 def _profile(operation: str, **rates) -> FaultProfile:
@@ -89,7 +89,7 @@ def _wait_replies(dsn, relates_to, count, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(dsn) as conn:
-            rows = conn.execute("SELECT body FROM iemk.inbox WHERE relates_to = %s", (relates_to,)).fetchall()
+            rows = conn.execute(REPLIES_TO, {"r": relates_to}).fetchall()
         if len(rows) >= count:
             return [read_registry_response(soap.parse(bytes(r[0])).body) for r in rows]
         time.sleep(0.05)
@@ -134,7 +134,7 @@ def test_out_of_order_replies(make, fresh_dsn):
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with psycopg.connect(fresh_dsn) as conn:
-            order = [r[0] for r in conn.execute("SELECT relates_to FROM iemk.inbox ORDER BY received_at")]
+            order = [r[0] for r in conn.execute("SELECT relates_to FROM iemk.reply_quarantine ORDER BY received_at")]
         if len(order) == 8:
             break
         time.sleep(0.1)

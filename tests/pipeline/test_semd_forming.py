@@ -13,6 +13,7 @@ from iemk_etl.flk import validation
 from iemk_etl.pipeline import forming, sign
 from iemk_etl.semd import pdf
 from iemk_etl.signing.keystore import KeyStore
+from iemk_etl.store.mis.clinical import Source
 
 from semd_helpers import H, new_visit
 
@@ -169,3 +170,51 @@ def test_forming_again_follows_the_mis_and_a_signed_document_gets_a_next_version
     assert second.xpath("string(h:versionNumber/@value)", namespaces=H) == "2"
     assert validation.validate(42, bytes(versions[1][2]), packs_dir=packs_dir, require_packs=True, logical=True) == []
     assert (again.total, again.new_versions) == (0, [])                    # and no third one for the same change
+
+
+
+def _with_a_comment(monkeypatch) -> None:
+    """A new release whose builders write the same record differently (here: one more XML comment)."""
+    original = forming.build
+    monkeypatch.setattr(forming, "build", lambda case: original(case) + b"<!-- a newer builder -->")
+
+
+def _record_hash(conn, day: dt.date, source: str) -> str:
+    [sourced] = [c for c in Source(conn, GKB).cases(*_bounds(day, day), {42}) if c.source == source]
+    return forming.record_hash(sourced.case)
+
+
+def test_a_builder_change_alone_makes_no_new_version_a_record_change_does(seeded, monkeypatch):
+    dsn, _ = seeded
+    day = END + dt.timedelta(days=15)
+    whole = _bounds(END - dt.timedelta(days=DAYS), day)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        visit = new_visit(conn, GKB, day, "HASH-1")
+        forming.form_period(conn, GKB, *_bounds(day, day))
+        conn.execute("UPDATE mis.semd_document SET signed_at = now(), status = 'Подписан'"
+                     " WHERE local_uid = '42-HASH-1'")
+        # a row formed before record hashes were kept is judged by its bytes once, then keeps its record's hash
+        conn.execute("UPDATE mis.semd_document SET source_hash = NULL WHERE local_uid = '42-HASH-1'")
+        legacy = forming.form_period(conn, GKB, *_bounds(day, day))
+        stored_hash = conn.execute("SELECT source_hash FROM mis.semd_document WHERE local_uid = '42-HASH-1'"
+                                   ).fetchone()[0]
+        assert stored_hash == _record_hash(conn, day, f"visit:{visit}")
+        signed = dict(conn.execute("SELECT kind_code, count(*) FROM mis.semd_document WHERE signed_at IS NOT NULL"
+                                   " GROUP BY kind_code").fetchall())
+        before = conn.execute("SELECT count(*) FROM mis.semd_document").fetchone()[0]
+
+        with monkeypatch.context() as patched:
+            _with_a_comment(patched)
+            upgraded = forming.form_period(conn, GKB, *whole)       # every signed document of six kinds, re-formed
+            after_upgrade = conn.execute("SELECT count(*) FROM mis.semd_document").fetchone()[0]
+            conn.execute("UPDATE mis.visit SET conclusion = 'Практически здоров' WHERE id = %s", (visit,))
+            changed = forming.form_period(conn, GKB, *whole)
+        versions = conn.execute("SELECT version, convert_from(cda, 'UTF8') FROM mis.semd_document"
+                                " WHERE local_uid = '42-HASH-1' ORDER BY version").fetchall()
+    assert (legacy.total, legacy.new_versions) == (0, [])
+    assert set(signed) == ALL_KINDS
+    assert (upgraded.total, upgraded.new_versions, after_upgrade) == (0, [], before)
+    assert (changed.total, changed.new_versions) == (1, [f"visit:{visit}"])     # the changed record, and only it
+    assert [v for v, _ in versions] == [1, 2]
+    assert "Практически здоров" in versions[1][1] and "Практически здоров" not in versions[0][1]
+    assert versions[1][1].endswith("<!-- a newer builder -->")              # the new version by the new builder

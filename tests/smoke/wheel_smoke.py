@@ -92,7 +92,9 @@ def wait_reply(dsn: str, message_id: str, timeout: float = 60) -> RegistryRespon
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(dsn) as conn:
-            row = conn.execute("SELECT body FROM iemk.inbox WHERE relates_to = %s", (message_id,)).fetchone()
+            # not sent through the ledger: the receiver keeps the reply in quarantine, not in the inbox
+            row = conn.execute("SELECT body FROM iemk.reply_quarantine WHERE relates_to = %s",
+                               (message_id,)).fetchone()
         if row:
             return read_registry_response(soap.parse(bytes(row[0])).body)
         time.sleep(0.1)

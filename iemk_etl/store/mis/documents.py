@@ -19,6 +19,7 @@ class FormedDocument:
     signed: bool
     cda: bytes
     status: str | None
+    source_hash: str | None      # of the МИС record it was formed from; None for rows formed before it was kept
 
 
 @dataclass(frozen=True)
@@ -41,29 +42,36 @@ class Header:
 def latest_formed(conn: psycopg.Connection, mo_oid: str, kind_code: int, source: str) -> FormedDocument | None:
     """The newest version formed from this record, locked for the caller's transaction."""
     row = conn.execute(
-        "SELECT id, version, signed_at IS NOT NULL, cda, status FROM mis.semd_document"
+        "SELECT id, version, signed_at IS NOT NULL, cda, status, source_hash FROM mis.semd_document"
         " WHERE mo_oid = %s AND kind_code = %s AND source = %s ORDER BY version DESC LIMIT 1 FOR UPDATE",
         (mo_oid, kind_code, source)).fetchone()
     if row is None:
         return None
-    document_id, version, signed, cda, status = row
-    return FormedDocument(document_id, version, signed, bytes(cda), status)
+    document_id, version, signed, cda, status, source_hash = row
+    return FormedDocument(document_id, version, signed, bytes(cda), status, source_hash)
 
 
-def replace_formed(conn: psycopg.Connection, document_id: int, cda: bytes, status: str, author_id: int) -> None:
+def replace_formed(conn: psycopg.Connection, document_id: int, cda: bytes, status: str, author_id: int,
+                   source_hash: str) -> None:
     """An unsigned document re-formed from its record as it is now."""
-    conn.execute("UPDATE mis.semd_document SET cda = %s, status = %s, status_at = now(), author_id = %s"
-                 " WHERE id = %s", (cda, status, author_id, document_id))
+    conn.execute("UPDATE mis.semd_document SET cda = %s, status = %s, status_at = now(), author_id = %s,"
+                 " source_hash = %s WHERE id = %s", (cda, status, author_id, source_hash, document_id))
+
+
+def set_source_hash(conn: psycopg.Connection, document_id: int, source_hash: str) -> None:
+    """Record which МИС record a formed document stands for, without touching the document."""
+    conn.execute("UPDATE mis.semd_document SET source_hash = %s WHERE id = %s", (source_hash, document_id))
 
 
 def insert_formed(conn: psycopg.Connection, *, mo_oid: str, kind_code: int, patient_id: int, author_id: int,
                   local_uid: str, version: int, created_at: dt.datetime, cda: bytes, status: str,
-                  source: str) -> int:
+                  source: str, source_hash: str | None = None) -> int:
     """A new document row (a first version or the next one); returns its id."""
     row = conn.execute(
         "INSERT INTO mis.semd_document (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at,"
-        " cda, status, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at, cda, status, source)).fetchone()
+        " cda, status, source, source_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (mo_oid, kind_code, patient_id, author_id, local_uid, version, created_at, cda, status, source,
+         source_hash)).fetchone()
     assert row is not None  # noqa: S101 - INSERT … RETURNING always returns the row
     return int(row[0])
 

@@ -33,6 +33,18 @@ class QueuedContent:
 
 
 @dataclass(frozen=True)
+class QueuedSignatures:
+    """A queued document's signatures as the МИС stores them, and whose they should be."""
+    ledger_id: int
+    signature: bytes | None      # the author's detached CMS over the document's bytes
+    org_signature: bytes | None  # the МО's, where the kind requires it
+    author_snils: str | None
+    author_family: str
+    author_given: str
+    mo_ogrn: str | None
+
+
+@dataclass(frozen=True)
 class SubmissionRow:
     """What a send of one ledger row needs from the ledger and the МИС."""
     mo_oid: str
@@ -133,6 +145,22 @@ def ledger_queued_content(conn: psycopg.Connection, ledger_ids: list[int]) -> li
         (ledger_ids,),
     ).fetchall()
     return [QueuedContent(lid, kind, digest, bytes(cda)) for lid, kind, digest, cda in rows]
+
+
+def ledger_queued_signatures(conn: psycopg.Connection, ledger_ids: list[int]) -> dict[int, QueuedSignatures]:
+    """The stored signatures (and the author and МО they should be by) of the rows among ``ledger_ids`` still
+    waiting for format control, by ledger id."""
+    rows = conn.execute(
+        "SELECT l.id, d.signature, d.org_signature, s.snils, s.family, s.given, m.ogrn FROM iemk.ledger l"
+        " JOIN mis.semd_document d ON d.id = l.document_id JOIN mis.staff s ON s.id = d.author_id"
+        " JOIN mis.mo m ON m.oid = d.mo_oid WHERE l.id = ANY(%s) AND l.state = 'queued'",
+        (ledger_ids,),
+    ).fetchall()
+    return {r[0]: QueuedSignatures(r[0], _bytes(r[1]), _bytes(r[2]), r[3], r[4], r[5], r[6]) for r in rows}
+
+
+def _bytes(value: bytes | memoryview | None) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 _SUBMISSION = """
