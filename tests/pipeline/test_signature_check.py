@@ -78,7 +78,7 @@ def _status(conn, document_id: int) -> str:
 
 def test_a_bad_signature_holds_its_document_and_is_never_sent(damaged, dev_keys, flk_packs):
     dsn, conn, victims, _ = damaged
-    cfg = dataclasses.replace(settings.load(), callback_url="http://127.0.0.1:9/cb", max_send_attempts=2)
+    cfg = dataclasses.replace(settings.load(), callback_url="http://127.0.0.1:9/cb")
     extracted = extract.extract(conn, GKB, *PERIOD)
     ready = validate.validate(conn, extracted, cfg)
     for how, document_id in victims.items():
