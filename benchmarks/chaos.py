@@ -197,7 +197,8 @@ class Chaos:
             return []
         try:
             with contextlib.closing(sqlite3.connect(f"file:{homes[-1]}?mode=ro", uri=True, timeout=0.5)) as db:
-                return db.execute("SELECT dag_id, run_id, task_id FROM task_instance WHERE state = 'running'").fetchall()
+                return db.execute("SELECT dag_id, run_id, task_id FROM task_instance"
+                                  " WHERE state = 'running'").fetchall()
         except sqlite3.Error:
             return []
 
@@ -240,7 +241,7 @@ class Chaos:
                         if skip > 0:
                             pending[0] = (trigger, what, skip - 1)
                         else:
-                            time.sleep(self.rng.uniform(0, 0.4))
+                            time.sleep(self.rng.uniform(0, 0.1))
                             self.act(what, proc)
                             pending.pop(0)
                         break
