@@ -157,8 +157,8 @@ class Chaos:
         return done
 
     def seed(self) -> None:
-        per_patient_day = 1.4  # measured: signed documents a generated patient has per day (both МО)
-        patients = max(4, round(self.args.documents / (per_patient_day * self.args.days)))
+        per_patient = 2.9  # measured: signed documents a generated patient has over the period, whatever its length
+        patients = max(4, round(self.args.documents / per_patient))
         self.end = dt.date.today()
         self.first, self.last = self.end - dt.timedelta(days=self.args.days), self.end - dt.timedelta(days=1)
         out = self.iemk("db", "seed", "--patients", str(patients), "--days", str(self.args.days),
