@@ -241,7 +241,8 @@ class Chaos:
                         if skip > 0:
                             pending[0] = (trigger, what, skip - 1)
                         else:
-                            time.sleep(self.rng.uniform(0, 0.1))
+                            # extract and write back last a blink: kill at once; elsewhere a random point inside
+                            time.sleep(0 if trigger in ("extract", "write_statuses") else self.rng.uniform(0, 0.1))
                             self.act(what, proc)
                             pending.pop(0)
                         break
