@@ -84,6 +84,7 @@ class Settings:
     lost_answer_hours: float             # a sent document without an answer this long is looked up in ИЭМК
     reply_poke_seconds: float
     reply_timeout_seconds: float
+    task_retry_seconds: float            # Airflow's wait before a failed task's retry (the DAGs' retry_delay)
     audit_retention_days: int            # the audit archive of exchanged envelopes keeps this many days
     schedule_cron: str
     timezone: str
@@ -356,6 +357,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                                       "ожидается положительное число (часы)", 6.0),
         reply_poke_seconds=env.number("IEMK_REPLY_POKE_SECONDS", 60.0),
         reply_timeout_seconds=env.number("IEMK_REPLY_TIMEOUT_SECONDS", 6 * 3600.0),
+        task_retry_seconds=env.number("IEMK_TASK_RETRY_SECONDS", 30.0),
         audit_retention_days=env.integer("IEMK_AUDIT_RETENTION_DAYS", 90, minimum=1),
         schedule_cron=env.checked("IEMK_SCHEDULE_CRON", _cron, "ожидается cron из пяти полей или @daily и т. п.",
                                   "0 0 * * *"),

@@ -72,9 +72,12 @@ class ReplySender:
             body = self.emulator.reply_envelope(sub, self.emulator.process(sub))
             store.save_reply_body(reply_id, body)
             if cfg.faults.async_fault("iti41", "lost_reply"):
+                store.record_injected("iti41", "lost_reply")
                 store.reply_lost(reply_id)
                 return
         copies = 2 if attempts == 0 and cfg.faults.async_fault("iti41", "duplicate_reply") else 1
+        if copies == 2:
+            store.record_injected("iti41", "duplicate_reply")
         error = None
         for _ in range(copies):
             error = self._post(sub.reply_to, body) or error
@@ -120,6 +123,7 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
             faults = emulator.config.faults
             stall = faults.latency(operation)
             if stall:
+                emulator.store.record_injected(operation, "slow")
                 time.sleep(stall)
             injected = faults.sync_fault(operation)
             if injected is not None and injected.kind != "malformed":

@@ -109,7 +109,10 @@ class IemkEmulator:
             return self._fault("Sender", "FormatError", "тело запроса не ProvideAndRegisterDocumentSetRequest",
                                message, REPOSITORY)
         doc = submit.read_request(message.body)
-        delay = self.config.reply_delay + self.config.faults.extra_delay("iti41", self.config.reply_delay)
+        held_back = self.config.faults.extra_delay("iti41", self.config.reply_delay)
+        if held_back:
+            self.store.record_injected("iti41", "out_of_order")
+        delay = self.config.reply_delay + held_back
         sub = Submission(a.message_id, a.reply_to or "", doc.unique_id, doc.patient_id, doc.kind_code,
                          doc.author_person, doc.document, doc.replaces)
         # A repeated MessageID (a client retry) is acknowledged and counted, never processed twice.
@@ -186,6 +189,7 @@ class IemkEmulator:
 
     def process(self, sub: Submission) -> RegistryResponse:
         if self.config.faults.async_fault("iti41", "registry_busy"):
+            self.store.record_injected("iti41", "registry_busy")
             error: RegistryError | None = RegistryError(
                 "XDSRegistryBusy", "Реестр временно перегружен, повторите передачу документа позже")
         else:

@@ -171,6 +171,13 @@ class Store:
             conn.execute("INSERT INTO emulator.message (message_id, service, action, verdict, detail)"
                          " VALUES ('injected:' || gen_random_uuid(), %s, NULL, 'injected', %s)", (operation, kind))
 
+    def injected_by_kind(self) -> dict[tuple[str, str], int]:
+        """Injected faults counted by (operation, kind): every kind, synchronous or not, is recorded once per draw."""
+        with self.connection() as conn:
+            rows = conn.execute("SELECT service, detail, count(*) FROM emulator.message WHERE verdict = 'injected'"
+                                " GROUP BY service, detail ORDER BY service, detail").fetchall()
+        return {(service, kind): n for service, kind, n in rows}
+
     def save_reply_body(self, reply_id: int, body: bytes) -> None:
         with self.connection() as conn:
             conn.execute("UPDATE emulator.reply SET body = %s WHERE id = %s", (body, reply_id))

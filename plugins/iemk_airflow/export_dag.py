@@ -234,7 +234,7 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
         catchup=False,
         max_active_runs=1,
-        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
+        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=settings.task_retry_seconds)},
         params={"mo_oid": Param(mo.oid, type="string", description="МО OID (ФРМО)"),
                 "reprocess": Param([], type="array", items={"type": "string", "enum": ["failed", "rejected"]},
                                    description="ended states whose documents of the period go again in a new "
@@ -267,7 +267,7 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
         dag_id=integration.dag_id(integration.SIGN_AND_SEND_DAG, mo.code),
         description=f"Подписание и передача СЭМД за период: {mo.name} ({mo.oid})",
         **_hand_run(settings),
-        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
+        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=settings.task_retry_seconds)},
         params={**_period_params(),
                 "kinds": Param([], type="array", items={"type": "integer"}, description="НСИ 1520 codes; [] = all")},
         tags=["iemk", mo.code, "sign"],

@@ -175,3 +175,15 @@ def test_inspector_page_and_json(make):
     assert page.status_code == 200 and "injected" in page.text and "http_503" in page.text
     rows = httpx.get(emulator.url + INSPECTOR_PATH + ".json").json()
     assert rows[0]["verdict"] == "injected" and rows[0]["detail"] == "http_503"
+
+
+@pytest.mark.parametrize("kind", ["slow", "registry_busy", "lost_reply", "duplicate_reply", "out_of_order"])
+def test_every_injected_kind_is_counted(make, kind):
+    """The chaos run reports faults injected by kind: the asynchronous ones and slow answers count too."""
+    rates = {kind: 1.0, "latency_ms": [10, 20]} if kind == "slow" else {kind: 1.0}
+    emulator, callback, iemk = make(_profile("iti41", **rates))
+    assert _send(iemk, callback).verdict is client.Verdict.ACCEPTED
+    deadline = time.monotonic() + 10
+    while emulator.store.injected_by_kind().get(("iti41", kind), 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert emulator.store.injected_by_kind() == {("iti41", kind): 1}
