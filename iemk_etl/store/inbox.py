@@ -119,11 +119,14 @@ def answered_of_sent(conn: psycopg.Connection, ledger_ids: list[int]) -> tuple[i
 
 
 def answers_to_sent(conn: psycopg.Connection, mo_oid: str) -> list[Answers]:
-    """The stored answers of every sent ledger row of the МО that has any."""
+    """The stored answers of the МО's ledger rows that have any for their current MessageID: rows sent, and rows
+    whose synchronous answer never came through (waiting on the backoff ladder, or given up as failed) — ИЭМК
+    answering that MessageID means it took the request, whatever our side saw of the HTTP exchange."""
     rows = conn.execute(
         "SELECT l.id, array_agg(i.body ORDER BY i.received_at), array_agg(i.message_id)"
         " FROM iemk.ledger l JOIN iemk.inbox i ON i.relates_to = l.message_id"
-        " WHERE l.mo_oid = %s AND l.state = 'sent' GROUP BY l.id",
+        " WHERE l.mo_oid = %s AND (l.state = 'sent' OR (l.state IN ('valid', 'failed') AND i.processed_at IS NULL))"
+        " GROUP BY l.id",
         (mo_oid,),
     ).fetchall()
     return [Answers(ledger_id, [bytes(b) for b in bodies], list(ids)) for ledger_id, bodies, ids in rows]

@@ -15,7 +15,7 @@ from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.pipeline import extract, lost, queries, reconcile, replies, retry, send, validate
 from iemk_etl.signing import keys
-from iemk_etl.store import integration, ledger
+from iemk_etl.store import inbox, integration, ledger
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
@@ -101,6 +101,34 @@ def test_a_transient_failure_waits_its_ladder_step_and_ends_after_the_last(db, d
     assert status.startswith("Ошибка: не удалось передать документ в ИЭМК за 3 попыток (с ")
     assert "): ИЭМК недоступна" in status
     assert {r[0] for r in conn.execute("SELECT error_code FROM iemk.ledger")} == {errors.TRANSPORT.code}
+
+
+def test_an_answer_to_a_request_whose_http_answer_broke_is_applied_even_after_the_ladder_ended(db, dev_keys,
+                                                                                            flk_packs):
+    """Found by the chaos run: ИЭМК took the request but every synchronous answer came back broken (the emulator's
+    `malformed` fault processes, then cuts the answer), so our side gave up — yet ИЭМК registered the document and
+    answered its MessageID. That answer decides: «Сохранен в ИЭМК», not «Ошибка: не удалось передать…»."""
+    dsn, conn = db
+    broken = FaultProfile.load('{"seed": 1, "operations": {"iti41": {"malformed": 1.0}}}')
+    with CallbackServer(dsn) as callback, \
+            EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, faults=broken), dsn) as emulator:
+        cfg = _settings(callback.url, retry_ladder=(HOUR,))
+        ids = _ids(conn, cfg)
+        with _client(emulator.url, dev_keys) as iemk:
+            assert send.send(dsn, ids, cfg, iemk, patients_first=False).transient == len(ids)
+            _time_passes(conn)
+            assert send.send(dsn, ids, cfg, iemk, patients_first=False).failed == len(ids)
+        assert {r[0] for r in _rows(conn)} == {"failed"}
+        # The answers to the MessageIDs ИЭМК took (one that beat our commit waits in quarantine until admitted).
+        deadline = time.monotonic() + 15
+        while inbox.admit_quarantined(conn) >= 0 and \
+                conn.execute("SELECT count(DISTINCT relates_to) FROM iemk.inbox").fetchone()[0] < len(ids):
+            assert time.monotonic() < deadline, "answers did not arrive"
+            time.sleep(0.05)
+        counts = replies.write_back(conn, GKB, ids)
+    assert counts["replies_stored"] == len(ids)
+    assert {r[0] for r in _rows(conn)} == {"stored"}
+    assert _statuses(conn) == {"Сохранен в ИЭМК"}
 
 
 def _fail_all(dsn, conn, dev_keys) -> list[int]:
