@@ -241,8 +241,10 @@ class Chaos:
                         if skip > 0:
                             pending[0] = (trigger, what, skip - 1)
                         else:
-                            # extract and write back last a blink: kill at once; elsewhere a random point inside
-                            time.sleep(0 if trigger in ("extract", "write_statuses") else self.rng.uniform(0, 0.1))
+                            # extract, validate (Schematron off) and write back last a blink: kill at once;
+                            # elsewhere at a random point inside
+                            instant = trigger in ("extract", "validate", "write_statuses")
+                            time.sleep(0 if instant else self.rng.uniform(0, 0.1))
                             self.act(what, proc)
                             pending.pop(0)
                         break

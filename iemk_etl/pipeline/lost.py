@@ -24,6 +24,8 @@ from iemk_etl.transport.client import IemkClient
 log = logging.getLogger(__name__)
 
 RESEND_REASON = "ИЭМК не ответила на документ и не хранит его: передаётся повторно"
+# How far back a document given up in transport is still looked up in ИЭМК (each run, until then).
+GIVEN_UP_LOOKBACK = dt.timedelta(days=7)
 
 
 def recover_lost(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo_oid: str,
@@ -48,6 +50,29 @@ def recover_lost(conn: psycopg.Connection, iemk: IemkClient, settings: Settings,
             counts[_settle(conn, document, document.unique_id in held, settings)] += 1
     log.info("lost answers of МО %s: %s", mo_oid, counts)
     return counts
+
+
+def recover_given_up(conn: psycopg.Connection, iemk: IemkClient, settings: Settings, mo_oid: str,
+                     now: dt.datetime | None = None) -> int:
+    """Documents that ended «не удалось передать» after transport errors in the last ``GIVEN_UP_LOOKBACK``: a POST
+    that went out may have reached ИЭМК while every answer to it was lost (a reset, a broken answer, then a lost
+    reply). ITI-18 decides; those ИЭМК holds become «Сохранен в ИЭМК», the others stay as they are. Returns how many
+    were found stored; a failed lookup changes nothing."""
+    since = (now or dt.datetime.now(dt.UTC)) - GIVEN_UP_LOOKBACK
+    given_up = ledger.failed_in_transport_since(conn, mo_oid, since)
+    if not given_up:
+        return 0
+    try:
+        held = queries.find_by_unique_ids(iemk, settings, [d.unique_id for d in given_up])
+    except IemkError as exc:
+        log.error("МО %s: %d documents given up could not be looked up in ИЭМК: %s", mo_oid, len(given_up), exc)
+        return 0
+    found = [d for d in given_up if d.unique_id in held]
+    for document in found:
+        with conn.transaction():
+            ledger.set_state(conn, document.ledger_id, State.STORED)
+    log.info("МО %s: %d of %d documents given up in transport are held by ИЭМК", mo_oid, len(found), len(given_up))
+    return len(found)
 
 
 def _settle(conn: psycopg.Connection, document: Unanswered, held: bool, settings: Settings) -> str:

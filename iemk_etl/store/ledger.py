@@ -284,6 +284,15 @@ def sent_unanswered_before(conn: psycopg.Connection, mo_oid: str, cutoff: dt.dat
         " ORDER BY l.last_sent_at, l.id", (mo_oid, cutoff))]
 
 
+def failed_in_transport_since(conn: psycopg.Connection, mo_oid: str, since: dt.datetime) -> list[Unanswered]:
+    """The МО's documents given up after transport errors since ``since`` whose last POST went out: ИЭМК may hold
+    them all the same (the request arrived, only its answer did not), oldest first."""
+    return [Unanswered(*r) for r in conn.execute(
+        "SELECT id, unique_id, last_sent_at FROM iemk.ledger WHERE mo_oid = %s AND state = 'failed'"
+        " AND error_code = %s AND updated_at >= %s AND last_sent_at IS NOT NULL ORDER BY last_sent_at, id",
+        (mo_oid, errors.TRANSPORT.code, since))]
+
+
 def ended_ids(conn: psycopg.Connection, mo_oid: str, states: Iterable[State], *, code: str | None = None,
               start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[int]:
     """The МО's rows ended in one of ``states`` (of one error code, signed in [start, end) when given), by id."""

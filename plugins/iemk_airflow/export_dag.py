@@ -198,7 +198,9 @@ def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
     try:
         with db.connect(resources.source_dsn(cfg), autocommit=True) as conn, \
                 resources.iemk_client(cfg, mo_code) as iemk:
-            return lost.recover_lost(conn, iemk, cfg, mo_oid)
+            counts = lost.recover_lost(conn, iemk, cfg, mo_oid)
+            counts["given_up_held_by_iemk"] = lost.recover_given_up(conn, iemk, cfg, mo_oid)
+            return counts
     except IemkError as exc:
         # Never in the way of writing the statuses back: the lookup is tried again next run.
         log.error("lost answers of МО %s not looked up: %s", mo_oid, exc)

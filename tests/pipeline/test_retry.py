@@ -131,6 +131,26 @@ def test_an_answer_to_a_request_whose_http_answer_broke_is_applied_even_after_th
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
 
 
+def test_a_document_given_up_in_transport_that_iemk_holds_is_found_by_iti18(db, dev_keys, flk_packs):
+    """Found by the chaos run: every synchronous answer broken AND the asynchronous reply lost — our side gave up,
+    ИЭМК holds the document, and nothing would ever say so. The lookup of documents given up in transport does."""
+    dsn, conn = db
+    worst = FaultProfile.load('{"seed": 1, "operations": {"iti41": {"malformed": 1.0, "lost_reply": 1.0}}}')
+    with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, faults=worst), dsn) as emulator:
+        cfg = _settings("http://127.0.0.1:9/cb", retry_ladder=(HOUR,))
+        ids = _ids(conn, cfg)
+        with _client(emulator.url, dev_keys) as iemk:
+            send.send(dsn, ids, cfg, iemk, patients_first=False)
+            _time_passes(conn)
+            assert send.send(dsn, ids, cfg, iemk, patients_first=False).failed == len(ids)
+            assert replies.write_back(conn, GKB, ids)["replies_stored"] == 0     # no answer will ever come
+            assert {r[0] for r in _rows(conn)} == {"failed"}
+            cfg = cfg.with_iemk_url(emulator.url)
+            assert lost.recover_given_up(conn, iemk, cfg, GKB) == len(ids)
+    assert {r[0] for r in _rows(conn)} == {"stored"}
+    assert _statuses(conn) == {"Сохранен в ИЭМК"}
+
+
 def _fail_all(dsn, conn, dev_keys) -> list[int]:
     cfg = _settings("http://127.0.0.1:9/cb", retry_ladder=(HOUR,))
     ids = _ids(conn, cfg)
