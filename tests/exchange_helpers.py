@@ -7,6 +7,7 @@ import time
 
 import psycopg
 
+from iemk_etl.pipeline import replies
 from iemk_etl.protocol import soap
 from iemk_etl.protocol.xds import submit
 from iemk_etl.protocol.xds.common import RegistryResponse, read_registry_response
@@ -37,3 +38,14 @@ def _replies(dsn: str, relates_to: str, timeout: float = 10) -> list[RegistryRes
             return [read_registry_response(soap.parse(bytes(r[0])).body) for r in rows]
         time.sleep(0.05)
     raise AssertionError(f"no reply for {relates_to}")
+
+
+def wait_answers(conn: psycopg.Connection, ids: list[int], timeout: float = 15) -> None:
+    """Until every document of ``ids`` that waits for ИЭМК's answer has one (the pipeline's own count)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answered, awaited = replies.replies_pending(conn, ids)
+        if answered == awaited:
+            return
+        time.sleep(0.05)
+    raise AssertionError("answers did not arrive")

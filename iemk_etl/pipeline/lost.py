@@ -38,11 +38,8 @@ def recover_lost(conn: psycopg.Connection, iemk: IemkClient, settings: Settings,
     counts = {"overdue": len(overdue), "stored": 0, "resent": 0, "failed": 0, "lookup_failed": 0}
     if not overdue:
         return counts
-    try:
-        held = queries.find_by_unique_ids(iemk, settings, [d.unique_id for d in overdue])
-    except IemkError as exc:
-        log.error("МО %s: %d documents without an answer could not be looked up in ИЭМК: %s", mo_oid, len(overdue),
-                  exc)
+    held = _held_by_iemk(iemk, settings, mo_oid, overdue, "without an answer")
+    if held is None:
         counts["lookup_failed"] = len(overdue)
         return counts
     for document in overdue:
@@ -62,10 +59,8 @@ def recover_given_up(conn: psycopg.Connection, iemk: IemkClient, settings: Setti
     given_up = ledger.failed_in_transport_since(conn, mo_oid, since)
     if not given_up:
         return 0
-    try:
-        held = queries.find_by_unique_ids(iemk, settings, [d.unique_id for d in given_up])
-    except IemkError as exc:
-        log.error("МО %s: %d documents given up could not be looked up in ИЭМК: %s", mo_oid, len(given_up), exc)
+    held = _held_by_iemk(iemk, settings, mo_oid, given_up, "given up")
+    if held is None:
         return 0
     found = [d for d in given_up if d.unique_id in held]
     for document in found:
@@ -73,6 +68,16 @@ def recover_given_up(conn: psycopg.Connection, iemk: IemkClient, settings: Setti
             ledger.set_state(conn, document.ledger_id, State.STORED)
     log.info("МО %s: %d of %d documents given up in transport are held by ИЭМК", mo_oid, len(found), len(given_up))
     return len(found)
+
+
+def _held_by_iemk(iemk: IemkClient, settings: Settings, mo_oid: str, documents: list[Unanswered],
+                  what: str) -> set[str] | None:
+    """The uniqueIds of ``documents`` ИЭМК holds (ITI-18); None when the lookup failed (nothing is decided then)."""
+    try:
+        return set(queries.find_by_unique_ids(iemk, settings, [d.unique_id for d in documents]))
+    except IemkError as exc:
+        log.error("МО %s: %d documents %s could not be looked up in ИЭМК: %s", mo_oid, len(documents), what, exc)
+        return None
 
 
 def _settle(conn: psycopg.Connection, document: Unanswered, held: bool, settings: Settings) -> str:

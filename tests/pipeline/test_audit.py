@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import time
 import zlib
 
 import psycopg
@@ -22,6 +21,8 @@ from iemk_etl.signing import keys
 from iemk_etl.store import audit, integration
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
+
+from exchange_helpers import wait_answers
 
 END = dt.date(2026, 9, 10)
 GKB = demo_data.DEMO_MO[0][0]
@@ -42,15 +43,6 @@ def _client(url, dev_keys, observer):
                              timeout=5, observer=observer)
 
 
-def _wait_answers(conn, ids, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answered, awaited = replies.replies_pending(conn, ids)
-        if answered == awaited:
-            return
-        time.sleep(0.05)
-    raise AssertionError("answers did not arrive")
-
 
 def _export(dsn, conn, dev_keys, flk_packs, observer, *, feed=False):
     """A small export: extract, validate, (PIX feed,) send, wait for the replies, write back; the ledger ids."""
@@ -63,7 +55,7 @@ def _export(dsn, conn, dev_keys, flk_packs, observer, *, feed=False):
             if feed:
                 patients.feed(conn, GKB, ids, cfg, iemk)
             report = send.send(dsn, ids, cfg, iemk, patients_first=feed)
-        _wait_answers(conn, report.sent)
+        wait_answers(conn, report.sent)
         replies.write_back(conn, GKB, ids)
     return ids, report
 

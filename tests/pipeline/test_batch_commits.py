@@ -18,6 +18,8 @@ from iemk_etl.store import integration
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
+from exchange_helpers import wait_answers
+
 GKB = demo_data.DEMO_MO[0][0]
 PERIOD = (dt.datetime(2026, 7, 1, tzinfo=demo_data.MSK), dt.datetime(2026, 7, 4, tzinfo=demo_data.MSK))
 UNKNOWN_KIND = 99999
@@ -151,7 +153,7 @@ def test_a_reply_that_cannot_be_applied_leaves_the_other_replies_applied(world, 
     conn, dsn, cfg, iemk, ids = world
     valid = _ready(conn, cfg, iemk, ids)
     report = send.send(dsn, valid, cfg, iemk)
-    _wait_answers(conn, report.sent)
+    wait_answers(conn, report.sent)
     poison = report.sent[0]
     real = replies._apply
 
@@ -168,17 +170,6 @@ def test_a_reply_that_cannot_be_applied_leaves_the_other_replies_applied(world, 
     assert replies.write_back(conn, GKB, valid)["replies_stored"] == 1
 
 
-def _wait_answers(conn, ids):
-    import time
-
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        answered, awaited = replies.replies_pending(conn, ids)
-        if answered == awaited:
-            return
-        time.sleep(0.05)
-    raise AssertionError("answers did not arrive")
-
 
 def test_the_reply_wait_awaits_only_what_this_run_sent(world):
     """Documents an earlier run sent and ИЭМК never answered (their reply lost) do not hold this run's wait."""
@@ -189,5 +180,5 @@ def test_the_reply_wait_awaits_only_what_this_run_sent(world):
     assert replies.replies_pending(conn, earlier.sent) == (0, 2)
     now = send.send(dsn, valid, cfg, iemk)                     # tonight: the old ones are in scope, still open
     assert now.sent == valid[2:]
-    _wait_answers(conn, now.sent)                             # done without the two that will never be answered
+    wait_answers(conn, now.sent)                             # done without the two that will never be answered
     assert replies.replies_pending(conn, now.sent) == (len(valid) - 2, len(valid) - 2)

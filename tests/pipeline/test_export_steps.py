@@ -2,7 +2,6 @@
 
 import dataclasses
 import datetime as dt
-import time
 
 import psycopg
 import pytest
@@ -16,6 +15,8 @@ from iemk_etl.signing import keys
 from iemk_etl.store import integration
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
+
+from exchange_helpers import wait_answers
 
 END = dt.date(2026, 9, 10)
 GKB = demo_data.DEMO_MO[0][0]
@@ -43,15 +44,6 @@ def _client(url: str, dev_keys, entity: str = "17c74e63-dc38-438d-a27a-a1aa063ee
 def _statuses(conn) -> set[str]:
     return {s for (s,) in conn.execute("SELECT DISTINCT status FROM mis.semd_document WHERE mo_oid = %s", (GKB,))}
 
-
-def _wait_answers(conn, ids, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answered, awaited = replies.replies_pending(conn, ids)
-        if answered == awaited:
-            return
-        time.sleep(0.05)
-    raise AssertionError("answers did not arrive")
 
 
 def test_unreachable_iemk_keeps_documents_signed_then_fails_them_visibly(db, dev_keys):
@@ -93,7 +85,7 @@ def test_a_refusal_for_our_configuration_holds_the_documents_until_it_is_fixed(d
         with _client(emulator.url, dev_keys) as iemk:
             again = send.send(dsn, ids, cfg, iemk, patients_first=False)
         assert again.accepted_now == len(ids)
-        _wait_answers(conn, again.sent)
+        wait_answers(conn, again.sent)
         replies.write_back(conn, GKB, ids)
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
 
@@ -114,7 +106,7 @@ def test_a_resend_after_a_lost_commit_registers_the_document_once(db, dev_keys, 
             assert conn.execute("SELECT state FROM iemk.ledger WHERE id = %s", (ids[0],)).fetchone()[0] == "valid"
             report = send.send(dsn, ids, cfg, iemk, patients_first=False)
         assert report.accepted_now == len(ids)
-        _wait_answers(conn, report.sent)
+        wait_answers(conn, report.sent)
         replies.write_back(conn, GKB, ids)
         stats = emulator.emulator.stats()
     assert stats["received"] == len(ids) and stats["duplicate_deliveries"] == 1
@@ -130,7 +122,7 @@ def test_late_answers_are_applied_by_the_next_run(db, dev_keys, flk_packs):
         with _client(emulator.url, dev_keys) as iemk:
             sent = send.send(dsn, ids, cfg, iemk, patients_first=False).sent
         assert _statuses(conn) == {"Передан в ИЭМК"}      # the sensor gave up before the answers came
-        _wait_answers(conn, sent)
+        wait_answers(conn, sent)
     # next night: the old, unanswered documents are in scope again, and their answers are applied
     later = (PERIOD[1], PERIOD[1] + dt.timedelta(days=1))
     again = extract.extract(conn, GKB, *later)
@@ -173,13 +165,13 @@ def test_a_busy_registry_answer_is_sent_again_under_a_new_message_id(db, dev_key
         with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02, faults=busy), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
             first = send.send(dsn, ids, cfg, iemk, patients_first=False).sent
-            _wait_answers(conn, first)
+            wait_answers(conn, first)
             assert replies.write_back(conn, GKB, ids)["replies_busy_requeued"] == len(ids)
         assert _statuses(conn) == {"Подписан"}                       # not an error: it will go again
         with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.02), dsn) as emulator, \
                 _client(emulator.url, dev_keys) as iemk:
             again = send.send(dsn, ids, cfg, iemk, patients_first=False)
             assert again.accepted_now == len(ids)                      # a new MessageID: processed, not dropped
-            _wait_answers(conn, again.sent)
+            wait_answers(conn, again.sent)
             replies.write_back(conn, GKB, ids)
     assert _statuses(conn) == {"Сохранен в ИЭМК"}

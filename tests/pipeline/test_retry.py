@@ -19,6 +19,8 @@ from iemk_etl.store import inbox, integration, ledger
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
+from exchange_helpers import wait_answers
+
 END = dt.date(2026, 9, 10)
 GKB = demo_data.DEMO_MO[0][0]
 PERIOD = (dt.datetime(2026, 9, 1, tzinfo=demo_data.MSK), dt.datetime(2026, 9, 10, tzinfo=demo_data.MSK))
@@ -58,15 +60,6 @@ def _time_passes(conn) -> None:
     conn.execute("UPDATE iemk.ledger SET next_attempt_at = next_attempt_at - interval '10 days'"
                  " WHERE next_attempt_at IS NOT NULL")
 
-
-def _wait_answers(conn, ids, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answered, awaited = replies.replies_pending(conn, ids)
-        if answered == awaited:
-            return
-        time.sleep(0.05)
-    raise AssertionError("answers did not arrive")
 
 
 def _ids(conn, cfg) -> list[int]:
@@ -179,7 +172,7 @@ def test_requeue_sends_failed_documents_again_under_a_new_message_id_and_keeps_t
         with _client(emulator.url, dev_keys) as iemk:
             report = send.send(dsn, ids, cfg, iemk, patients_first=False)
         assert report.accepted_now == len(ids)
-        _wait_answers(conn, report.sent)
+        wait_answers(conn, report.sent)
         replies.write_back(conn, GKB, ids)
     assert _statuses(conn) == {"Сохранен в ИЭМК"}
     for ledger_id in ids:
@@ -293,7 +286,7 @@ def test_a_lookup_that_fails_changes_nothing_and_says_why(db, dev_keys, flk_pack
 def _deliver(dsn, conn, ids, cfg, iemk):
     report = send.send(dsn, ids, cfg, iemk, patients_first=False)
     assert report.accepted_now == len(ids)
-    _wait_answers(conn, report.sent)
+    wait_answers(conn, report.sent)
     replies.write_back(conn, GKB, ids)
 
 
