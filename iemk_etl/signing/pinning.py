@@ -48,7 +48,8 @@ def load_pin(entry: str) -> frozenset[str]:
     except OSError:
         raise PinError(f"закрепление сертификата [{entry}]: не отпечаток SHA-256 и не файл сертификата") from None
     try:
-        certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
+        pem = b"-----BEGIN" in data
+        certs = x509.load_pem_x509_certificates(data) if pem else [x509.load_der_x509_certificate(data)]
     except ValueError:
         raise PinError(f"закрепление сертификата [{entry}]: файл не читается как сертификат X.509") from None
     return frozenset(fingerprint(_der(c)) for c in certs)
