@@ -66,8 +66,8 @@ def test_another_certificate_is_refused_exactly_as_an_unregistered_system(fresh_
 def test_the_setting_binds_by_path_or_fingerprint_and_a_bare_id_stays_unbound_with_a_warning(
         fresh_dsn, dev_keys, other_keys, caplog):
     other_fingerprint = pinning.fingerprint(keys.read_certificate(other_keys[0].read_bytes()))
-    cfg = settings_module.load({"IEMK_EMULATOR_CLIENTS": f"{SYSTEM}={dev_keys[0]}, {STRANGER}=sha256:{other_fingerprint}"
-                                                         ", bare-system"})
+    clients = f"{SYSTEM}={dev_keys[0]}, {STRANGER}=sha256:{other_fingerprint}, bare-system"
+    cfg = settings_module.load({"IEMK_EMULATOR_CLIENTS": clients})
     assert cfg.emulator_clients == {SYSTEM, STRANGER, "bare-system"}
     config = emulator_config(cfg)
     with caplog.at_level(logging.WARNING, logger="iemk_etl.emulator.service"), \
