@@ -170,3 +170,18 @@ def test_replies_are_verified_under_the_reply_profile_not_the_request_one(iemk_k
     with pytest.raises(wssecurity.SignatureError) as broken:
         wssecurity.verify_envelope(soap.parse(tampered).envelope, required_parts=wssecurity.RESPONSE_PARTS)
     assert broken.value.code == "DIGEST_MISMATCH"
+
+
+def test_migration_014_is_rerunnable_and_folds_the_older_signature_reasons(fresh_dsn):
+    from iemk_etl.store import db
+
+    [text] = [sql for name, sql in db.migrations() if name.startswith("014_")]
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO iemk.reply_quarantine (message_id, reason, body_bytes, body)"
+                     " VALUES ('urn:uuid:old-1', 'unsigned', 1, 'x'), ('urn:uuid:old-2', 'bad_signature', 1, 'x')")
+        conn.execute(text)
+        conn.execute(text)
+        assert report.quarantined(conn) == {"untrusted_signer": 2, "unknown_relates_to": 0, "no_relates_to": 0}
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO iemk.reply_quarantine (message_id, reason, body_bytes, body)"
+                         " VALUES ('urn:uuid:x', 'made_up', 1, 'x')")
