@@ -40,10 +40,12 @@ SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service und
 P12_VARIABLE = "IEMK_P12_PASSWORD"  # a variable name; the passwords are read at load
 GOST_BACKENDS = ("auto", "openssl", "python")
 PROCESSING_CODES = ("P", "D", "T")
+REPLY_SIGNATURE_MODES = ("off", "require")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _MIS_NUMBER = re.compile(r"^100\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+_SHA256 = re.compile(r"^(sha256:)?([0-9a-f]{2}:?){31}[0-9a-f]{2}$", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -95,14 +97,22 @@ class Settings:
     mis_number: str
     emulator_dsn: str | None
     emulator_faults: str | None          # JSON or a JSON file; parsed by the emulator itself
-    emulator_clients: frozenset[str] | None
+    emulator_clients: frozenset[str] | None   # the clientEntityIds of IEMK_EMULATOR_CLIENTS, bound or not
     emulator_mo: frozenset[str] | None
     dags_folder: Path | None
     airflow_log_level: str
     # Secrets: never in repr (a logged Settings must not show them).
     p12_passwords: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     quarantine_days: int = 30            # replies relating to nothing we sent are kept this long, then purged
-    require_signed_replies: bool = False  # the callback receiver quarantines replies without a WS-Security signature
+    reply_signature: str = "off"          # IEMK_REPLY_SIGNATURE: off | require (a valid, pinned signature on replies)
+    reply_certificates: tuple[str, ...] = ()   # pins of ИЭМК's reply certificates: paths or SHA-256 fingerprints
+    # IEMK_EMULATOR_CLIENTS entries ID=CERT: the certificate pins (paths or fingerprints) each registered system signs
+    # with; an ID without any stays unbound (the emulator warns at start).
+    emulator_client_certificates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def require_signed_replies(self) -> bool:
+        return self.reply_signature == "require"
 
     def p12_password(self, mo_code: str) -> str | None:
         """IEMK_P12_PASSWORD__<MO CODE>, else IEMK_P12_PASSWORD, else None (a container without a password)."""
@@ -255,6 +265,39 @@ def _ladder(raw: str) -> tuple[dt.timedelta, ...]:
     return tuple(steps)
 
 
+def _pin(raw: str) -> str:
+    # A certificate pin: a SHA-256 fingerprint or a certificate file (signing.pinning reads it).
+    if not _SHA256.match(raw) and not Path(raw).expanduser().is_file():
+        raise ValueError(raw)
+    return raw
+
+
+def _pins(env: _Reader, name: str) -> tuple[str, ...]:
+    expected = "ожидаются через запятую пути к файлам сертификатов или отпечатки SHA-256"
+    return env.checked(name, lambda raw: tuple(_pin(v.strip()) for v in raw.split(",") if v.strip()), expected, ())
+
+
+def _clients(env: _Reader) -> tuple[frozenset[str] | None, dict[str, tuple[str, ...]]]:
+    """IEMK_EMULATOR_CLIENTS: ID or ID=CERT (a path or a SHA-256 fingerprint), comma-separated; an ID may repeat."""
+    def parse(raw: str) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+        ids: set[str] = set()
+        bound: dict[str, tuple[str, ...]] = {}
+        for item in (v.strip() for v in raw.split(",")):
+            client, _, cert = (part.strip() for part in item.partition("="))
+            if not item:
+                continue
+            if not client or ("=" in item and not cert):
+                raise ValueError(item)
+            ids.add(client)
+            if cert:
+                bound[client] = (*bound.get(client, ()), _pin(cert))
+        return frozenset(ids), bound
+
+    ids, bound = env.checked("IEMK_EMULATOR_CLIENTS", parse, "ожидаются через запятую ID или ID=сертификат "
+                             "(путь к файлу или отпечаток SHA-256)", (frozenset(), {}))
+    return ids or None, bound
+
+
 def _faults(raw: str) -> str:
     # The emulator parses the profile; here only a file that does not exist is caught early.
     if not raw.lstrip().startswith("{") and not Path(raw).is_file():
@@ -333,6 +376,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     home = (env.path("IEMK_HOME") or Path.cwd() / ".iemk").resolve()
     iemk_url = env.url("IEMK_URL")
     sign_cert, sign_key = _signing_pair(env)
+    emulator_clients, emulator_client_certificates = _clients(env)
     return Settings(
         home=home,
         source_dsn=env.text("IEMK_SOURCE_DSN"),
@@ -372,11 +416,16 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                                "ожидается 100.<номер МИС>.<номер экземпляра>, например 100.1.1"),
         emulator_dsn=env.text("IEMK_EMULATOR_DSN"),
         emulator_faults=env.checked("IEMK_EMULATOR_FAULTS", _faults, "ожидается JSON или путь к файлу JSON", None),
-        emulator_clients=env.listed("IEMK_EMULATOR_CLIENTS"),
+        emulator_clients=emulator_clients,
+        emulator_client_certificates=emulator_client_certificates,
         emulator_mo=env.listed("IEMK_EMULATOR_MO"),
         dags_folder=env.path("IEMK_DAGS_FOLDER", kind="dir"),
         airflow_log_level=env.choice("IEMK_AIRFLOW_LOG_LEVEL", "ERROR", LOG_LEVELS, upper=True),
         p12_passwords=env.prefixed(P12_VARIABLE),
         quarantine_days=env.integer("IEMK_QUARANTINE_DAYS", 30, minimum=1),
-        require_signed_replies=env.boolean("IEMK_REQUIRE_SIGNED_REPLIES", False),
+        # IEMK_REQUIRE_SIGNED_REPLIES=yes, the older spelling, still means require.
+        reply_signature=env.choice("IEMK_REPLY_SIGNATURE",
+                                   "require" if env.boolean("IEMK_REQUIRE_SIGNED_REPLIES", False) else "off",
+                                   REPLY_SIGNATURE_MODES),
+        reply_certificates=_pins(env, "IEMK_REPLY_CERTIFICATES"),
     )

@@ -11,10 +11,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iemk_etl.cli.common import Subparsers, connect
 from iemk_etl.settings import Settings
+from iemk_etl.signing import keys, pinning
+from iemk_etl.signing.backend import get_backend
 from iemk_etl.store import db
 
 if TYPE_CHECKING:
@@ -34,22 +37,29 @@ def _serve_until_signal(stop: Callable[[], None], url: str, what: str) -> int:
 
 
 def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | None = None,
-                    require_registered_patient: bool = False) -> EmulatorConfig:
+                    require_registered_patient: bool = False, reply_cert: str | None = None,
+                    reply_key: str | None = None) -> EmulatorConfig:
     from iemk_etl.emulator.faults import FaultProfile
     from iemk_etl.emulator.service import EmulatorConfig
 
     profile = FaultProfile.load(faults or settings.emulator_faults)
+    bound = {client: pinning.Pins.load(entries) for client, entries in settings.emulator_client_certificates.items()}
+    signer = keys.load_signer(Path(reply_cert), Path(reply_key), backend=get_backend(settings.gost_backend)) \
+        if reply_cert and reply_key else None
 
     return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay,
                           faults=profile, require_registered_patient=require_registered_patient,
                           logical_control=settings.logical_control, known_clients=settings.emulator_clients,
-                          known_mo=settings.emulator_mo)
+                          known_mo=settings.emulator_mo, client_certificates=bound, reply_signer=signer)
 
 
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.emulator.server import EmulatorServer
 
-    config = emulator_config(settings, args.reply_delay, args.faults, args.require_registered_patient)
+    if (args.reply_cert is None) != (args.reply_key is None):
+        raise SystemExit("--reply-cert и --reply-key задаются вместе")
+    config = emulator_config(settings, args.reply_delay, args.faults, args.require_registered_patient,
+                             args.reply_cert, args.reply_key)
     shared = args.workers > 1 or args.reuse_port
     server = EmulatorServer(config, _emulator_dsn(settings), args.host, args.port, reuse_port=shared).start()
     # More processes on the same port: one Python process is held to about one core by the GIL.
@@ -72,6 +82,8 @@ def _worker_args(args: argparse.Namespace) -> list[str]:
         argv += ["--faults", args.faults]
     if args.require_registered_patient:
         argv.append("--require-registered-patient")
+    if args.reply_cert and args.reply_key:
+        argv += ["--reply-cert", args.reply_cert, "--reply-key", args.reply_key]
     return argv
 
 
@@ -91,11 +103,11 @@ def cmd_emulator_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_callback_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from iemk_etl.transport.callback import CallbackServer
+    from iemk_etl.transport.callback import CallbackServer, ReplyTrust
 
     dsn, conn = connect(settings)  # checks the schema before listening: replies must land in a current ledger
     conn.close()
-    server = CallbackServer(dsn, args.host, args.port, require_signed=settings.require_signed_replies).start()
+    server = CallbackServer(dsn, args.host, args.port, trust=ReplyTrust.from_settings(settings)).start()
     return _serve_until_signal(server.stop, server.url, "callback receiver")
 
 
@@ -108,6 +120,8 @@ def register(sub: Subparsers) -> None:
     es.add_argument("--faults", help="fault profile: JSON or a JSON file (default: IEMK_EMULATOR_FAULTS)")
     es.add_argument("--require-registered-patient", action="store_true",
                     help="refuse ITI-41 documents whose patient was not fed through PIX first")
+    es.add_argument("--reply-cert", help="certificate (PEM) the emulator signs its asynchronous replies with")
+    es.add_argument("--reply-key", help="its private key (PEM, PKCS#8); with --reply-cert")
     es.add_argument("--workers", type=int, default=1, help="server processes sharing the port (needs --port)")
     es.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     es.set_defaults(func=cmd_emulator_serve)

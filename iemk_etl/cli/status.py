@@ -23,7 +23,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         if args.document is not None:
             return print_document(conn, args.document, args.refresh)
         frame = report.documents(conn, args.mo)
-    sys.stdout.write(report.render(frame, args.format))
+        quarantine = report.quarantined(conn)
+    sys.stdout.write(report.render(frame, args.format, quarantine))
     return 0
 
 

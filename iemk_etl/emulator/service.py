@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,8 @@ from iemk_etl.protocol.xds.common import (
 )
 from iemk_etl.semd.header import NS as CDA_NS
 from iemk_etl.semd.header import SNILS_ROOT
-from iemk_etl.signing import wssecurity
+from iemk_etl.signing import pinning, wssecurity
+from iemk_etl.signing.keys import Signer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,12 @@ class EmulatorConfig:
     repository_id: str = "1.2.643.5.1.13.2.7.100.1"
     response_root: str = "ti8q1f2x-jr7g-1sjx-cy6n-u3diwj030krxz2lg8sm4gd005p14i"
     faults: FaultProfile = field(default_factory=FaultProfile)
+    # ЕГИСЗ binds a registered system to its certificate(s) (IEMK_EMULATOR_CLIENTS ID=CERT): a request of a bound
+    # clientEntityId signed by another certificate is refused exactly as an unregistered system is. A bound ID is
+    # registered even when known_clients does not list it.
+    client_certificates: Mapping[str, pinning.Pins] = field(default_factory=dict)
+    # Signs the asynchronous replies (Body, the reply profile) when set: `emulator serve --reply-cert/--reply-key`.
+    reply_signer: Signer | None = None
 
 
 @dataclass
@@ -73,6 +81,9 @@ class IemkEmulator:
     def __init__(self, config: EmulatorConfig, store: Store) -> None:
         self.config = config
         self.store = store
+        for client in sorted((config.known_clients or frozenset()) - set(config.client_certificates)):
+            log.warning("IEMK_EMULATOR_CLIENTS: %s is not bound to a certificate: its requests are accepted signed "
+                        "by any valid certificate (bind it as %s=<certificate file or SHA-256>)", client, client)
 
     # -- synchronous part -------------------------------------------------------------------------------
 
@@ -160,19 +171,32 @@ class IemkEmulator:
             return self._fault("Sender", "egis:AuthorizationRequired",
                                "не указан transportHeader/authInfo/clientEntityId", message, service)
         known = self.config.known_clients
-        if known is not None and client not in known:
-            return self._fault("Sender", "egis:UnknownClient",
-                               f"информационная система [{client}] не зарегистрирована в ЕГИСЗ", message, service)
+        if known is not None and client not in known and client not in self.config.client_certificates:
+            return self._unknown_client(message, service)
         return None
 
+    def _unknown_client(self, message: soap.Message, service: str) -> SyncAnswer:
+        """The one answer for an unregistered system and for a registered one signing with a certificate not its
+        own: the caller learns nothing about which it was."""
+        return self._fault("Sender", "egis:UnknownClient",
+                           f"информационная система [{message.client_entity_id}] не зарегистрирована в ЕГИСЗ",
+                           message, service)
+
     def _check_signature(self, message: soap.Message, service: str) -> SyncAnswer | None:
-        if not self.config.require_signature:
+        pins = self.config.client_certificates.get(message.client_entity_id or "")
+        if not self.config.require_signature and pins is None:
             return None
         try:
-            wssecurity.verify_envelope(message.envelope)
+            verified = wssecurity.verify_envelope(message.envelope)
         except wssecurity.SignatureError as exc:
+            if not self.config.require_signature:       # a bound system unproven: as if it were not registered
+                return self._unknown_client(message, service)
             return self._fault("Sender", f"wsse:{exc.code}", f"Ошибка проверки подписи запроса: {exc.message}",
                                message, service)
+        if pins is not None and not pins.allows(verified.certificate_der):
+            log.info("client %s signed with certificate sha256 %s, not bound to it", message.client_entity_id,
+                     pinning.fingerprint(verified.certificate_der))
+            return self._unknown_client(message, service)
         return None
 
     def _fault(self, code: str, subcode: str, reason: str, message: soap.Message | None = None,
@@ -334,7 +358,10 @@ class IemkEmulator:
     def reply_envelope(self, sub: Submission, response: RegistryResponse) -> bytes:
         addressing = soap.Addressing(soap.new_message_id(), submit.ASYNC_RESPONSE_ACTION, to=sub.reply_to,
                                      relates_to=sub.message_id)
-        return soap.to_bytes(soap.build_envelope(build_registry_response(response), addressing))
+        envelope = soap.build_envelope(build_registry_response(response), addressing)
+        if self.config.reply_signer is not None:
+            wssecurity.sign_envelope(envelope, self.config.reply_signer, parts=wssecurity.RESPONSE_PARTS)
+        return soap.to_bytes(envelope)
 
     def stats(self) -> dict[str, int]:
         return self.store.stats()

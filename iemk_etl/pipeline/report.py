@@ -1,4 +1,5 @@
-"""Reports for people: documents by status and МО, as a table, CSV or JSON (pandas does the shaping)."""
+"""Reports for people: documents by status and МО, as a table, CSV or JSON (pandas does the shaping), with the
+replies held in quarantine by reason (``quarantined_<reason>``: answers to nothing we sent, untrusted signers)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pandas as pd
 import psycopg
 
 from iemk_etl import statuses
+from iemk_etl.store import inbox
 from iemk_etl.store.mis import exchange
 
 STATUS_ORDER = statuses.ORDER
@@ -14,6 +16,29 @@ STATUS_ORDER = statuses.ORDER
 def documents(conn: psycopg.Connection, mo: str | None = None) -> pd.DataFrame:
     columns, rows = exchange.documents_with_ledger(conn, mo)
     return pd.DataFrame(rows, columns=columns)
+
+
+def quarantined(conn: psycopg.Connection) -> dict[str, int]:
+    """Replies held in quarantine now, by reason (every reason, 0 included): not per МО, a reply names none."""
+    return inbox.quarantined(conn)
+
+
+# How the table names each reason; a reason not here is shown by its code.
+_QUARANTINE_TEXT = {
+    "unknown_relates_to": "ответ на неизвестный MessageID (RelatesTo)",
+    "no_relates_to": "ответ без RelatesTo",
+    "untrusted_signer": "подпись ответа не проверена или сертификат не ИЭМК",
+}
+
+
+def quarantine_text(counts: dict[str, int]) -> str:
+    """The table's closing lines: replies not applied, by reason; nothing when none."""
+    held = {reason: n for reason, n in counts.items() if n}
+    if not held:
+        return ""
+    lines = [f"Ответы ИЭМК в карантине (не применены): {sum(held.values())}"]
+    lines += [f"  {_QUARANTINE_TEXT.get(reason, reason)} [{reason}]: {n}" for reason, n in sorted(held.items())]
+    return "\n".join(lines) + "\n"
 
 
 def status_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -55,10 +80,17 @@ def _kinds_line(frame: pd.DataFrame) -> str:
     return ", ".join(f"{kind}: {row.stored}/{row.total}" for kind, row in counts.iterrows())
 
 
-def render(frame: pd.DataFrame, fmt: str) -> str:
+def render(frame: pd.DataFrame, fmt: str, quarantine: dict[str, int] | None = None) -> str:
+    """``quarantine`` (``quarantined()``): the table closes with it; CSV and JSON carry one ``quarantined_<reason>``
+    column per reason on every row (one row with no МО when there are no documents)."""
     if fmt == "table":
-        return render_text(frame)
+        text = render_text(frame)
+        return text + ("\n" + quarantine_text(quarantine) if quarantine and any(quarantine.values()) else "")
     summary = status_summary(frame)
+    if quarantine is not None:
+        if summary.empty:
+            summary = pd.DataFrame([{"mo": None, "status": None, "documents": 0}])
+        summary = summary.assign(**{f"quarantined_{reason}": n for reason, n in sorted(quarantine.items())})
     if fmt == "csv":
         return summary.to_csv(index=False)
     if fmt == "json":

@@ -12,7 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from asn1crypto import x509 as asn1_x509
@@ -49,6 +49,9 @@ REQUIRED_PARTS = {
     "To": "/s:Envelope/s:Header/wsa:To",
     "Action": "/s:Envelope/s:Header/wsa:Action",
 }
+# ИЭМК's asynchronous replies (RegistryResponse to our ReplyTo): only the Body must be signed. A reply has no ReplyTo,
+# and ИЭМК's reply profile is not published, so we ask no more than the answer itself (IEMK_REPLY_SIGNATURE).
+RESPONSE_PARTS = ("Body",)
 
 
 class SignatureError(CodedError, ValueError):
@@ -107,8 +110,9 @@ def _one(envelope: etree._Element, xpath: str) -> etree._Element | None:
 
 
 def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int = 300,
-                  now: dt.datetime | None = None) -> None:
-    """Add wsse:Security with the signature to a SOAP 1.2 envelope, in place."""
+                  now: dt.datetime | None = None, parts: Iterable[str] | None = None) -> None:
+    """Add wsse:Security with the signature to a SOAP 1.2 envelope, in place; ``parts`` (names of REQUIRED_PARTS,
+    default all of them: the request profile) are the elements referenced, RESPONSE_PARTS for a reply."""
     now = now or dt.datetime.now(dt.UTC)
     header = envelope.find(qname((SOAP, "Header")))
     if header is None:
@@ -125,8 +129,8 @@ def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int 
     signed_info = sub(signature, (DS, "SignedInfo"))
     sub(signed_info, (DS, "CanonicalizationMethod"), Algorithm=EXC_C14N)
     sub(signed_info, (DS, "SignatureMethod"), Algorithm=signer.signature_method)
-    for part, xpath in REQUIRED_PARTS.items():
-        target = _one(envelope, xpath)
+    for part in REQUIRED_PARTS if parts is None else parts:
+        target = _one(envelope, REQUIRED_PARTS[part])
         if target is None:
             raise ValueError(f"cannot sign: the envelope has no single {part}")
         ref_id = _ensure_id(target, part)
@@ -147,8 +151,11 @@ class VerifiedSignature:
 
 
 def verify_envelope(envelope: etree._Element, *, now: dt.datetime | None = None,
-                    clock_skew_seconds: int = 300) -> VerifiedSignature:
-    """Check the request signature; raise SignatureError with the specific reason otherwise."""
+                    clock_skew_seconds: int = 300, required_parts: Iterable[str] | None = None) -> VerifiedSignature:
+    """Check the request signature; raise SignatureError with the specific reason otherwise.
+
+    ``required_parts`` (names of REQUIRED_PARTS; default all: the request profile) must each be referenced; the
+    Timestamp's window is checked only when the Timestamp is one of them (an unsigned Timestamp proves nothing)."""
     now = now or dt.datetime.now(dt.UTC)
     signature = _one(envelope, "/s:Envelope/s:Header/wsse:Security/ds:Signature")
     if signature is None:
@@ -172,8 +179,10 @@ def verify_envelope(envelope: etree._Element, *, now: dt.datetime | None = None,
     except InvalidSignature:
         raise SignatureError("SIGNATURE_VERIFICATION_ERROR", "значение подписи SignedInfo не верно") from None
     referenced = _check_references(envelope, signed_info)
-    _check_coverage(envelope, referenced)
-    _check_timestamp(envelope, now, clock_skew_seconds)
+    parts = tuple(REQUIRED_PARTS if required_parts is None else required_parts)
+    _check_coverage(envelope, referenced, parts)
+    if "Timestamp" in parts:
+        _check_timestamp(envelope, now, clock_skew_seconds)
     return VerifiedSignature(cert_der, method)
 
 
@@ -223,9 +232,9 @@ def _check_references(envelope: etree._Element, signed_info: etree._Element) -> 
     return referenced
 
 
-def _check_coverage(envelope: etree._Element, referenced: set[str]) -> None:
-    for part, xpath in REQUIRED_PARTS.items():
-        target = _one(envelope, xpath)
+def _check_coverage(envelope: etree._Element, referenced: set[str], parts: tuple[str, ...]) -> None:
+    for part in parts:
+        target = _one(envelope, REQUIRED_PARTS[part])
         if target is None or target.get(_WSU_ID) not in referenced:
             raise SignatureError("UNSIGNED_PART", f"элемент {part} отсутствует или не подписан")
 

@@ -25,8 +25,9 @@ class Doubt(StrEnum):
     """Why a reply went to quarantine instead of the inbox."""
     NO_RELATES_TO = "no_relates_to"              # answers nothing
     UNKNOWN_RELATES_TO = "unknown_relates_to"    # answers a MessageID we never sent (yet: see admit_quarantined)
-    UNSIGNED = "unsigned"                        # IEMK_REQUIRE_SIGNED_REPLIES and no WS-Security signature
-    BAD_SIGNATURE = "bad_signature"              # a WS-Security signature that does not verify
+    # IEMK_REPLY_SIGNATURE=require and the reply is unsigned, its signature does not verify under the reply profile,
+    # or its certificate is not one of IEMK_REPLY_CERTIFICATES (migration 014 folded 'unsigned'/'bad_signature' here).
+    UNTRUSTED_SIGNER = "untrusted_signer"
 
 
 # A quarantined reply keeps at most this much of its body: junk must not grow the database (an answer of ИЭМК is
@@ -81,9 +82,10 @@ def admit_quarantined(conn: psycopg.Connection) -> int:
 
 
 def quarantined(conn: psycopg.Connection) -> dict[str, int]:
-    """Replies in quarantine now, by reason."""
-    return {reason: n for reason, n in conn.execute(
+    """Replies in quarantine now, by reason: every reason of ``Doubt``, 0 when none."""
+    found = {reason: n for reason, n in conn.execute(
         "SELECT reason, count(*) FROM iemk.reply_quarantine GROUP BY reason ORDER BY reason")}
+    return {**{d.value: 0 for d in Doubt}, **found}
 
 
 def purge_quarantine(conn: psycopg.Connection, days: int, max_rows: int = QUARANTINE_MAX_ROWS) -> int:

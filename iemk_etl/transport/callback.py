@@ -3,19 +3,26 @@
 It stores every reply once per MessageID and answers only after the row is committed: a reply it acknowledged is
 never lost, and one it could not store gets a 503 so the sender retries. Only a reply to a MessageID we sent goes
 to iemk.inbox, whose replies move document states; one without RelatesTo, or relating to nothing we sent (or, with
-IEMK_REQUIRE_SIGNED_REPLIES, without a valid WS-Security signature) goes to the bounded quarantine
-(``store.inbox.quarantine``) and changes nothing. Interpreting the replies is the exporter's job, not this
+IEMK_REPLY_SIGNATURE=require, without a valid WS-Security signature by a pinned certificate) goes to the bounded
+quarantine (``store.inbox.quarantine``) and changes nothing. Interpreting the replies is the exporter's job, not this
 receiver's, so it stays fast.
+
+Replies are verified under the reply profile (``wssecurity.RESPONSE_PARTS``: the Body), never the request profile:
+a reply has no ReplyTo. With IEMK_REPLY_SIGNATURE=off (the default until ИЭМК's reply profile is confirmed) a
+signature is checked for the log only: a profile we guessed wrong must not hold back ИЭМК's real answers.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import psycopg
+from lxml import etree
 
 from iemk_etl.protocol import soap
-from iemk_etl.signing import wssecurity
+from iemk_etl.settings import Settings
+from iemk_etl.signing import pinning, wssecurity
 from iemk_etl.store import audit, db, inbox
 from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
 
@@ -24,16 +31,44 @@ log = logging.getLogger(__name__)
 CALLBACK_PATH = "/ips/callback"
 
 
-def store_reply(conn: psycopg.Connection, body: bytes, *, require_signed: bool = False) -> tuple[str, str]:
+@dataclass(frozen=True)
+class ReplyTrust:
+    """Whose replies are believed: IEMK_REPLY_SIGNATURE and IEMK_REPLY_CERTIFICATES."""
+
+    require: bool = False                                     # require: a valid signature, else quarantine
+    pins: pinning.Pins = field(default_factory=pinning.Pins)  # empty: any certificate whose signature verifies
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplyTrust:
+        pins = pinning.Pins.load(settings.reply_certificates)
+        if settings.require_signed_replies and not pins:
+            log.warning("IEMK_REPLY_SIGNATURE=require without IEMK_REPLY_CERTIFICATES: a reply signed by any "
+                        "certificate within its validity is accepted")
+        return cls(settings.require_signed_replies, pins)
+
+    def distrust(self, envelope: etree._Element) -> str | None:
+        """Why this reply's signer is not trusted (for the log), or None: verified under the reply profile, pinned."""
+        try:
+            verified = wssecurity.verify_envelope(envelope, required_parts=wssecurity.RESPONSE_PARTS)
+        except wssecurity.SignatureError as exc:
+            return exc.code
+        if self.pins and not self.pins.allows(verified.certificate_der):
+            return f"certificate sha256 {pinning.fingerprint(verified.certificate_der)} not pinned"
+        return None
+
+
+def store_reply(conn: psycopg.Connection, body: bytes, *, trust: ReplyTrust | None = None) -> tuple[str, str]:
     """Store one reply: (what became of it — stored, already stored, quarantined —, its MessageID)."""
     message = soap.parse(body)
     a = message.addressing
     if not a.message_id:
         raise soap.SoapFormatError("в ответе нет wsa:MessageID")
-    doubt = _doubt(conn, message, require_signed)
+    doubt = _doubt(conn, message, trust or ReplyTrust())
     if doubt is not None:
         hits = inbox.quarantine(conn, a.message_id, a.relates_to, a.action, body, doubt)
-        log.warning("reply %s quarantined (%s, posted %d time(s))", a.message_id, doubt.value, hits)
+        # Addressing only: the body may carry patient data and stays in the table.
+        log.warning("reply %s (RelatesTo %s) quarantined: %s, posted %d time(s)", a.message_id,
+                    a.relates_to or "—", doubt.value, hits)
         return "quarantined", a.message_id
     new = inbox.insert(conn, a.message_id, a.relates_to, a.action, body)
     return "stored" if new else "already stored", a.message_id
@@ -50,27 +85,25 @@ def archive_reply(recorder: audit.Recorder, body: bytes) -> None:
                                         a.message_id if a else None, a.relates_to if a else None))
 
 
-
-def _doubt(conn: psycopg.Connection, message: soap.Message, require_signed: bool) -> inbox.Doubt | None:
+def _doubt(conn: psycopg.Connection, message: soap.Message, trust: ReplyTrust) -> inbox.Doubt | None:
     """Why this reply must not move anything; None when it answers a MessageID we sent."""
-    relates_to = message.addressing.relates_to
-    if not relates_to:
+    a = message.addressing
+    signed = message.envelope.find(f"{{{soap.SOAP}}}Header/{{{wssecurity.WSSE}}}Security") is not None
+    if trust.require or signed:
+        why = trust.distrust(message.envelope) if signed else "unsigned"
+        if why is not None:
+            log.warning("reply %s (RelatesTo %s): signer not trusted: %s%s", a.message_id, a.relates_to or "—", why,
+                        "" if trust.require else " (IEMK_REPLY_SIGNATURE=off: not held back)")
+            if trust.require:
+                return inbox.Doubt.UNTRUSTED_SIGNER
+    if not a.relates_to:
         return inbox.Doubt.NO_RELATES_TO
-    if message.envelope.find(f"{{{soap.SOAP}}}Header/{{{wssecurity.WSSE}}}Security") is not None:
-        # Signed: it must verify, whatever the setting; a forged signature is worse than none.
-        try:
-            wssecurity.verify_envelope(message.envelope)
-        except wssecurity.SignatureError as exc:
-            log.warning("reply %s: WS-Security signature refused: %s", message.addressing.message_id, exc.code)
-            return inbox.Doubt.BAD_SIGNATURE
-    elif require_signed:
-        return inbox.Doubt.UNSIGNED
-    if not inbox.was_sent(conn, relates_to):
+    if not inbox.was_sent(conn, a.relates_to):
         return inbox.Doubt.UNKNOWN_RELATES_TO
     return None
 
 
-def make_handler(dsn: str, *, require_signed: bool = False) -> type[QuietHandler]:
+def make_handler(dsn: str, *, trust: ReplyTrust | None = None) -> type[QuietHandler]:
     recorder = audit.Recorder(dsn, persistent=False)
 
     class CallbackHandler(QuietHandler):
@@ -82,7 +115,7 @@ def make_handler(dsn: str, *, require_signed: bool = False) -> type[QuietHandler
                 body = self.read_body()
                 archive_reply(recorder, body)
                 with db.connect(dsn) as conn:
-                    outcome, message_id = store_reply(conn, body, require_signed=require_signed)
+                    outcome, message_id = store_reply(conn, body, trust=trust)
             except BodyTooLargeError as exc:
                 self.respond(413, str(exc).encode())
                 return
@@ -102,8 +135,8 @@ def make_handler(dsn: str, *, require_signed: bool = False) -> type[QuietHandler
 
 
 class CallbackServer:
-    def __init__(self, dsn: str, host: str = "127.0.0.1", port: int = 0, *, require_signed: bool = False) -> None:
-        self.server = BackgroundServer(make_handler(dsn, require_signed=require_signed), host, port)
+    def __init__(self, dsn: str, host: str = "127.0.0.1", port: int = 0, *, trust: ReplyTrust | None = None) -> None:
+        self.server = BackgroundServer(make_handler(dsn, trust=trust), host, port)
 
     @property
     def url(self) -> str:

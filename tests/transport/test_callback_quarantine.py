@@ -21,7 +21,7 @@ from iemk_etl.protocol.xds.common import SUCCESS, RegistryResponse, build_regist
 from iemk_etl.signing import keys
 from iemk_etl.store import inbox, integration
 from iemk_etl.transport import client
-from iemk_etl.transport.callback import CallbackServer
+from iemk_etl.transport.callback import CallbackServer, ReplyTrust
 
 END = dt.date(2026, 9, 10)
 GKB = demo_data.DEMO_MO[0][0]
@@ -120,7 +120,9 @@ def test_the_quarantine_is_purged_by_retention(waiting):
 def test_unsigned_replies_are_quarantined_when_signed_ones_are_required(waiting, fresh_dsn):
     conn, _, _, sent = waiting
     message_id = conn.execute("SELECT message_id FROM iemk.ledger WHERE id = %s", (sent[0],)).fetchone()[0]
-    with CallbackServer(fresh_dsn, require_signed=True) as strict:       # IEMK_REQUIRE_SIGNED_REPLIES=true
-        assert _post(strict, _reply("urn:uuid:unsigned-1", message_id)) == 202
-    assert conn.execute("SELECT reason FROM iemk.reply_quarantine").fetchall() == [("unsigned",)]
+    strict = ReplyTrust.from_settings(settings.load({"IEMK_REQUIRE_SIGNED_REPLIES": "true"}))  # the older spelling
+    assert strict.require
+    with CallbackServer(fresh_dsn, trust=strict) as receiver:
+        assert _post(receiver, _reply("urn:uuid:unsigned-1", message_id)) == 202
+    assert conn.execute("SELECT reason FROM iemk.reply_quarantine").fetchall() == [("untrusted_signer",)]
     assert conn.execute("SELECT count(*) FROM iemk.inbox").fetchone()[0] == 0
