@@ -130,7 +130,8 @@ def test_gost_2001_and_2012_512_are_unsupported_not_invalid(vector, algorithm):
 
 @pytest.mark.parametrize("old, new", [
     (keys.GOST_2012_256_CP, "http://www.w3.org/2000/09/xmldsig#rsa-sha1"),
-    ('#enveloped-signature" />', '#enveloped-signature" /><Transform Algorithm="urn://smev-gov-ru/xmldsig/transform" />'),
+    ('#enveloped-signature" />',
+     '#enveloped-signature" /><Transform Algorithm="urn://smev-gov-ru/xmldsig/transform" />'),
     ("URI=\"\"", "URI=\"#xpointer(/)\""),
     ("URI=\"\"", "URI=\"http://example.org/doc.xml\""),
 ])
