@@ -285,7 +285,8 @@ def _check_reference(signature: etree._Element, ref: _Reference, ids: dict[str, 
                                  f"ссылка подписи [{ref.uri}] не указывает ровно на один элемент")
         target = targets[0]
     algorithms = [a for a, _ in ref.transforms]
-    data = _transformed(target, signature if ENVELOPED in algorithms else None, ref.transforms)
+    data = _transformed(target, signature if ENVELOPED in algorithms else None, ref.transforms,
+                        document=ref.uri == "")
     if DIGESTS[ref.digest_method](data) != ref.digest:
         name = etree.QName(target).localname
         raise SignatureError("DIGEST_MISMATCH", f"нарушена целостность подписанного элемента {name} [{ref.uri}]")
@@ -293,21 +294,26 @@ def _check_reference(signature: etree._Element, ref: _Reference, ids: dict[str, 
 
 
 def _transformed(target: etree._Element, enveloped: etree._Element | None,
-                 transforms: tuple[tuple[str, list[str]], ...]) -> bytes:
+                 transforms: tuple[tuple[str, list[str]], ...], *, document: bool) -> bytes:
+    """The octets a reference digests. ``document``: URI="" (the whole document, top-level processing
+    instructions included); otherwise ``target``'s subtree. The caller's document is never changed."""
     c14n = [(a, p) for a, p in transforms if a in CANONICALIZATIONS]
     # Without a c14n transform the node-set becomes octets by inclusive c14n 1.0 (XMLDSig §4.3.3.2).
     algorithm, prefixes = c14n[-1] if c14n else (C14N, [])
-    if enveloped is None or not _is_within(enveloped, target):
-        return canonicalize(target, algorithm, prefixes=prefixes, comments=False)
-    # The enveloped-signature transform: the same bytes with the Signature element removed (not its tail text),
-    # done on a copy: the caller's document is never changed.
-    steps = _path(target, enveloped)
-    if target.getparent() is None:
-        tree = copy.deepcopy(target.getroottree())
-        _remove_keeping_tail(_follow(tree.getroot(), steps))
+    if enveloped is not None and not _is_within(enveloped, target):
+        enveloped = None
+    # The enveloped-signature transform: the same bytes with the Signature element removed (not its tail text).
+    if document:
+        tree = target.getroottree()
+        if enveloped is not None:
+            steps = _path(tree.getroot(), enveloped)
+            tree = copy.deepcopy(tree)
+            _remove_keeping_tail(_follow(tree.getroot(), steps))
         return _canonicalize_tree(tree, algorithm, prefixes)
+    if enveloped is None:
+        return canonicalize(target, algorithm, prefixes=prefixes, comments=False)
     clone = _standalone(target, inherit_xml_attributes=algorithm in (C14N, C14N_COMMENTS))
-    _remove_keeping_tail(_follow(clone, steps))
+    _remove_keeping_tail(_follow(clone, _path(target, enveloped)))
     return canonicalize(clone, algorithm, prefixes=prefixes, comments=False)
 
 
@@ -384,17 +390,31 @@ def _base64(text: str | None, what: str) -> bytes:
 def certificate_from_key_info(signature: etree._Element) -> bytes:
     """KeyInfo/X509Data/X509Certificate (CryptoPro, XAdES) or KeyInfo/wsse:SecurityTokenReference to a
     BinarySecurityToken with that wsu:Id (WS-Security)."""
-    certs = signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS)
+    certs = [_certificate(c.text) for c in signature.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS)]
     if certs:
-        # Several certificates (a chain) are allowed; the signer's is the first, as every signer writes it.
-        return _certificate(certs[0].text)
+        return _end_entity(certs)
     ref = signature.find("ds:KeyInfo/wsse:SecurityTokenReference/wsse:Reference", _NS)
-    uri = ref.get("URI", "") if ref is not None else ""
-    tokens = signature.getroottree().getroot().xpath("//wsse:BinarySecurityToken[@wsu:Id=$id]", namespaces=_NS,
-                                                     id=uri.removeprefix("#"))
-    if not uri.startswith("#") or len(tokens) != 1:
-        raise SignatureError("NO_END_ENTITY_CERTIFICATE", "сертификат подписи (KeyInfo) не найден")
-    return _certificate(tokens[0].text)
+    if ref is not None:
+        uri = ref.get("URI", "")
+        tokens = signature.getroottree().getroot().xpath("//wsse:BinarySecurityToken[@wsu:Id=$id]", namespaces=_NS,
+                                                         id=uri.removeprefix("#"))
+        if uri.startswith("#") and len(tokens) == 1:
+            return _certificate(tokens[0].text)
+    elif signature.find("ds:KeyInfo/*", _NS) is not None:
+        # A bare KeyValue, X509IssuerSerial, SKI…: no certificate here to check the signer by.
+        raise UnsupportedSignatureError("ключ подписи указан без сертификата (KeyInfo без X509Certificate)")
+    raise SignatureError("NO_END_ENTITY_CERTIFICATE", "сертификат подписи (KeyInfo) не найден")
+
+
+def _end_entity(certs: list[bytes]) -> bytes:
+    """The signer's certificate among a chain in X509Data, in whatever order: the one that issued none of the
+    others."""
+    if len(certs) == 1:
+        return certs[0]
+    parsed = [x509.load_der_x509_certificate(der) for der in certs]
+    issuers = {c.issuer for c in parsed if c.issuer != c.subject}
+    leaves = [der for der, c in zip(certs, parsed, strict=True) if c.subject not in issuers]
+    return leaves[0] if len(leaves) == 1 else certs[0]
 
 
 def _certificate(text: str | None) -> bytes:
@@ -428,7 +448,7 @@ def add_reference(signed_info: etree._Element, target: etree._Element, uri: str,
         for algorithm in transforms:
             sub(container, (DS, "Transform"), Algorithm=algorithm)
     sub(reference, (DS, "DigestMethod"), Algorithm=digest_method or signer.digest_method)
-    data = _transformed(target, enveloped, tuple((a, []) for a in transforms))
+    data = _transformed(target, enveloped, tuple((a, []) for a in transforms), document=uri == "")
     sub(reference, (DS, "DigestValue"), base64.b64encode(signer.digest(data)).decode())
     return reference
 

@@ -275,3 +275,20 @@ def test_verification_leaves_the_document_unchanged(signer):
     before = etree.tostring(root)
     xmldsig.verify_document(root)
     assert etree.tostring(root) == before
+
+
+def test_key_without_a_certificate_is_unsupported():
+    data = CRYPTOPRO_256.read_text(encoding="utf-8")
+    start, end = data.index("<X509Data>"), data.index("</X509Data>") + len("</X509Data>")
+    with pytest.raises(xmldsig.UnsupportedSignatureError):
+        _verify((data[:start] + "<KeyValue><Modulus>AA==</Modulus></KeyValue>" + data[end:]).encode())
+
+
+def test_whole_document_reference_covers_top_level_processing_instructions(signer):
+    root = xml.parse(b'<?xml-stylesheet href="view.xsl"?><doc><a>1</a></doc>')
+    xmldsig.sign_enveloped(root, signer, c14n=xmldsig.C14N)
+    data = etree.tostring(root.getroottree())
+    assert b"view.xsl" in data and _verify(data)
+    with pytest.raises(xmldsig.SignatureError) as err:
+        _verify(data.replace(b"view.xsl", b"evil.xsl"))
+    assert err.value.code == "DIGEST_MISMATCH"
