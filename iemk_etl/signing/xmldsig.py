@@ -1,4 +1,4 @@
-"""XML Signature (XMLDSig 1.0) over our GOST primitives: verify any signature we meet, sign enveloped test material.
+"""XML Signature (XMLDSig 1.0) on our GOST primitives: verify CryptoPro-made and WS-Security signatures; sign test data.
 
 What is verified: an enveloped signature (``Reference URI=""`` with the enveloped-signature transform, what
 CryptoPro's .NET and JCP signers make) and same-document references ``#id`` to an element with an ``Id``,
