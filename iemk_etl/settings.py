@@ -30,6 +30,10 @@ DEFAULT_RECEIVER_DEVICE_ID = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"  # the ИЭ�
 DEFAULT_PROCESSING_CODE = "P"                                   # HL7v3 processingCode: P production, D debug, T test
 DEFAULT_RETRY_LADDER = "1m,5m,30m,2h,6h,1d,2d,3d"  # minutes within a run, then the next runs, up to days
 DEFAULT_MIS_NUMBER = "100.1.1"   # <100>.<МИС>.<экземпляр МИС>: the arcs of our identifiers under the МО's OID
+DEFAULT_SYSTEM_NAME = "iemk-etl"  # HL7v3 sender/device/name: the name our system is registered under in ЕГИСЗ
+# wsa:Action of the PDQ query: IHE ITI-47 (PRPA_IN201305UV02) first, the default — no public evidence says what
+# ИЭМК expects — and the short spelling iemk-etl used before; protocol.hl7v3.pdq.ACTIONS answers each.
+PDQ_ACTIONS = ("urn:hl7-org:v3:PRPA_IN201305UV02", "urn:hl7-org:v3:PRPA_IN201305")
 
 SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
     "IEMK_REPOSITORY_URL": "/xds/repository",
@@ -103,6 +107,8 @@ class Settings:
     p12_passwords: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     quarantine_days: int = 30            # replies relating to nothing we sent are kept this long, then purged
     require_signed_replies: bool = False  # the callback receiver quarantines replies without a WS-Security signature
+    system_name: str = DEFAULT_SYSTEM_NAME   # HL7v3 sender/device/name
+    pdq_action: str = PDQ_ACTIONS[0]         # wsa:Action of the PDQ query
 
     def p12_password(self, mo_code: str) -> str | None:
         """IEMK_P12_PASSWORD__<MO CODE>, else IEMK_P12_PASSWORD, else None (a container without a password)."""
@@ -255,6 +261,12 @@ def _ladder(raw: str) -> tuple[dt.timedelta, ...]:
     return tuple(steps)
 
 
+def _pdq_action(raw: str) -> str:
+    if raw not in PDQ_ACTIONS:
+        raise ValueError(raw)
+    return raw
+
+
 def _faults(raw: str) -> str:
     # The emulator parses the profile; here only a file that does not exist is caught early.
     if not raw.lstrip().startswith("{") and not Path(raw).is_file():
@@ -379,4 +391,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         p12_passwords=env.prefixed(P12_VARIABLE),
         quarantine_days=env.integer("IEMK_QUARANTINE_DAYS", 30, minimum=1),
         require_signed_replies=env.boolean("IEMK_REQUIRE_SIGNED_REPLIES", False),
+        system_name=env.text("IEMK_SYSTEM_NAME", DEFAULT_SYSTEM_NAME) or DEFAULT_SYSTEM_NAME,
+        pdq_action=env.checked("IEMK_PDQ_ACTION", _pdq_action, f"ожидается одно из: {', '.join(PDQ_ACTIONS)}",
+                               PDQ_ACTIONS[0]),
     )
