@@ -88,7 +88,8 @@ def canonical_lines(element: etree._Element, ignore: frozenset[str] = frozenset(
         for name, value in sorted(el.attrib.items()):
             key = f"{path}/@{etree.QName(name).localname}"
             attrs.append(f"{name}=<ignored>" if key in ignore else f"{name}={value!r}")
-        lines.append(f"{path} {{{qn.namespace}}} [{', '.join(attrs)}] {(el.text or '').strip()!r}")
+        text, tail = (el.text or "").strip(), (el.tail or "").strip()
+        lines.append(f"{path} {{{qn.namespace}}} [{', '.join(attrs)}] {text!r}" + (f" tail {tail!r}" if tail else ""))
         counts: dict[str, int] = {}
         for child in el:
             if not isinstance(child.tag, str):
