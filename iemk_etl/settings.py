@@ -30,6 +30,10 @@ DEFAULT_RECEIVER_DEVICE_ID = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"  # the ИЭ�
 DEFAULT_PROCESSING_CODE = "P"                                   # HL7v3 processingCode: P production, D debug, T test
 DEFAULT_RETRY_LADDER = "1m,5m,30m,2h,6h,1d,2d,3d"  # minutes within a run, then the next runs, up to days
 DEFAULT_MIS_NUMBER = "100.1.1"   # <100>.<МИС>.<экземпляр МИС>: the arcs of our identifiers under the МО's OID
+DEFAULT_SYSTEM_NAME = "iemk-etl"  # HL7v3 sender/device/name: the name our system is registered under in ЕГИСЗ
+# wsa:Action of the PDQ query: IHE ITI-47 (PRPA_IN201305UV02) first, the default — no public evidence says what
+# ИЭМК expects — and the short spelling iemk-etl used before; protocol.hl7v3.pdq.ACTIONS answers each.
+PDQ_ACTIONS = ("urn:hl7-org:v3:PRPA_IN201305UV02", "urn:hl7-org:v3:PRPA_IN201305")
 
 SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
     "IEMK_REPOSITORY_URL": "/xds/repository",
@@ -109,6 +113,8 @@ class Settings:
     # IEMK_EMULATOR_CLIENTS entries ID=CERT: the certificate pins (paths or fingerprints) each registered system signs
     # with; an ID without any stays unbound (the emulator warns at start).
     emulator_client_certificates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    system_name: str = DEFAULT_SYSTEM_NAME   # HL7v3 sender/device/name
+    pdq_action: str = PDQ_ACTIONS[0]         # wsa:Action of the PDQ query
 
     @property
     def require_signed_replies(self) -> bool:
@@ -272,6 +278,12 @@ def _pin(raw: str) -> str:
     return raw
 
 
+def _pdq_action(raw: str) -> str:
+    if raw not in PDQ_ACTIONS:
+        raise ValueError(raw)
+    return raw
+
+
 def _pins(env: _Reader, name: str) -> tuple[str, ...]:
     expected = "ожидаются через запятую пути к файлам сертификатов или отпечатки SHA-256"
     return env.checked(name, lambda raw: tuple(_pin(v.strip()) for v in raw.split(",") if v.strip()), expected, ())
@@ -428,4 +440,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                                    "require" if env.boolean("IEMK_REQUIRE_SIGNED_REPLIES", False) else "off",
                                    REPLY_SIGNATURE_MODES),
         reply_certificates=_pins(env, "IEMK_REPLY_CERTIFICATES"),
+        system_name=env.text("IEMK_SYSTEM_NAME", DEFAULT_SYSTEM_NAME) or DEFAULT_SYSTEM_NAME,
+        pdq_action=env.checked("IEMK_PDQ_ACTION", _pdq_action, f"ожидается одно из: {', '.join(PDQ_ACTIONS)}",
+                               PDQ_ACTIONS[0]),
     )

@@ -21,7 +21,7 @@ from iemk_etl import periods, statuses
 from iemk_etl import settings as settings_mod
 from iemk_etl.devtools import certs
 from iemk_etl.devtools.generate import MSK as MSK  # the demo's zone, for the tests
-from iemk_etl.devtools.generate import Generator, make_patient, staff_pool
+from iemk_etl.devtools.generate import Generator, insurer_code, make_patient, staff_pool
 from iemk_etl.pipeline import forming
 from iemk_etl.protocol import xml
 from iemk_etl.semd.model import (
@@ -97,8 +97,8 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
             added = False       # forming runs only when this run added records: damaged demo documents stay so
             for n in range(per_mo):
                 bad_snils = rng.random() < fail_share / 2
-                patient_id = mis_seed.insert_patient(conn, oid, make_patient(rng, f"{code}-P{n + 1:05d}",
-                                                                             snils_ok=not bad_snils))
+                patient = make_patient(rng, f"{code}-P{n + 1:05d}", snils_ok=not bad_snils)
+                patient_id = mis_seed.insert_patient(conn, oid, patient, oms_insurer_code=insurer_code(patient))
                 if bad_snils:
                     bad_snils_patients.add(patient_id)
                 totals["patients"] += 1

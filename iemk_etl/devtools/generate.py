@@ -46,6 +46,9 @@ MO = Organization(
     "1.2.643.5.1.13.13.12.2.77.7801", "ГБУЗ «Городская клиническая больница № 1 ДЗМ»",
     Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000", "1027739000001")
 INSURERS = ("АО «Страховая компания «СОГАЗ-Мед»", "ООО «Капитал МС»", "АО «МАКС-М»")
+# Their codes in the СМО registry (1.2.643.5.1.13.2.1.1.635) that the PIX feed sends: demo values of the registry's
+# shape (region, then the СМО's number), not looked up.
+INSURER_CODES = dict(zip(INSURERS, ("77013", "77011", "77008"), strict=True))
 REFERRAL_TARGET = Organization(
     "1.2.643.5.1.13.13.12.2.77.7803", "ГБУЗ «Городская клиническая больница № 15 им. О.М. Филатова ДЗМ»",
     Address("г. Москва, ул. Вешняковская, д. 23", "77", "111539"), "+74953756400")
@@ -88,6 +91,11 @@ def make_patient(rng: random.Random, local_id: str, *, sparse: bool = False, sni
     return Patient(local_id, family, given, patronymic, birth, sex, number, address,
                    f"+7916{rng.randint(1_000_000, 9_999_999)}", f"{rng.randint(10**15, 10**16 - 1)}", identity,
                    rng.choice(INSURERS))
+
+
+def insurer_code(patient: Patient) -> str | None:
+    """The СМО code of the patient's policy issuer, for the МИС's oms_insurer_code."""
+    return INSURER_CODES.get(patient.oms_insurer or "")
 
 
 def make_staff(rng: random.Random, local_id: str, department: Department, position: tuple[str, str]) -> Staff:

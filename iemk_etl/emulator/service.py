@@ -147,7 +147,8 @@ class IemkEmulator:
         return self._sync_reply(message, pix.ACTION[pix.ACK], reply)
 
     def patient_query(self, body: bytes) -> SyncAnswer:
-        message = self._open(body, PDQ, {pdq.ACTION}, async_reply=False)
+        # Both spellings of the action (IHE ITI-47's and the short one); the answer's matches the query's.
+        message = self._open(body, PDQ, set(pdq.ACTIONS), async_reply=False)
         if isinstance(message, SyncAnswer):
             return message
         try:
@@ -158,7 +159,7 @@ class IemkEmulator:
         self.store.record_message(message.addressing.message_id, PDQ, message.addressing.action,
                                   message.client_entity_id, "success", f"найдено пациентов: {len(found)}")
         reply = pdq.build_response(message.body, found, token=self.config.response_root)  # type: ignore[arg-type]
-        return self._sync_reply(message, pdq.RESPONSE_ACTION, reply)
+        return self._sync_reply(message, pdq.ACTIONS[message.addressing.action], reply)
 
     def _sync_reply(self, request: soap.Message, action: str, body: etree._Element) -> SyncAnswer:
         addressing = soap.Addressing(soap.new_message_id(), action, to=soap.ANONYMOUS,

@@ -13,11 +13,19 @@ import uuid
 from dataclasses import dataclass, field
 
 import psycopg
+from lxml import etree
 
 from iemk_etl import errors
 from iemk_etl.pipeline import guard
 from iemk_etl.protocol.hl7v3 import pix
-from iemk_etl.protocol.hl7v3.common import IDENTITY_DOC_TYPE, POLICY_TYPE, SNILS_TYPE, OtherId, PatientRecord
+from iemk_etl.protocol.hl7v3.common import (
+    IDENTITY_DOC_TYPE,
+    POLICY_TYPE,
+    SMO_REGISTRY,
+    SNILS_TYPE,
+    OtherId,
+    PatientRecord,
+)
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store import patient_feed as feed_rows
@@ -44,16 +52,51 @@ class FeedReport:
                 "documents_blocked": self.documents_blocked}
 
 
-def _record(p: PatientToFeed, mo_oid: str) -> PatientRecord:
-    others = []
-    if p.snils:
-        others.append(OtherId(SNILS_TYPE, p.snils))
-    if p.oms_policy:
-        others.append(OtherId(POLICY_TYPE, p.oms_policy))
-    if p.id_doc_number:
-        others.append(OtherId(IDENTITY_DOC_TYPE, f"{p.id_doc_series or ''}{p.id_doc_number}"))
+def record(p: PatientToFeed, mo_oid: str) -> PatientRecord:
+    """The patient as the feed states them: identifiers in the sample's order (ДУЛ, СНИЛС), then the ОМС policy,
+    which the sample lacks; the phone as a URL."""
+    others = [o for o in (_identity_document(p), _snils(p), _policy(p)) if o is not None]
     return PatientRecord(mo_oid, p.local_id, p.family, p.given, p.patronymic, str(p.sex),
-                         p.birth_date.strftime("%Y%m%d"), tuple(others))
+                         p.birth_date.strftime("%Y%m%d"), tuple(others), telecom=telecom(p.phone))
+
+
+def _identity_document(p: PatientToFeed) -> OtherId | None:
+    if not p.id_doc_number:
+        return None
+    # Series and number run together, as in the sample (documentNumber number="9206662113").
+    return OtherId(IDENTITY_DOC_TYPE, f"{p.id_doc_series or ''}{p.id_doc_number}",
+                   doc_kind=str(p.id_doc_kind) if p.id_doc_kind is not None else None,
+                   issuer_name=p.id_doc_issued_by or None)
+
+
+def _snils(p: PatientToFeed) -> OtherId | None:
+    return OtherId(SNILS_TYPE, p.snils) if p.snils else None
+
+
+def _policy(p: PatientToFeed) -> OtherId | None:
+    if not p.oms_policy:
+        return None
+    if not p.oms_insurer_code:
+        # Without the СМО's code the issuer is unknown to ИЭМК: said so (nullFlavor NI), never invented.
+        return OtherId(POLICY_TYPE, p.oms_policy, issuer_name=p.oms_insurer or None)
+    return OtherId(POLICY_TYPE, p.oms_policy, issuer_root=SMO_REGISTRY, issuer_code=p.oms_insurer_code,
+                   issuer_name=p.oms_insurer or None)
+
+
+def telecom(phone: str | None) -> str | None:
+    """A phone as an HL7 TEL URL (tel:+7-…), as the sample writes it; a value with its scheme stays as it is."""
+    if not phone or not phone.strip():
+        return None
+    phone = phone.strip()
+    return phone if phone.startswith(("tel:", "mailto:")) else f"tel:{phone}"
+
+
+def feed_message(patient: PatientToFeed, mo_oid: str, settings: Settings) -> etree._Element:
+    """The PIX add (a patient ИЭМК does not hold yet) or revise of this patient's current data."""
+    return pix.build_feed(pix.REVISE if patient.known else pix.ADD, record(patient, mo_oid),
+                          system_id=settings.require_client_entity_id(), system_name=settings.system_name,
+                          mo_name=patient.mo_name, mo_phone=telecom(patient.mo_phone),
+                          processing_code=settings.processing_code, receiver_device=settings.receiver_device_id)
 
 
 def feed(conn: psycopg.Connection, mo_oid: str, ledger_ids: list[int], settings: Settings,
@@ -76,32 +119,42 @@ def feed(conn: psycopg.Connection, mo_oid: str, ledger_ids: list[int], settings:
 
 def _feed_one(conn: psycopg.Connection, mo_oid: str, patient: PatientToFeed, settings: Settings,
               iemk: client.IemkClient, report: FeedReport) -> None:
-    patient_id, digest = patient.patient_id, patient.demographics_hash
-    interaction = pix.REVISE if patient.known else pix.ADD
+    """Send this patient's current data and record ИЭМК's verdict."""
     kind, message_id = _feed_identity(mo_oid, patient)
-    body = pix.build_feed(interaction, _record(patient, mo_oid), system_id=settings.require_client_entity_id(),
-                          system_name="iemk-etl", mo_name=patient.mo_name, processing_code=settings.processing_code,
-                          receiver_device=settings.receiver_device_id)
+    body = feed_message(patient, mo_oid, settings)
     try:
-        answer = iemk.call(settings.pix_url or "", pix.ACTION[interaction], body, message_id=message_id,
-                           service="pix")
-        ack = pix.read_ack(answer.body) if answer.body is not None else None
+        answer = iemk.call(settings.pix_url or "", pix.ACTION[etree.QName(body).localname], body,
+                           message_id=message_id, service="pix")
     except client.CallError as exc:
-        state = "failed" if exc.result.verdict is client.Verdict.REJECTED else "queued"
-        _save(conn, patient_id, digest, mo_oid, kind, state, message_id, exc.result.error)
-        report.transient += state == "queued"
-        report.rejected += state == "failed"
-        report.problems.append(exc.result.error)
+        _call_failed(conn, mo_oid, patient, kind, message_id, exc.result, report)
         return
+    ack = pix.read_ack(answer.body) if answer.body is not None else None
+    _settle(conn, mo_oid, patient, kind, message_id, ack, report)
+
+
+def _call_failed(conn: psycopg.Connection, mo_oid: str, patient: PatientToFeed, kind: str, message_id: str,
+                 result: client.CallResult, report: FeedReport) -> None:
+    """No acknowledgement: a refused request fails this state of the data; anything else waits for a rerun."""
+    state = "failed" if result.verdict is client.Verdict.REJECTED else "queued"
+    _save(conn, patient.patient_id, patient.demographics_hash, mo_oid, kind, state, message_id, result.error)
+    report.transient += state == "queued"
+    report.rejected += state == "failed"
+    report.problems.append(result.error)
+
+
+def _settle(conn: psycopg.Connection, mo_oid: str, patient: PatientToFeed, kind: str, message_id: str,
+            ack: pix.Acknowledgement | None, report: FeedReport) -> None:
+    """ИЭМК's acknowledgement: accepted data become the registered state of the patient; refused ones block."""
+    patient_id, digest = patient.patient_id, patient.demographics_hash
     if ack is not None and ack.accepted:
         with conn.transaction():
             _save(conn, patient_id, digest, mo_oid, kind, "accepted", message_id, ack.detail)
             feed_rows.register(conn, patient_id, mo_oid, digest)
         report.accepted += 1
-    else:
-        _save(conn, patient_id, digest, mo_oid, kind, "rejected", message_id,
-              ack.detail if ack else "ИЭМК не вернула подтверждение")
-        report.rejected += 1
+        return
+    _save(conn, patient_id, digest, mo_oid, kind, "rejected", message_id,
+          ack.detail if ack else "ИЭМК не вернула подтверждение")
+    report.rejected += 1
 
 
 def _feed_identity(mo_oid: str, patient: PatientToFeed) -> tuple[str, str]:

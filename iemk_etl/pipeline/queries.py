@@ -62,7 +62,7 @@ def search_patients(iemk: client.IemkClient, settings: Settings,
                     query: pdq.PatientQuery) -> list[PatientRecord]:
     body = pdq.build_request(query, system_id=settings.require_client_entity_id(),
                              processing_code=settings.processing_code)
-    answer = call_retrying(iemk, settings.pdq_url or "", pdq.ACTION, body, service="pdq",
+    answer = call_retrying(iemk, settings.pdq_url or "", settings.pdq_action, body, service="pdq",
                            what="поиск пациентов в ИЭМК (PDQ)")
     return pdq.read_response(answer.body) if answer.body is not None else []
 

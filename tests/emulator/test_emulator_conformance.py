@@ -23,9 +23,9 @@ from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
 
 from cda_factory import MO, document
-from exchange_helpers import _replies, _submission
+from exchange_helpers import _replies, _submission, shared_dir
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "pix"
+SAMPLES = (shared_dir() or Path(__file__).resolve().parents[3] / "shared") / "samples" / "pix"
 H = {"h": V3}
 
 

@@ -25,8 +25,13 @@ from iemk_etl.protocol.hl7v3.common import (
 )
 
 QUERY, QUERY_RESPONSE = "PRPA_IN201305UV02", "PRPA_IN201306UV02"
-ACTION = "urn:hl7-org:v3:PRPA_IN201305"
-RESPONSE_ACTION = "urn:hl7-org:v3:PRPA_IN201306"
+# wsa:Action of the query and of its answer. IHE ITI-47 (ITI TF-2b 3.47.4.1.2 / 3.47.4.2.2) spells them with the
+# interaction ids; iemk-etl first used the short form. No public evidence says which ИЭМК takes: the client
+# sends IEMK_PDQ_ACTION (ITI-47 by default), and an answer carries the action matching the query's.
+ITI47_ACTION, ITI47_RESPONSE_ACTION = "urn:hl7-org:v3:PRPA_IN201305UV02", "urn:hl7-org:v3:PRPA_IN201306UV02"
+SHORT_ACTION, SHORT_RESPONSE_ACTION = "urn:hl7-org:v3:PRPA_IN201305", "urn:hl7-org:v3:PRPA_IN201306"
+ACTIONS = {ITI47_ACTION: ITI47_RESPONSE_ACTION, SHORT_ACTION: SHORT_RESPONSE_ACTION}
+ACTION, RESPONSE_ACTION = ITI47_ACTION, ITI47_RESPONSE_ACTION      # the defaults
 _INTERACTION_ROOT = "2.16.840.1.113883.1.6"
 
 

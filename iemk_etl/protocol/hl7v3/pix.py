@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from lxml import etree
 
 from iemk_etl.protocol.hl7v3.common import (
+    ID_DOC_KINDS,
     ID_TYPES,
+    IDENTITY_DOC_TYPE,
     IEMK_DEVICE,
     NS,
     PROCESSING_CODE,
     V3,
+    OtherId,
     PatientRecord,
     begin,
     device,
@@ -28,6 +31,14 @@ ACK = "MCCI_IN000002UV01"
 ACTION = {ADD: "urn:hl7-org:v3:PRPA_IN201301", REVISE: "urn:hl7-org:v3:PRPA_IN201302",
           ACK: "urn:hl7-org:v3:MCCI_IN000002"}
 INTERACTION_ROOT = "1.2.643.5.1.13.2.7.3"
+DEFAULT_SYSTEM_NAME = "iemk-etl"   # sender/device/name unless IEMK_SYSTEM_NAME says how ЕГИСЗ registered us
+
+# The words the sample writes beside the codes: the ДУЛ as an identifier type (НСИ 1.2.643.5.1.13.2.7.1.62) and its
+# kind (НСИ 1.2.643.5.1.13.2.1.1.498). Only kinds whose names we hold are named; another code goes without
+# displayName (optional in an HL7 CD), never with a guessed name.
+IDENTITY_DOC_TYPE_NAME = "Документ, удостоверяющий личность"
+ID_DOC_KINDS_NAME = "Классификатор документов, удостоверяющих личность гражданина Российской Федерации"
+ID_DOC_KIND_NAMES = {"14": "Паспорт гражданина РФ"}
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,11 @@ class FeedMessage:
 
 
 def build_feed(interaction: str, patient: PatientRecord, *, system_id: str, system_name: str, mo_name: str,
-               processing_code: str = PROCESSING_CODE, receiver_device: str = IEMK_DEVICE) -> etree._Element:
-    """The request a МИС sends to add (or revise) a patient: the sample's structure."""
+               mo_phone: str | None = None, processing_code: str = PROCESSING_CODE,
+               receiver_device: str = IEMK_DEVICE) -> etree._Element:
+    """The request a МИС sends to add (or revise) a patient, element for element the public sample's
+    (../shared/samples/pix/pix_PRPA_IN201301RU02_request.xml): the identifiers in ``patient.other_ids`` order,
+    ``mo_phone`` (a URL, tel:…) as the МО's contactParty."""
     root = begin(interaction, {None: V3})
     transmission(root, {"root": patient.mo_oid, "extension": str(uuid.uuid4())},
                  {"root": INTERACTION_ROOT, "extension": interaction}, accept_ack="AL", processing_code=processing_code)
@@ -62,18 +76,42 @@ def build_feed(interaction: str, patient: PatientRecord, *, system_id: str, syst
     sub(pat, "statusCode", code="active")
     person = write_person(pat, patient)
     for other in patient.other_ids:
-        ident = sub(person, "asOtherIDs", classCode="IDENT")
-        sub(ident, "documentType", code=other.type_code, codeSystem=ID_TYPES)
-        sub(ident, "documentNumber", number=other.number, series=other.series or None)
-        scope = sub(ident, "scopingOrganization", classCode="ORG", determinerCode="INSTANCE")
-        sub(scope, "id", nullFlavor="NI")
-    provider = sub(pat, "providerOrganization", classCode="ORG", determinerCode="INSTANCE")
-    sub(provider, "id", root=patient.mo_oid)
-    sub(provider, "name", mo_name)
+        _other_id(person, other)
+    _provider(pat, patient.mo_oid, mo_name, mo_phone)
     custodian = sub(sub(event, "custodian", typeCode="CST"), "assignedEntity", classCode="ASSIGNED")
     sub(custodian, "id", root=patient.mo_oid)
     sub(sub(custodian, "assignedOrganization", classCode="ORG", determinerCode="INSTANCE"), "name", mo_name)
     return root
+
+
+def _other_id(person: etree._Element, other: OtherId) -> None:
+    """asOtherIDs: the type (for a ДУЛ with its name and, as qualifier, its kind), the number, the issuer."""
+    ident = sub(person, "asOtherIDs", classCode="IDENT")
+    if other.type_code == IDENTITY_DOC_TYPE:
+        doc_type = sub(ident, "documentType", code=other.type_code, codeSystem=ID_TYPES,
+                       displayName=IDENTITY_DOC_TYPE_NAME)
+        if other.doc_kind:
+            sub(sub(doc_type, "qualifier"), "name", code=other.doc_kind, codeSystem=ID_DOC_KINDS,
+                codeSystemName=ID_DOC_KINDS_NAME, displayName=ID_DOC_KIND_NAMES.get(other.doc_kind))
+    else:
+        sub(ident, "documentType", code=other.type_code, codeSystem=ID_TYPES)
+    sub(ident, "documentNumber", number=other.number, series=other.series or None)
+    scope = sub(ident, "scopingOrganization", classCode="ORG", determinerCode="INSTANCE")
+    if other.issuer_root:
+        sub(scope, "id", root=other.issuer_root, extension=other.issuer_code)
+    else:
+        sub(scope, "id", nullFlavor="NI")
+    if other.issuer_name:
+        sub(scope, "name", other.issuer_name)
+
+
+def _provider(patient_el: etree._Element, mo_oid: str, mo_name: str, mo_phone: str | None) -> None:
+    """providerOrganization: the МО, and — HL7 COCT_MT150003UV03.ContactParty — whom to call there."""
+    provider = sub(patient_el, "providerOrganization", classCode="ORG", determinerCode="INSTANCE")
+    sub(provider, "id", root=mo_oid)
+    sub(provider, "name", mo_name)
+    if mo_phone:
+        sub(sub(provider, "contactParty", classCode="CON"), "telecom", value=mo_phone)
 
 
 def _agent(device_el: etree._Element, org_id: str, org_name: str) -> None:

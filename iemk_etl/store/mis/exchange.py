@@ -81,6 +81,12 @@ class PatientToFeed:
     id_doc_series: str | None
     id_doc_number: str | None
     mo_name: str
+    phone: str | None = None
+    id_doc_kind: int | None = None       # НСИ 1.2.643.5.1.13.2.1.1.498 (14 = паспорт гражданина РФ)
+    id_doc_issued_by: str | None = None
+    oms_insurer_code: str | None = None  # the СМО, registry 1.2.643.5.1.13.2.1.1.635
+    oms_insurer: str | None = None       # its name
+    mo_phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,8 @@ WITH wanted AS (
 )
 SELECT p.id, iemk.patient_demographics_hash(p), r.payload_hash IS NOT NULL,
        p.local_id, p.family, p.given, p.patronymic, p.sex, p.birth_date, p.snils, p.oms_policy,
-       p.id_doc_series, p.id_doc_number, m.name
+       p.id_doc_series, p.id_doc_number, m.name, p.phone, p.id_doc_type_iemk, p.id_doc_issued_by,
+       p.oms_insurer_code, p.oms_insurer, m.phone
 FROM wanted w JOIN mis.patient p ON p.id = w.patient_id JOIN mis.mo m ON m.oid = p.mo_oid
 LEFT JOIN iemk.patient_registration r ON r.patient_id = p.id
 WHERE p.mo_oid = %(mo)s AND r.payload_hash IS DISTINCT FROM iemk.patient_demographics_hash(p)

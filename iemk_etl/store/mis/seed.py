@@ -60,19 +60,29 @@ def upsert_staff(conn: psycopg.Connection, mo_oid: str, department_id: int, pers
          person.position_code, person.position_name, person.phone)).fetchone())
 
 
-def insert_patient(conn: psycopg.Connection, mo_oid: str, p: Patient) -> int:
-    """The patient (kept as it is when the local id is known already); returns its id."""
+# The ДУЛ's type by НСИ 1.2.643.5.1.13.13.99.2.48 (the СЭМД's) → by НСИ 1.2.643.5.1.13.2.1.1.498 (the PIX feed's):
+# паспорт гражданина РФ is 1 in the one and 14 in the other (as migration 013 backfills).
+IEMK_ID_DOC_KINDS = {1: 14}
+
+
+def insert_patient(conn: psycopg.Connection, mo_oid: str, p: Patient, *, oms_insurer_code: str | None = None,
+                   id_doc_type_iemk: int | None = None) -> int:
+    """The patient (kept as it is when the local id is known already); returns its id. ``id_doc_type_iemk``
+    defaults to the НСИ 498 code of the ДУЛ's type where the two classifiers agree."""
     doc = p.identity
     addr = p.address
+    if id_doc_type_iemk is None and doc is not None:
+        id_doc_type_iemk = IEMK_ID_DOC_KINDS.get(doc.type_code)
     conn.execute(
         "INSERT INTO mis.patient (mo_oid, local_id, family, given, patronymic, birth_date, sex, snils, oms_policy,"
         " id_doc_type, id_doc_series, id_doc_number, id_doc_issued_by, id_doc_issued_on, address, postal_code,"
-        " region, phone, oms_insurer) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s)"
+        " region, phone, oms_insurer, oms_insurer_code, id_doc_type_iemk)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (mo_oid, local_id) DO NOTHING",
         (mo_oid, p.local_id, p.family, p.given, p.patronymic, p.birth_date, p.sex, p.snils, p.oms_policy,
          doc and doc.type_code, doc and doc.series, doc and doc.number, doc and doc.issued_by, doc and doc.issued_on,
-         addr and addr.text, addr and addr.postal_code, addr and int(addr.region_code), p.phone, p.oms_insurer))
+         addr and addr.text, addr and addr.postal_code, addr and int(addr.region_code), p.phone, p.oms_insurer,
+         oms_insurer_code, id_doc_type_iemk))
     return _id(conn.execute("SELECT id FROM mis.patient WHERE mo_oid = %s AND local_id = %s",
                             (mo_oid, p.local_id)).fetchone())
 
