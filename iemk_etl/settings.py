@@ -30,6 +30,8 @@ DEFAULT_RECEIVER_DEVICE_ID = "d5a0f9c0-5db4-11e3-949a-0800200c9a66"  # the ИЭ�
 DEFAULT_PROCESSING_CODE = "P"                                   # HL7v3 processingCode: P production, D debug, T test
 DEFAULT_RETRY_LADDER = "1m,5m,30m,2h,6h,1d,2d,3d"  # minutes within a run, then the next runs, up to days
 DEFAULT_MIS_NUMBER = "100.1.1"   # <100>.<МИС>.<экземпляр МИС>: the arcs of our identifiers under the МО's OID
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024   # = protocol.xml.MAX_MESSAGE_BYTES: the largest message ИЭМК takes
+MIN_MESSAGE_BYTES = 1024 * 1024                # a smaller limit would refuse ordinary СЭМД: a mistake, not a policy
 
 SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
     "IEMK_REPOSITORY_URL": "/xds/repository",
@@ -103,6 +105,9 @@ class Settings:
     p12_passwords: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     quarantine_days: int = 30            # replies relating to nothing we sent are kept this long, then purged
     require_signed_replies: bool = False  # the callback receiver quarantines replies without a WS-Security signature
+    # The largest message sent or accepted (an HTTP body, an XML document): over it the client refuses to send,
+    # the emulator and the callback receiver answer 413.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     def p12_password(self, mo_code: str) -> str | None:
         """IEMK_P12_PASSWORD__<MO CODE>, else IEMK_P12_PASSWORD, else None (a container without a password)."""
@@ -379,4 +384,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         p12_passwords=env.prefixed(P12_VARIABLE),
         quarantine_days=env.integer("IEMK_QUARANTINE_DAYS", 30, minimum=1),
         require_signed_replies=env.boolean("IEMK_REQUIRE_SIGNED_REPLIES", False),
+        max_message_bytes=env.integer("IEMK_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=MIN_MESSAGE_BYTES),
     )
