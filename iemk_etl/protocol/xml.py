@@ -40,7 +40,7 @@ class MessageTooLargeError(UnsafeXmlError):
     default_kind = errors.MESSAGE_TOO_LARGE
 
     def __init__(self, size: int, limit: int, what: str = "XML document") -> None:
-        super().__init__(f"{what} of {size} bytes exceeds the limit of {limit} bytes ({limit / 2**20:g} MiB)")
+        super().__init__(f"{what} of {size} bytes exceeds the limit of {limit} bytes ({limit / 2**20:.1f} MiB)")
         self.size = size
         self.limit = limit
 
@@ -103,6 +103,8 @@ def _ascii_view(head: bytes) -> bytes:
             return _reencode(head, codec)
     if head[:4] in _SNIFFED:
         return _reencode(head, _SNIFFED[head[:4]])
+    if head[:2] in (b"<\x00", b"\x00<"):      # "<" in UTF-16 before something other than "?"
+        return _reencode(head, "utf-16-le" if head[0] == 0x3C else "utf-16-be")
     if head.startswith(_EBCDIC):
         raise UnsafeXmlError("XML in EBCDIC is not accepted")
     return head.removeprefix(codecs.BOM_UTF8)

@@ -92,7 +92,7 @@ def framing(headers: object, limit: int) -> Framing:
     length = int(lengths[0])
     if length > limit:
         raise BodyTooLargeError(f"request body of {length} bytes exceeds the limit of {limit} bytes "
-                                f"({limit / 2**20:g} MiB)")
+                                f"({limit / 2**20:.1f} MiB)")
     return Framing(chunked=False, length=length)
 
 
@@ -155,7 +155,7 @@ class QuietHandler(BaseHTTPRequestHandler):
                     return bytes(body)
                 if len(body) + size > self.max_body:
                     raise BodyTooLargeError(f"chunked request body exceeds the limit of {self.max_body} bytes "
-                                            f"({self.max_body / 2**20:g} MiB)")
+                                            f"({self.max_body / 2**20:.1f} MiB)")
                 chunk = self.rfile.read(size)
                 if len(chunk) < size:
                     raise BadFramingError(f"chunked body truncated: a chunk ended after {len(chunk)} of {size} bytes")
