@@ -105,7 +105,7 @@ def test_a_30_mb_semd_with_a_pdf_goes_through_the_whole_exchange(fresh_dsn, dev_
             cfg = dataclasses.replace(settings.load().with_iemk_url(emulator.url), callback_url=callback.url,
                                       packs_dir=flk_packs, logical_control=True)
             started = time.perf_counter()
-            ids = validate.validate(conn, extract.extract(conn, GKB, *_bounds(DAY)), cfg)
+            ids = validate.validate(conn, extract.extract_documents(conn, GKB, [document_id]), cfg)
             assert len(ids) == 1, conn.execute("SELECT status FROM mis.semd_document WHERE id = %s",
                                                (document_id,)).fetchone()
             started = timed("validate (XSD + Schematron)", started)
