@@ -100,6 +100,9 @@ class IemkClient:
                              ledger_id: int | None = None) -> CallResult:
         """ITI-41; ``ledger_id`` links the archived envelopes to the document's ledger row."""
         wsdl.check_action("repository", submit.ACTION)
+        encoded = 4 * -(-len(submission.document) // 3)      # its base64 alone: refused before hashing tens of MB
+        if encoded > self.max_message_bytes:
+            return CallResult.failure(errors.MESSAGE_TOO_LARGE, _too_large(encoded, self.max_message_bytes))
         addressing = soap.Addressing(message_id=message_id, action=submit.ACTION, to=self.repository_url,
                                      reply_to=reply_to)
         envelope = soap.build_envelope(submit.build_request(submission), addressing, self.client_entity_id)
