@@ -109,6 +109,9 @@ NO_DATABASE = _kind("NO_DATABASE", "База данных недоступна",
 UNKNOWN_MO = _kind("UNKNOWN_MO", "МО не найдена", A, Retry.AFTER_FIX)
 UNKNOWN_KIND = _kind("UNKNOWN_KIND", "Вид СЭМД не поддерживается", M, Retry.NEVER)
 BAD_XML = _kind("BAD_XML", "XML не принят", M, Retry.NEVER)
+# Over IEMK_MAX_MESSAGE_BYTES (64 MiB by default, the size ИЭМК documents): refused before it goes, or by HTTP 413.
+# The same bytes will never fit; the МИС makes the document smaller (e.g. a scan at a lower resolution), a new version.
+MESSAGE_TOO_LARGE = _kind("MESSAGE_TOO_LARGE", "Размер сообщения превышает допустимый", M, Retry.NEVER)
 BAD_SIGNATURE = _kind("BAD_SIGNATURE", "Подпись не верна", M, Retry.NEVER)
 BAD_FAULT_PROFILE = _kind("BAD_FAULT_PROFILE", "Неверный профиль сбоев эмулятора", A, Retry.AFTER_FIX)
 PATIENT_REJECTED = _kind("PATIENT_REJECTED", "ИЭМК не приняла сведения о пациенте", M, Retry.NEVER)

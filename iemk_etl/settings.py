@@ -34,6 +34,9 @@ DEFAULT_SYSTEM_NAME = "iemk-etl"  # HL7v3 sender/device/name: the name our syste
 # wsa:Action of the PDQ query: IHE ITI-47 (PRPA_IN201305UV02) first, the default — no public evidence says what
 # ИЭМК expects — and the short spelling iemk-etl used before; protocol.hl7v3.pdq.ACTIONS answers each.
 PDQ_ACTIONS = ("urn:hl7-org:v3:PRPA_IN201305UV02", "urn:hl7-org:v3:PRPA_IN201305")
+# = protocol.xml.MAX_MESSAGE_BYTES: the largest message (assumed: no public figure)
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MIN_MESSAGE_BYTES = 1024 * 1024                # a smaller limit would refuse ordinary СЭМД: a mistake, not a policy
 
 SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
     "IEMK_REPOSITORY_URL": "/xds/repository",
@@ -115,6 +118,10 @@ class Settings:
     emulator_client_certificates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     system_name: str = DEFAULT_SYSTEM_NAME   # HL7v3 sender/device/name
     pdq_action: str = PDQ_ACTIONS[0]         # wsa:Action of the PDQ query
+
+    # The largest message sent or accepted (an HTTP body, an XML document): over it the client refuses to send,
+    # the emulator and the callback receiver answer 413.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     @property
     def require_signed_replies(self) -> bool:
@@ -443,4 +450,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         system_name=env.text("IEMK_SYSTEM_NAME", DEFAULT_SYSTEM_NAME) or DEFAULT_SYSTEM_NAME,
         pdq_action=env.checked("IEMK_PDQ_ACTION", _pdq_action, f"ожидается одно из: {', '.join(PDQ_ACTIONS)}",
                                PDQ_ACTIONS[0]),
+        max_message_bytes=env.integer("IEMK_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=MIN_MESSAGE_BYTES),
     )

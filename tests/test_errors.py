@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib
 import inspect
+import os
 import pkgutil
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import iemk_etl
 from iemk_etl import errors
 from iemk_etl.errors import Actor, Retry
 
-NSI_305 = Path(__file__).resolve().parents[2] / "shared" / "nsi" / "305_remd_message_codes_v3.18.csv"
+# ../shared beside the repository, or IEMK_SHARED_DIR (a worktree elsewhere).
+SHARED = Path(os.environ.get("IEMK_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+NSI_305 = SHARED / "nsi" / "305_remd_message_codes_v3.18.csv"
 
 
 def test_every_nsi_305_code_maps_to_one_entry():

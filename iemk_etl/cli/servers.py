@@ -50,7 +50,8 @@ def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | 
     return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay,
                           faults=profile, require_registered_patient=require_registered_patient,
                           logical_control=settings.logical_control, known_clients=settings.emulator_clients,
-                          known_mo=settings.emulator_mo, client_certificates=bound, reply_signer=signer)
+                          known_mo=settings.emulator_mo, client_certificates=bound, reply_signer=signer,
+                          max_message_bytes=settings.max_message_bytes)
 
 
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -107,7 +108,8 @@ def cmd_callback_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     dsn, conn = connect(settings)  # checks the schema before listening: replies must land in a current ledger
     conn.close()
-    server = CallbackServer(dsn, args.host, args.port, trust=ReplyTrust.from_settings(settings)).start()
+    server = CallbackServer(dsn, args.host, args.port, trust=ReplyTrust.from_settings(settings),
+                            max_message_bytes=settings.max_message_bytes).start()
     return _serve_until_signal(server.stop, server.url, "callback receiver")
 
 

@@ -17,7 +17,7 @@ from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
 from iemk_etl.emulator.store import Store, Submission
 from iemk_etl.protocol import soap, wsdl
 from iemk_etl.protocol.xds import retrieve
-from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
+from iemk_etl.transport.http_server import BackgroundServer, QuietHandler
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +109,15 @@ def make_handler(emulator: IemkEmulator, replies: ReplySender) -> type[QuietHand
               PIX_PATH: emulator.patient_feed, PDQ_PATH: emulator.patient_query}
 
     class EmulatorHandler(QuietHandler):
+        max_body = emulator.config.max_message_bytes
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             service = routes.get(self.path.split("?")[0])
             if service is None:
-                self.respond(404, b"unknown service path")
+                self.reject(404, "unknown service path")
                 return
-            try:
-                body = self.read_body()
-            except BodyTooLargeError as exc:
-                self.respond(413, str(exc).encode())
+            body = self.read_request_body()
+            if body is None:     # refused (413, 400, 501, 417), answered and logged
                 return
             operation = _operation(self.path.split("?")[0], body)
             faults = emulator.config.faults

@@ -68,6 +68,7 @@ class EmulatorConfig:
     client_certificates: Mapping[str, pinning.Pins] = field(default_factory=dict)
     # Signs the asynchronous replies (Body, the reply profile) when set: `emulator serve --reply-cert/--reply-key`.
     reply_signer: Signer | None = None
+    max_message_bytes: int = xml.MAX_MESSAGE_BYTES   # a bigger HTTP body gets 413 (IEMK_MAX_MESSAGE_BYTES)
 
 
 @dataclass
@@ -91,7 +92,7 @@ class IemkEmulator:
               ) -> soap.Message | SyncAnswer:
         """The checks every service makes before it reads the body: SOAP, WS-Addressing, client, signature."""
         try:
-            message = body if isinstance(body, soap.Message) else soap.parse(body)
+            message = body if isinstance(body, soap.Message) else soap.parse(body, limit=self.config.max_message_bytes)
         except soap.SoapFormatError as exc:
             return self._fault("Sender", "FormatError", str(exc), service=service)
         a = message.addressing
@@ -231,7 +232,7 @@ class IemkEmulator:
             return RegistryError("XDSDictionaryValidationError",
                                      "не указан вид СЭМД (formatCode по НСИ 1.2.643.5.1.13.13.11.1520)")
         try:
-            root: etree._Element | None = xml.parse(sub.data)
+            root: etree._Element | None = xml.parse(sub.data, limit=self.config.max_message_bytes)
         except (etree.XMLSyntaxError, xml.UnsafeXmlError):
             root = None      # format control reports it
         # ФЛК applies the rules of the kind the request declares; a document of another kind is a metadata error,
@@ -349,7 +350,7 @@ class IemkEmulator:
     def repository(self, body: bytes) -> SyncAnswer:
         """One endpoint for the repository's two transactions, told apart by wsa:Action."""
         try:
-            message = soap.parse(body)
+            message = soap.parse(body, limit=self.config.max_message_bytes)
         except soap.SoapFormatError as exc:
             return self._fault("Sender", "FormatError", str(exc))
         if message.addressing.action == retrieve.ACTION:

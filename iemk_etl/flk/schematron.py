@@ -19,6 +19,7 @@ from lxml import etree
 
 from iemk_etl import errors
 from iemk_etl.errors import IemkError
+from iemk_etl.protocol import xml
 from iemk_etl.protocol.xml import sub
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,7 @@ def compile_schematron(sch_path: Path) -> str:
 
 def strip_cda_namespace(data: bytes) -> str:
     """The document with elements of urn:hl7-org:v3 moved to no namespace, the others untouched."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    root = etree.fromstring(data, parser)
+    root = xml.parse(data)     # the safe parser: no DTD, no entities, and a СЭМД with a large PDF inside parses
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag.startswith(f"{{{CDA}}}"):
             el.tag = el.tag[len(CDA) + 2:]

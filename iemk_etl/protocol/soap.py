@@ -82,9 +82,9 @@ def to_bytes(envelope: etree._Element) -> bytes:
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
 
-def parse(data: bytes) -> Message:
+def parse(data: bytes, *, limit: int = xml.MAX_MESSAGE_BYTES) -> Message:
     try:
-        env = xml.parse(data)
+        env = xml.parse(data, limit=limit)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
         raise SoapFormatError(f"сообщение не является корректным XML: {exc}") from None
     if env.tag != f"{{{SOAP}}}Envelope":

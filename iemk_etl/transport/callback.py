@@ -21,10 +21,11 @@ import psycopg
 from lxml import etree
 
 from iemk_etl.protocol import soap
+from iemk_etl.protocol.xml import MAX_MESSAGE_BYTES
 from iemk_etl.settings import Settings
 from iemk_etl.signing import pinning, wssecurity
 from iemk_etl.store import audit, db, inbox
-from iemk_etl.transport.http_server import BackgroundServer, BodyTooLargeError, QuietHandler
+from iemk_etl.transport.http_server import BackgroundServer, QuietHandler
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,10 @@ class ReplyTrust:
         return None
 
 
-def store_reply(conn: psycopg.Connection, body: bytes, *, trust: ReplyTrust | None = None) -> tuple[str, str]:
+def store_reply(conn: psycopg.Connection, body: bytes, *, trust: ReplyTrust | None = None,
+                limit: int = MAX_MESSAGE_BYTES) -> tuple[str, str]:
     """Store one reply: (what became of it — stored, already stored, quarantined —, its MessageID)."""
-    message = soap.parse(body)
+    message = soap.parse(body, limit=limit)
     a = message.addressing
     if not a.message_id:
         raise soap.SoapFormatError("в ответе нет wsa:MessageID")
@@ -103,22 +105,24 @@ def _doubt(conn: psycopg.Connection, message: soap.Message, trust: ReplyTrust) -
     return None
 
 
-def make_handler(dsn: str, *, trust: ReplyTrust | None = None) -> type[QuietHandler]:
+def make_handler(dsn: str, *, trust: ReplyTrust | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> type[QuietHandler]:
     recorder = audit.Recorder(dsn, persistent=False)
 
     class CallbackHandler(QuietHandler):
+        max_body = max_message_bytes
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.split("?")[0] != CALLBACK_PATH:
-                self.respond(404, b"unknown path")
+                self.reject(404, "unknown path")
+                return
+            body = self.read_request_body()
+            if body is None:     # refused (413, 400, 501, 417), answered and logged
                 return
             try:
-                body = self.read_body()
                 archive_reply(recorder, body)
                 with db.connect(dsn) as conn:
-                    outcome, message_id = store_reply(conn, body, trust=trust)
-            except BodyTooLargeError as exc:
-                self.respond(413, str(exc).encode())
-                return
+                    outcome, message_id = store_reply(conn, body, trust=trust, limit=max_message_bytes)
             except soap.SoapFormatError as exc:
                 fault = soap.Fault("Sender", "FormatError", str(exc))
                 self.respond(400, soap.build_fault(fault), soap.CONTENT_TYPE)
@@ -135,8 +139,10 @@ def make_handler(dsn: str, *, trust: ReplyTrust | None = None) -> type[QuietHand
 
 
 class CallbackServer:
-    def __init__(self, dsn: str, host: str = "127.0.0.1", port: int = 0, *, trust: ReplyTrust | None = None) -> None:
-        self.server = BackgroundServer(make_handler(dsn, trust=trust), host, port)
+    def __init__(self, dsn: str, host: str = "127.0.0.1", port: int = 0, *, trust: ReplyTrust | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self.server = BackgroundServer(make_handler(dsn, trust=trust, max_message_bytes=max_message_bytes), host,
+                                       port)
 
     @property
     def url(self) -> str:

@@ -13,7 +13,7 @@ from lxml import etree
 
 from iemk_etl import errors
 from iemk_etl.errors import ConfigurationError, IemkError
-from iemk_etl.protocol import soap, wsdl
+from iemk_etl.protocol import soap, wsdl, xml
 from iemk_etl.protocol.xds import submit
 from iemk_etl.settings import Settings
 from iemk_etl.signing import wssecurity
@@ -75,8 +75,10 @@ class ExchangeObserver(Protocol):
 
 class IemkClient:
     def __init__(self, repository_url: str, *, client_entity_id: str, signer: Signer, timeout: float,
-                 http: httpx.Client | None = None, observer: ExchangeObserver | None = None) -> None:
+                 http: httpx.Client | None = None, observer: ExchangeObserver | None = None,
+                 max_message_bytes: int = xml.MAX_MESSAGE_BYTES) -> None:
         self.repository_url = repository_url
+        self.max_message_bytes = max_message_bytes      # an envelope over it is never sent (MESSAGE_TOO_LARGE)
         self.client_entity_id = client_entity_id
         self.signer = signer
         self.observer = observer
@@ -98,6 +100,9 @@ class IemkClient:
                              ledger_id: int | None = None) -> CallResult:
         """ITI-41; ``ledger_id`` links the archived envelopes to the document's ledger row."""
         wsdl.check_action("repository", submit.ACTION)
+        encoded = 4 * -(-len(submission.document) // 3)      # its base64 alone: refused before hashing tens of MB
+        if encoded > self.max_message_bytes:
+            return CallResult.failure(errors.MESSAGE_TOO_LARGE, _too_large(encoded, self.max_message_bytes))
         addressing = soap.Addressing(message_id=message_id, action=submit.ACTION, to=self.repository_url,
                                      reply_to=reply_to)
         envelope = soap.build_envelope(submit.build_request(submission), addressing, self.client_entity_id)
@@ -143,6 +148,8 @@ class IemkClient:
         Transport trouble is a CallError with a TRANSIENT verdict. The observer sees the request before it goes
         (so a reply arriving before the answer finds it archived) and the answer, whatever it is."""
         raw = soap.to_bytes(envelope)
+        if len(raw) > self.max_message_bytes:
+            raise CallError(CallResult.failure(errors.MESSAGE_TOO_LARGE, _too_large(len(raw), self.max_message_bytes)))
         self._observe(audit.Envelope(audit.OUT, audit.REQUEST, raw, service, addressing.action,
                                      addressing.message_id, None, ledger_id))
         try:
@@ -154,7 +161,7 @@ class IemkClient:
             raise CallError(CallResult.failure(errors.UNREACHABLE,
                                                f"ИЭМК недоступна: {type(exc).__name__}: {exc}")) from None
         try:
-            answer = soap.parse(response.content) if response.content else None
+            answer = soap.parse(response.content, limit=self.max_message_bytes) if response.content else None
         except soap.SoapFormatError:
             answer = None
         a = answer.addressing if answer is not None else None
@@ -185,7 +192,7 @@ def client_for_mo(settings: Settings, mo_code: str, *,
     entity = settings.require_client_entity_id()      # before the key store: the plainer problem first
     signer = (request_signer or KeyStore(settings).request_signer)(mo_code)
     return IemkClient(settings.repository_url, client_entity_id=entity, signer=signer, timeout=settings.http_timeout,
-                      observer=observer)
+                      observer=observer, max_message_bytes=settings.max_message_bytes)
 
 
 def _is_fault(answer: soap.Message | None) -> bool:
@@ -197,6 +204,9 @@ def _refusal(response: httpx.Response, answer: soap.Message | None) -> CallResul
     error taxonomy (a busy or failing service: again later; our settings, certificate or clock: held until fixed;
     the document itself: refused)."""
     fault = soap.find_fault(answer) if answer is not None else None
+    if response.status_code == 413:     # Content Too Large: the same bytes will never go
+        return CallResult.failure(errors.MESSAGE_TOO_LARGE, f"{errors.MESSAGE_TOO_LARGE.title}: ИЭМК ответила "
+                                  "HTTP 413 (Content Too Large)", 413)
     if response.status_code in _TRANSIENT_HTTP:
         kind = errors.of_fault(fault.code, fault.subcode) if fault is not None else errors.HTTP_TRANSIENT
         if not kind.transient:   # a 5xx/429 is "not now" whatever its fault says
@@ -209,3 +219,11 @@ def _refusal(response: httpx.Response, answer: soap.Message | None) -> CallResul
         return CallResult.failure(kind, f"ИЭМК ответила HTTP {response.status_code}", response.status_code)
     code = f"{fault.subcode}: " if fault.subcode else ""
     return CallResult.failure(kind, f"{code}{fault.reason}", response.status_code)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f}".replace(".", ",")
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"{errors.MESSAGE_TOO_LARGE.title} ({_mb(limit)} МБ): запрос {_mb(size)} МБ не отправлен"
