@@ -40,6 +40,7 @@ SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service und
 P12_VARIABLE = "IEMK_P12_PASSWORD"  # a variable name; the passwords are read at load
 GOST_BACKENDS = ("auto", "openssl", "python")
 PROCESSING_CODES = ("P", "D", "T")
+XDS_LAYOUTS = ("evidence", "legacy")   # protocol.xds.common.LAYOUTS; the first is the default
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
@@ -103,6 +104,7 @@ class Settings:
     p12_passwords: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     quarantine_days: int = 30            # replies relating to nothing we sent are kept this long, then purged
     require_signed_replies: bool = False  # the callback receiver quarantines replies without a WS-Security signature
+    xds_metadata_layout: str = "evidence"  # ITI-41/ITI-18 metadata: evidence (kind in classCode) | legacy (formatCode)
 
     def p12_password(self, mo_code: str) -> str | None:
         """IEMK_P12_PASSWORD__<MO CODE>, else IEMK_P12_PASSWORD, else None (a container without a password)."""
@@ -379,4 +381,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         p12_passwords=env.prefixed(P12_VARIABLE),
         quarantine_days=env.integer("IEMK_QUARANTINE_DAYS", 30, minimum=1),
         require_signed_replies=env.boolean("IEMK_REQUIRE_SIGNED_REPLIES", False),
+        xds_metadata_layout=env.choice("IEMK_XDS_METADATA_LAYOUT", XDS_LAYOUTS[0], XDS_LAYOUTS),
     )
