@@ -168,15 +168,20 @@ def _submission_set(objects: etree._Element, s: Submission, patient: str, ids: _
 
 
 def service_times(document: bytes) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """serviceStartTime/serviceStopTime: the CDA's documentationOf/serviceEvent/effectiveTime low and high."""
+    """serviceStartTime/serviceStopTime: the period of the service the document records — the CDA's
+    documentationOf/serviceEvent/effectiveTime, else its componentOf/encompassingEncounter/effectiveTime."""
     try:
         root = xml.parse(document)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError):
         return None, None        # ФЛК has passed it; a document we cannot read here simply goes without them
     h = {"h": _CDA}
-    base = "string(/h:ClinicalDocument/h:documentationOf/h:serviceEvent/h:effectiveTime/h:{}/@value)"
-    low, high = (root.xpath(base.format(edge), namespaces=h) for edge in ("low", "high"))
-    return parse_hl7_ts(low) if low else None, parse_hl7_ts(high) if high else None
+    for period in ("h:documentationOf/h:serviceEvent/h:effectiveTime",
+                   "h:componentOf/h:encompassingEncounter/h:effectiveTime"):
+        low, high = (root.xpath(f"string(/h:ClinicalDocument/{period}/h:{edge}/@value)", namespaces=h)
+                     for edge in ("low", "high"))
+        if low or high:
+            return parse_hl7_ts(low) if low else None, parse_hl7_ts(high) if high else None
+    return None, None
 
 
 @dataclass(frozen=True)
