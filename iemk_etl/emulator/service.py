@@ -302,7 +302,7 @@ class IemkEmulator:
                                  f"Вид СЭМД в СЭМД [{kind}] отличается от classCode в запросе [{code}]")
         if scheme in (kinds.NSI_1522, kinds.NSI_646_OLD):
             doc_type = root.xpath("string(/h:ClinicalDocument/h:code/@code)", namespaces=h)
-            if code != doc_type:
+            if doc_type and code != doc_type:      # a document without its code is for format control to refuse
                 return RegistryError("XDSRegistryMetadataError",
                                      f"Тип документа (НСИ {kinds.NSI_1522}) в СЭМД [{doc_type}] отличается от "
                                      f"classCode в запросе [{code}]")

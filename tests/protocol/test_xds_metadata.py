@@ -132,7 +132,7 @@ def test_an_iti18_entry_gives_its_kind_from_the_class_code():
 
 
 @pytest.mark.parametrize(("change", "words"), [
-    ({"entry_uuid": "Document01"}, r"entryUUID \\[Document01\\] не urn:uuid"),
+    ({"entry_uuid": "Document01"}, r"entryUUID \[Document01\] не urn:uuid"),
     ({"content_hash": hashlib.sha256(DATA).hexdigest()}, "не SHA-1"),
     ({"repository_unique_id": ""}, "нет repositoryUniqueId"),
 ])
