@@ -84,19 +84,21 @@ class Store:
         self._made = 0
         self._lock = threading.Lock()
         db.migrate(dsn, package=MIGRATIONS, schema=SCHEMA)  # the emulator is a dev tool: it sets itself up
-        self._rehash_old_documents()
+        self._complete_documents()
 
-    def _rehash_old_documents(self) -> None:
-        """Documents stored before migration 002 carry a SHA-256 only: give them the SHA-1 XDS ``hash`` and their
-        НСИ 1522 type (from their kind), once."""
+    def _complete_documents(self) -> None:
+        """Documents stored without the XDS metadata (before migration 002, or written into the table by hand) get
+        their SHA-1 ``hash``, ``size``, entryUUID and НСИ 1522 type (from their kind), once."""
         with self.connection() as conn:
             rows = conn.execute("SELECT unique_id, data, kind_code FROM emulator.document"
-                                " WHERE sha1 IS NULL OR doc_type IS NULL").fetchall()
+                                " WHERE sha1 IS NULL OR size IS NULL OR entry_uuid IS NULL").fetchall()
             for unique_id, data, kind_code in rows:
                 kind = kinds.KINDS.get(kind_code)
-                conn.execute("UPDATE emulator.document SET sha1 = coalesce(sha1, %s),"
-                             " doc_type = coalesce(doc_type, %s) WHERE unique_id = %s",
-                             (sha1_hex(bytes(data)), kind.doc_type if kind else None, unique_id))
+                conn.execute("UPDATE emulator.document SET sha1 = %s, size = %s,"
+                             " entry_uuid = coalesce(entry_uuid, %s), doc_type = coalesce(doc_type, %s)"
+                             " WHERE unique_id = %s",
+                             (sha1_hex(bytes(data)), len(bytes(data)), f"urn:uuid:{uuid.uuid4()}",
+                              kind.doc_type if kind else None, unique_id))
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -266,6 +268,7 @@ class Store:
         return row is not None
 
     def find_documents(self, q: DocumentQuery) -> list[DocumentEntry]:
+        self._complete_documents()
         where, args = [], []
         if q.unique_ids:
             where.append("unique_id = ANY(%s)")

@@ -121,7 +121,8 @@ def _answer(**changes) -> etree._Element:
     entry = xds_query.DocumentEntry("1.2.3^D-1", "P-1^^^&1.2&ISO", 42, None, xds_query.APPROVED,
                                     hashlib.sha1(DATA).hexdigest(), len(DATA),
                                     "urn:uuid:9b1c7f0e-3c59-4d2a-9a61-0b7e0c1f5e21", "1.2.643.5.1.13.2.7.100.1",
-                                    f"2^^{kinds.NSI_1522}", "application/hl7-cda-level-one+xml^^1.2.643.5.1.13.2.7.1.40")
+                                    f"2^^{kinds.NSI_1522}",
+                                    "application/hl7-cda-level-one+xml^^1.2.643.5.1.13.2.7.1.40")
     return xds_query.build_response([dataclasses.replace(entry, **changes)])
 
 
