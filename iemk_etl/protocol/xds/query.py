@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from iemk_etl import kinds
+from iemk_etl import errors, kinds
+from iemk_etl.errors import IemkError
 from iemk_etl.protocol.xds.common import (
     EI_PATIENT_ID,
     EI_UNIQUE_ID,
@@ -51,9 +52,11 @@ SLOT_FORMAT_CODE = "$XDSDocumentEntryFormatCode"    # the kind, legacy layout: i
 _DOC_TYPE_SCHEMES = (kinds.NSI_1522, kinds.NSI_646_OLD)
 
 
-class RegistryMetadataError(ValueError):
+class RegistryMetadataError(IemkError, ValueError):
     """An ITI-18 answer whose entry lacks, or garbles, metadata IHE requires of a registry (entryUUID, hash, size,
     repositoryUniqueId)."""
+
+    default_kind = errors.REGISTRY_METADATA
 
 
 @dataclass(frozen=True)
