@@ -84,3 +84,25 @@ def test_a_registry_hash_other_than_what_was_sent_is_registry_metadata():
     with pytest.raises(IemkError) as retrieved:
         queries.check_retrieved(entry, b"abc")
     assert retrieved.value.kind is errors.RETRIEVED_MISMATCH
+
+
+def test_the_emulator_gives_older_documents_their_sha1_size_and_entry_uuid(fresh_dsn):
+    """A row stored before migration 002 (SHA-256 only) is completed when the emulator's store opens."""
+    import hashlib
+
+    from iemk_etl.emulator.store import Store
+
+    Store(fresh_dsn).close()                                   # migrated
+    data = b"<ClinicalDocument/>"
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO emulator.document (unique_id, patient_id, kind_code, content_hash, data, message_id)"
+                     " VALUES ('1.2.3^old', 'P-1', 42, %s, %s, 'urn:uuid:old')",
+                     (hashlib.sha256(data).hexdigest(), data))
+    store = Store(fresh_dsn)
+    try:
+        [entry] = store.find_documents(xds_query.DocumentQuery(unique_ids=("1.2.3^old",), statuses=()))
+    finally:
+        store.close()
+    assert (entry.content_hash, entry.size) == (hashlib.sha1(data).hexdigest(), len(data))
+    assert is_urn_uuid(entry.entry_uuid)
+    assert entry.class_code == "2^^1.2.643.5.1.13.13.11.1522" and entry.format_code == "42^^1.2.643.5.1.13.13.11.1520"
