@@ -134,6 +134,11 @@ UNREADABLE_ANSWER = _kind("UNREADABLE_ANSWER", "Ответ ИЭМК не чит�
 FOREIGN_ANSWER = _kind("FOREIGN_ANSWER", "Ответ ИЭМК относится к другому запросу", R, Retry.NOW)
 NO_ANSWER = _kind("NO_ANSWER", "ИЭМК не ответила на документ", R, Retry.NEXT_RUN)
 UNKNOWN_OPERATION = _kind("UNKNOWN_OPERATION", "Операция не описана в WSDL сервиса ИЭМК", A, Retry.AFTER_FIX)
+# ITI-18 / ITI-43 answers checked against IHE XDS metadata and what we sent (entryUUID, SHA-1 hash, size).
+REGISTRY_METADATA = _kind("REGISTRY_METADATA", "Метаданные документа в реестре ИЭМК не совпадают с переданными", R,
+                          Retry.NEXT_RUN)
+RETRIEVED_MISMATCH = _kind("RETRIEVED_MISMATCH", "Документ, полученный из ИЭМК, не совпадает с метаданными реестра",
+                           R, Retry.NEXT_RUN)
 
 # -- ИЭМК's synchronous SOAP faults (subcodes); a Receiver fault without a known subcode is the service's trouble --
 SERVICE_ERROR = _kind("ServiceError", "Внутренняя ошибка ИЭМК", R, Retry.NEXT_RUN)

@@ -9,6 +9,10 @@ from iemk_etl.errors import DataError
 
 NSI_1520 = "1.2.643.5.1.13.13.11.1520"
 NSI_1522 = "1.2.643.5.1.13.13.11.1522"
+# The 2013 OID of «Виды медицинской документации» (1522's predecessor): the XDS classCode of the reconstructed
+# ITI-41 (../shared/samples/reconstructed, iemk-protocol.md §2.2 [S3]) is in it; code 1 «Эпикриз стационара» is
+# the same document type as 1522's code 1.
+NSI_646_OLD = "1.2.643.5.1.13.2.1.1.646"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,12 @@ KINDS: dict[int, SemdKind] = {
 }
 
 _BY_TEMPLATE = {k.template_id: k for k in KINDS.values()}
+# НСИ 1522 type → our kind. Each of our six kinds has a type of its own (1520 «kind_1520,type_code_1522» in
+# ../shared/nsi/1520_registered_emd_kinds_subset.csv: 41→1, 42→2, 43→3, 119→5, 174→6, 186→7), so a classCode
+# answered by the registry names one of our kinds; other kinds of the same type (e.g. 16) are not ours.
+_BY_DOC_TYPE = {k.doc_type: k for k in KINDS.values()}
+if len(_BY_DOC_TYPE) != len(KINDS):
+    raise RuntimeError("two of our kinds share an НСИ 1522 type: the XDS classCode would not name our kind")
 
 
 class UnknownKindError(DataError, ValueError):
@@ -61,3 +71,8 @@ def get(code: int) -> SemdKind:
 
 def by_template_id(template_id: str) -> SemdKind | None:
     return _BY_TEMPLATE.get(template_id)
+
+
+def by_doc_type(doc_type: int) -> SemdKind | None:
+    """Our kind of an НСИ 1522 document type (the XDS classCode), if we make one of that type."""
+    return _BY_DOC_TYPE.get(doc_type)

@@ -48,6 +48,7 @@ P12_VARIABLE = "IEMK_P12_PASSWORD"  # a variable name; the passwords are read at
 GOST_BACKENDS = ("auto", "openssl", "python")
 PROCESSING_CODES = ("P", "D", "T")
 REPLY_SIGNATURE_MODES = ("off", "require")
+XDS_LAYOUTS = ("evidence", "legacy")   # protocol.xds.common.LAYOUTS; the first is the default
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
@@ -118,10 +119,11 @@ class Settings:
     emulator_client_certificates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     system_name: str = DEFAULT_SYSTEM_NAME   # HL7v3 sender/device/name
     pdq_action: str = PDQ_ACTIONS[0]         # wsa:Action of the PDQ query
-
     # The largest message sent or accepted (an HTTP body, an XML document): over it the client refuses to send,
     # the emulator and the callback receiver answer 413.
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+    xds_metadata_layout: str = "evidence"  # ITI-41/ITI-18 metadata: evidence (kind in classCode) | legacy (formatCode)
 
     @property
     def require_signed_replies(self) -> bool:
@@ -451,4 +453,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         pdq_action=env.checked("IEMK_PDQ_ACTION", _pdq_action, f"ожидается одно из: {', '.join(PDQ_ACTIONS)}",
                                PDQ_ACTIONS[0]),
         max_message_bytes=env.integer("IEMK_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=MIN_MESSAGE_BYTES),
+        xds_metadata_layout=env.choice("IEMK_XDS_METADATA_LAYOUT", XDS_LAYOUTS[0], XDS_LAYOUTS),
     )

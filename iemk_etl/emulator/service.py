@@ -7,9 +7,11 @@ as an asynchronous RegistryResponse, to the request's ReplyTo. State lives in ``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +21,25 @@ from lxml import etree
 from iemk_etl import kinds
 from iemk_etl.emulator import patients
 from iemk_etl.emulator.faults import FaultProfile
-from iemk_etl.emulator.store import Store, Submission
+from iemk_etl.emulator.store import Registered, Store, Submission
 from iemk_etl.flk import validation
 from iemk_etl.protocol import snils, soap, xml
 from iemk_etl.protocol.hl7v3 import pdq, pix
 from iemk_etl.protocol.xds import query as xds_query
 from iemk_etl.protocol.xds import retrieve, submit
 from iemk_etl.protocol.xds.common import (
+    CDA_FORMAT,
     FAILURE,
+    FORMAT_CODES,
     SUCCESS,
     XDS,
     RegistryError,
     RegistryResponse,
     build_registry_response,
+    is_urn_uuid,
+    parse_hl7_ts,
+    sha1_hex,
+    split_coded,
 )
 from iemk_etl.semd.header import NS as CDA_NS
 from iemk_etl.semd.header import SNILS_ROOT
@@ -126,7 +134,7 @@ class IemkEmulator:
             self.store.record_injected("iti41", "out_of_order")
         delay = self.config.reply_delay + held_back
         sub = Submission(a.message_id, a.reply_to or "", doc.unique_id, doc.patient_id, doc.kind_code,
-                         doc.author_person, doc.document, doc.replaces)
+                         doc.author_person, doc.document, doc.replaces, doc.metadata())
         # A repeated MessageID (a client retry) is acknowledged and counted, never processed twice.
         scheduled = self.store.accept_submission(sub, message.client_entity_id, a.action, delay)
         return SyncAnswer(ACCEPTED, scheduled=scheduled)
@@ -228,31 +236,102 @@ class IemkEmulator:
     def _registry_error(self, sub: Submission) -> RegistryError | None:
         if sub.data is None:
             return RegistryError("XDS.CDA.ProcessingError", "документ отсутствует или не в base64")
-        if sub.kind_code is None:
-            return RegistryError("XDSDictionaryValidationError",
-                                     "не указан вид СЭМД (formatCode по НСИ 1.2.643.5.1.13.13.11.1520)")
+        missing = self._missing_metadata(sub) or self._repository_metadata_error(sub)
+        if missing:
+            return missing
         try:
             root: etree._Element | None = xml.parse(sub.data, limit=self.config.max_message_bytes)
         except (etree.XMLSyntaxError, xml.UnsafeXmlError):
             root = None      # format control reports it
-        # ФЛК applies the rules of the kind the request declares; a document of another kind is a metadata error,
-        # not a hundred Schematron findings against the wrong guide.
-        kind_error = self._kind_error(sub, root) if root is not None else None
+        # The kind is the document's own (its templateId); the metadata must not contradict it. ФЛК then applies
+        # that kind's rules: a document of another kind is a metadata error, not a hundred Schematron findings.
+        kind = self._document_kind(sub, root)
+        if isinstance(kind, RegistryError):
+            return kind
+        sub = dataclasses.replace(sub, kind_code=kind)
+        kind_error = self._kind_error(sub, root, kind) if root is not None else None
         if kind_error:
             return kind_error
-        findings = validation.validate(sub.kind_code, sub.data, packs_dir=self.config.packs_dir,
+        findings = validation.validate(kind, sub.data, packs_dir=self.config.packs_dir,
                                        require_packs=self.config.require_packs, logical=self.config.logical_control)
         if findings or root is None:
             return RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
         return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)
 
-    def _kind_error(self, sub: Submission, root: etree._Element) -> RegistryError | None:
-        template = root.xpath("string(/h:ClinicalDocument/h:templateId/@root)", namespaces={"h": CDA_NS})
-        kind = kinds.by_template_id(template)
-        if kind is not None and kind.code != sub.kind_code:
+    @staticmethod
+    def _missing_metadata(sub: Submission) -> RegistryError | None:
+        """IHE: a DocumentEntry without uniqueId, patientId, classCode or formatCode is XDSMissingDocumentMetadata
+        (a submission stored before the metadata were kept, ``metadata`` None, is judged on what it has)."""
+        meta = sub.metadata
+        required = [("uniqueId", sub.unique_id), ("patientId", sub.patient_id)]
+        if meta is not None:
+            required += [("classCode", meta.get("class_code")), ("formatCode", meta.get("format_code"))]
+        absent = [name for name, value in required if not value]
+        if absent:
+            return RegistryError("XDSMissingDocumentMetadata",
+                                 f"не указаны обязательные метаданные документа: {', '.join(absent)}")
+        return None
+
+    def _repository_metadata_error(self, sub: Submission) -> RegistryError | None:
+        """hash (SHA-1, hex), size (bytes) and repositoryUniqueId, when the source gives them, must be the
+        document's and this repository's: XDSRepositoryMetadataError (IHE ITI TF-2b 3.41.4.1.3)."""
+        assert sub.data is not None
+        meta = sub.metadata or {}
+        digest, size, repository = meta.get("hash"), meta.get("size"), meta.get("repository_unique_id")
+        actual = sha1_hex(sub.data)
+        if digest and digest.lower() != actual:
+            return RegistryError("XDSRepositoryMetadataError",
+                                 f"hash документа [{actual}] (SHA-1) отличается от hash в запросе [{digest}]")
+        if size and size != str(len(sub.data)):
+            return RegistryError("XDSRepositoryMetadataError",
+                                 f"size документа [{len(sub.data)}] отличается от size в запросе [{size}]")
+        if repository and repository != self.config.repository_id:
+            return RegistryError("XDSRepositoryMetadataError",
+                                 f"repositoryUniqueId в запросе [{repository}] не идентификатор этого репозитория "
+                                 f"[{self.config.repository_id}]")
+        return None
+
+    @staticmethod
+    def _document_kind(sub: Submission, root: etree._Element | None) -> int | RegistryError:
+        """The НСИ 1520 kind: the document's templateId says it; a document of a template we do not know goes by
+        the kind its metadata declare (legacy formatCode, or a classCode in НСИ 1520)."""
+        template = root.xpath("string(/h:ClinicalDocument/h:templateId/@root)", namespaces={"h": CDA_NS}) \
+            if root is not None else ""
+        known = kinds.by_template_id(template)
+        if known is not None:
+            return known.code
+        declared = sub.kind_code
+        code, scheme = split_coded((sub.metadata or {}).get("class_code") or "")
+        if declared is None and scheme == kinds.NSI_1520 and code.isdigit():
+            declared = int(code)
+        if declared is None:
             return RegistryError("XDSDictionaryValidationError",
-                                     f"Вид СЭМД в СЭМД [{kind.code}] отличается от вида СЭМД в запросе "
-                                     f"[{sub.kind_code}]")
+                                 f"вид СЭМД не определён: templateId [{template}] не относится к известному виду "
+                                 f"по НСИ {kinds.NSI_1520}")
+        return declared
+
+    def _kind_error(self, sub: Submission, root: etree._Element, kind: int) -> RegistryError | None:
+        """formatCode and classCode, in whichever layout, must say what the document is."""
+        h = {"h": CDA_NS}
+        meta = sub.metadata or {}
+        fmt = _kind_declared(meta.get("format_code")) if sub.metadata is not None else None
+        if fmt is not None and fmt != kind:
+            return RegistryError("XDSRegistryMetadataError",
+                                 f"Вид СЭМД в СЭМД [{kind}] отличается от вида СЭМД в запросе [{fmt}]")
+        fmt_code, fmt_scheme = split_coded(meta.get("format_code") or "")
+        if fmt_scheme == FORMAT_CODES and fmt_code != CDA_FORMAT:
+            return RegistryError("XDSRegistryMetadataError",
+                                 f"formatCode [{fmt_code}] не формат CDA [{CDA_FORMAT}], а документ — CDA")
+        code, scheme = split_coded(meta.get("class_code") or "")
+        if scheme == kinds.NSI_1520 and code != str(kind):
+            return RegistryError("XDSRegistryMetadataError",
+                                 f"Вид СЭМД в СЭМД [{kind}] отличается от classCode в запросе [{code}]")
+        if scheme in (kinds.NSI_1522, kinds.NSI_646_OLD):
+            doc_type = root.xpath("string(/h:ClinicalDocument/h:code/@code)", namespaces=h)
+            if doc_type and code != doc_type:      # a document without its code is for format control to refuse
+                return RegistryError("XDSRegistryMetadataError",
+                                     f"Тип документа (НСИ {kinds.NSI_1522}) в СЭМД [{doc_type}] отличается от "
+                                     f"classCode в запросе [{code}]")
         return None
 
     def _metadata_error(self, sub: Submission, root: etree._Element) -> RegistryError | None:
@@ -310,7 +389,7 @@ class IemkEmulator:
                                "h:representedCustodianOrganization/h:id/@root)", namespaces=h) or None
         created = _cda_time(root.xpath("string(/h:ClinicalDocument/h:effectiveTime/@value)", namespaces=h))
         digest = hashlib.sha256(sub.data).hexdigest()
-        if self.store.store_document(sub, sub.unique_id, custodian, digest, created):
+        if self.store.store_document(sub, sub.unique_id, custodian, digest, created, _registered(sub, root)):
             return None
         existing = self.store.document(sub.unique_id)
         if existing is not None and existing[0] == digest:
@@ -330,7 +409,9 @@ class IemkEmulator:
         except ValueError as exc:
             reply = xds_query.build_response([], RegistryError("XDSRegistryError", str(exc)))
         else:
-            reply = xds_query.build_response(self.store.find_documents(query))
+            entries = [dataclasses.replace(e, repository_unique_id=self.config.repository_id)
+                       for e in self.store.find_documents(query)]
+            reply = xds_query.build_response(entries)
         self.store.record_message(message.addressing.message_id, REGISTRY, message.addressing.action,
                                   message.client_entity_id, "success", None)
         return self._sync_reply(message, xds_query.RESPONSE_ACTION, reply)
@@ -379,10 +460,19 @@ def _flk_text(f: validation.Finding) -> str:
 
 def _cda_time(value: str) -> dt.datetime | None:
     """An HL7 TS such as 20261101100000+0300."""
-    for fmt in ("%Y%m%d%H%M%S%z", "%Y%m%d%H%M%S", "%Y%m%d%H%M%z", "%Y%m%d"):
-        try:
-            parsed = dt.datetime.strptime(value, fmt)
-        except ValueError:
-            continue
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    return None
+    return parse_hl7_ts(value)
+
+
+def _kind_declared(format_code: str | None) -> int | None:
+    """The НСИ 1520 kind a legacy formatCode declares (a bare number was read as one before issue 12)."""
+    code, scheme = split_coded(format_code or "")
+    return int(code) if code.isdigit() and scheme in (kinds.NSI_1520, "") else None
+
+
+def _registered(sub: Submission, root: etree._Element) -> Registered:
+    """The entry's XDS metadata: the submitted entryUUID (IHE: a symbolic id gets one from the registry)."""
+    meta = sub.metadata or {}
+    entry = meta.get("entry_id")
+    doc_type = root.xpath("string(/h:ClinicalDocument/h:code/@code)", namespaces={"h": CDA_NS})
+    return Registered(entry if is_urn_uuid(entry) else f"urn:uuid:{uuid.uuid4()}",
+                      int(doc_type) if doc_type.isdigit() else None, meta.get("class_code"), meta.get("format_code"))

@@ -6,18 +6,22 @@ asynchronous replies still to deliver. ``reset()`` clears it (``iemk-etl emulato
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import queue
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
 
+from iemk_etl import kinds
 from iemk_etl.protocol.hl7v3.common import OtherId, PatientRecord
 from iemk_etl.protocol.hl7v3.pdq import PatientQuery
+from iemk_etl.protocol.xds.common import coded, sha1_hex
 from iemk_etl.protocol.xds.query import DocumentEntry, DocumentQuery
 from iemk_etl.store import db
 
@@ -26,6 +30,17 @@ SCHEMA = "emulator"
 
 _PATIENT_SELECT = ("SELECT mo_oid, local_id, family, given, patronymic, gender, birth_time, other_ids"
                    " FROM emulator.patient")
+
+
+def _entry(prefix: str, unique_id: str, patient_id: str, kind_code: int, created: dt.datetime | None, status: str,
+           sha1: str, size: int, entry_uuid: str, doc_type: int | None, class_code: str | None,
+           format_code: str | None) -> DocumentEntry:
+    """An ITI-18 entry with the metadata as submitted; a document stored without them is answered in the legacy
+    layout (its type in classCode by НСИ 1522, its kind in formatCode by НСИ 1520)."""
+    entry = DocumentEntry(unique_id, patient_id, kind_code, created, prefix + status, sha1, size, entry_uuid)
+    return dataclasses.replace(
+        entry, class_code=class_code or (coded(str(doc_type), kinds.NSI_1522) if doc_type is not None else ""),
+        format_code=format_code or coded(str(kind_code), kinds.NSI_1520))
 
 
 def _patient(row: tuple) -> PatientRecord:
@@ -46,6 +61,17 @@ class Submission:
     author: str | None
     data: bytes | None
     replaces: str | None = None
+    metadata: dict[str, str | None] | None = None   # submit.ReceivedDocument.metadata(); None: stored before it
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What the registry keeps of a document besides its bytes (IHE XDS DocumentEntry)."""
+
+    entry_uuid: str
+    doc_type: int | None       # НСИ 1522, from the document's ClinicalDocument/code
+    class_code: str | None     # code^^scheme as submitted
+    format_code: str | None
 
 
 class Store:
@@ -58,6 +84,21 @@ class Store:
         self._made = 0
         self._lock = threading.Lock()
         db.migrate(dsn, package=MIGRATIONS, schema=SCHEMA)  # the emulator is a dev tool: it sets itself up
+        self._complete_documents()
+
+    def _complete_documents(self) -> None:
+        """Documents stored without the XDS metadata (before migration 002, or written into the table by hand) get
+        their SHA-1 ``hash``, ``size``, entryUUID and НСИ 1522 type (from their kind), once."""
+        with self.connection() as conn:
+            rows = conn.execute("SELECT unique_id, data, kind_code FROM emulator.document"
+                                " WHERE sha1 IS NULL OR size IS NULL OR entry_uuid IS NULL").fetchall()
+            for unique_id, data, kind_code in rows:
+                kind = kinds.KINDS.get(kind_code)
+                conn.execute("UPDATE emulator.document SET sha1 = %s, size = %s,"
+                             " entry_uuid = coalesce(entry_uuid, %s), doc_type = coalesce(doc_type, %s)"
+                             " WHERE unique_id = %s",
+                             (sha1_hex(bytes(data)), len(bytes(data)), f"urn:uuid:{uuid.uuid4()}",
+                              kind.doc_type if kind else None, unique_id))
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -128,14 +169,15 @@ class Store:
                 "   VALUES (%(id)s, 'repository', %(action)s, %(client)s, 'accepted') ON CONFLICT (message_id)"
                 "   DO UPDATE SET repeats = emulator.message.repeats + 1 RETURNING (xmax = 0) AS new),"
                 " s AS (INSERT INTO emulator.submission (message_id, reply_to, unique_id, patient_id, kind_code,"
-                "   author, data, replaces) SELECT %(id)s, %(reply_to)s, %(unique)s, %(patient)s, %(kind)s,"
-                "   %(author)s, %(data)s, %(replaces)s WHERE (SELECT new FROM m))"
+                "   author, data, replaces, metadata) SELECT %(id)s, %(reply_to)s, %(unique)s, %(patient)s, %(kind)s,"
+                "   %(author)s, %(data)s, %(replaces)s, %(metadata)s WHERE (SELECT new FROM m))"
                 " INSERT INTO emulator.reply (relates_to, reply_to, due_at)"
                 " SELECT %(id)s, %(reply_to)s, clock_timestamp() + %(delay)s * interval '1 second'"
                 " WHERE (SELECT new FROM m) RETURNING 1",
                 {"id": sub.message_id, "action": action, "client": client_id, "reply_to": sub.reply_to,
                  "unique": sub.unique_id, "patient": sub.patient_id, "kind": sub.kind_code, "author": sub.author,
-                 "data": sub.data, "replaces": sub.replaces, "delay": delay}).fetchone()
+                 "data": sub.data, "replaces": sub.replaces, "delay": delay,
+                 "metadata": None if sub.metadata is None else json.dumps(sub.metadata)}).fetchone()
         return row is not None
 
     def due_reply(self) -> tuple[int, Submission, bytes | None, int] | None:
@@ -149,9 +191,9 @@ class Store:
             if row is None:
                 return None
             reply_id, relates_to, body, attempts = row
-            s = conn.execute("SELECT message_id, reply_to, unique_id, patient_id, kind_code, author, data, replaces"
-                             " FROM emulator.submission WHERE message_id = %s", (relates_to,)).fetchone()
-        data = Submission(*s[:6], bytes(s[6]) if s[6] is not None else None, s[7])
+            s = conn.execute("SELECT message_id, reply_to, unique_id, patient_id, kind_code, author, data, replaces,"
+                             " metadata FROM emulator.submission WHERE message_id = %s", (relates_to,)).fetchone()
+        data = Submission(*s[:6], bytes(s[6]) if s[6] is not None else None, s[7], s[8])
         return reply_id, data, bytes(body) if body is not None else None, attempts
 
     def next_due_in(self) -> float | None:
@@ -204,27 +246,36 @@ class Store:
         return (row[0], bytes(row[1])) if row else None
 
     def store_document(self, sub: Submission, unique_id: str, mo_oid: str | None, content_hash: str,
-                       creation_time: dt.datetime | None) -> bool:
-        """Register a document (deprecating the one it replaces); False if that uniqueId is taken."""
+                       creation_time: dt.datetime | None, registered: Registered | None = None) -> bool:
+        """Register a document (deprecating the one it replaces); False if that uniqueId is taken.
+
+        ``sub.kind_code`` is the kind the document is of; ``registered`` its XDS metadata (None: an entryUUID is
+        made here and the coded values are answered in the legacy layout)."""
+        assert sub.data is not None
+        r = registered or Registered(f"urn:uuid:{uuid.uuid4()}", None, None, None)
         with self.connection() as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO emulator.document (unique_id, patient_id, mo_oid, kind_code, content_hash, data,"
-                " message_id, creation_time, replaces) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " message_id, creation_time, replaces, entry_uuid, sha1, size, doc_type, class_code, format_code)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (unique_id) DO NOTHING RETURNING 1",
                 (unique_id, sub.patient_id or "", mo_oid, sub.kind_code, content_hash, sub.data, sub.message_id,
-                 creation_time, sub.replaces)).fetchone()
+                 creation_time, sub.replaces, r.entry_uuid, sha1_hex(sub.data), len(sub.data), r.doc_type,
+                 r.class_code, r.format_code)).fetchone()
             if row is not None and sub.replaces:
                 conn.execute("UPDATE emulator.document SET status = 'Deprecated' WHERE unique_id = %s",
                              (sub.replaces,))
         return row is not None
 
     def find_documents(self, q: DocumentQuery) -> list[DocumentEntry]:
+        self._complete_documents()
         where, args = [], []
         if q.unique_ids:
             where.append("unique_id = ANY(%s)")
             args.append(list(q.unique_ids))
         for clause, value in (("patient_id = %s", q.patient_id), ("mo_oid = %s", q.mo_oid),
-                              ("kind_code = %s", q.kind_code), ("creation_time >= %s", q.created_from),
+                              ("kind_code = %s", q.kind_code), ("doc_type = %s", q.doc_type),
+                              ("creation_time >= %s", q.created_from),
                               ("creation_time < %s", q.created_to)):
             if value is not None:
                 where.append(clause)
@@ -234,12 +285,12 @@ class Store:
             args.append([s.rsplit(":", 1)[-1] for s in q.statuses])
         with self.connection() as conn:
             rows = conn.execute(
-                "SELECT unique_id, patient_id, kind_code, creation_time, status, content_hash, length(data)"
-                " FROM emulator.document WHERE " + (" AND ".join(where) or "true")
+                "SELECT unique_id, patient_id, kind_code, creation_time, status, sha1, size, entry_uuid, doc_type,"
+                " class_code, format_code FROM emulator.document WHERE " + (" AND ".join(where) or "true")
                 + " ORDER BY creation_time, unique_id",
                 args).fetchall()  # the fragments above are constants; values are parameters
         prefix = "urn:oasis:names:tc:ebxml-regrep:StatusType:"
-        return [DocumentEntry(u, p, k, c, prefix + st, h, n) for u, p, k, c, st, h, n in rows]
+        return [_entry(prefix, *row) for row in rows]
 
     def documents_data(self, unique_ids: list[str]) -> dict[str, bytes]:
         with self.connection() as conn:

@@ -23,6 +23,7 @@ from iemk_etl.protocol.hl7v3 import pdq
 from iemk_etl.protocol.hl7v3.common import PatientRecord
 from iemk_etl.protocol.xds import query as xds_query
 from iemk_etl.protocol.xds import retrieve
+from iemk_etl.protocol.xds.common import sha1_hex
 from iemk_etl.settings import Settings
 from iemk_etl.signing import cms
 from iemk_etl.signing.backend import get_backend
@@ -70,12 +71,15 @@ def search_patients(iemk: client.IemkClient, settings: Settings,
 def list_documents(iemk: client.IemkClient, settings: Settings,
                    query: xds_query.DocumentQuery) -> list[xds_query.DocumentEntry]:
     """ITI-18, retried on transient faults; a refusal of the registry is an IemkError with its words."""
-    answer = call_retrying(iemk, settings.registry_url or "", xds_query.ACTION, xds_query.build_request(query),
+    body = xds_query.build_request(query, settings.xds_metadata_layout)
+    answer = call_retrying(iemk, settings.registry_url or "", xds_query.ACTION, body,
                            service="registry", what="запрос списка документов ИЭМК (ITI-18)")
     if answer.body is None:
         raise IemkError("запрос списка документов ИЭМК (ITI-18): пустой ответ реестра", kind=errors.UNREADABLE_ANSWER)
     try:
         return xds_query.read_response(answer.body)
+    except xds_query.RegistryMetadataError as exc:
+        raise IemkError(f"запрос списка документов ИЭМК (ITI-18): {exc}", kind=errors.REGISTRY_METADATA) from None
     except ValueError as exc:
         raise IemkError(f"запрос списка документов ИЭМК (ITI-18): реестр не выполнил запрос: {exc}",
                         kind=errors.SERVICE_ERROR) from None
@@ -92,6 +96,20 @@ def find_by_unique_ids(iemk: client.IemkClient, settings: Settings,
     return found
 
 
+def check_entry(entry: xds_query.DocumentEntry, sent: bytes) -> None:
+    """The registry's hash (SHA-1) and size of a document must be those of the bytes we sent: REGISTRY_METADATA."""
+    if (entry.content_hash, entry.size) != (sha1_hex(sent), len(sent)):
+        raise IemkError(f"документ [{entry.unique_id}]: в реестре hash {entry.content_hash}, size {entry.size}; "
+                        f"передан hash {sha1_hex(sent)}, size {len(sent)}", kind=errors.REGISTRY_METADATA)
+
+
+def check_retrieved(entry: xds_query.DocumentEntry, data: bytes) -> None:
+    """ITI-43 bytes must have the hash (SHA-1) and size ITI-18 gave for the entry: RETRIEVED_MISMATCH."""
+    if (entry.content_hash, entry.size) != (sha1_hex(data), len(data)):
+        raise IemkError(f"документ [{entry.unique_id}]: получено {len(data)} байт с hash {sha1_hex(data)}, реестр "
+                        f"указывает hash {entry.content_hash}, size {entry.size}", kind=errors.RETRIEVED_MISMATCH)
+
+
 
 @dataclass(frozen=True)
 class ShownDocument:
@@ -103,13 +121,17 @@ class ShownDocument:
 
 def show_document(iemk: client.IemkClient, settings: Settings, conn: psycopg.Connection,
                   unique_id: str) -> ShownDocument:
-    request = retrieve.build_request([unique_id], settings.repository_unique_id)
+    entry = find_by_unique_ids(iemk, settings, [unique_id]).get(unique_id)     # ITI-18: hash, size, repository
+    request = retrieve.build_request([unique_id], (entry and entry.repository_unique_id) or
+                                     settings.repository_unique_id)
     answer = call_retrying(iemk, settings.repository_url or "", retrieve.ACTION, request, service="repository",
                            what="получение документа из ИЭМК (ITI-43)")
     documents, problems = retrieve.read_response(answer.body) if answer.body is not None else ({}, ["пусто"])
     if unique_id not in documents:
         raise LookupError("; ".join(problems) or f"ИЭМК не вернула документ [{unique_id}]")
     data = documents[unique_id]
+    if entry is not None:
+        check_retrieved(entry, data)
     sent = exchange.ledger_sent_copy(conn, unique_id)
     same = None if sent is None else hashlib.sha256(data).hexdigest() == sent.content_hash
     signer = None

@@ -85,6 +85,9 @@ def _send_one(conn: psycopg.Connection, ledger_id: int, settings: Settings, iemk
             document=row.cda,
             submission_set_id=f"{local_root(row.mo_oid, 50, settings.mis_number)}.{ledger_id}.{row.version}",
             replaces=row.replaces,
+            layout=settings.xds_metadata_layout,
+            repository_unique_id=settings.repository_unique_id,
+            source_id=f"{row.mo_oid}.{settings.mis_number}",      # our МИС instance (local_root's arcs)
         )
         result = iemk.provide_and_register(submission, message_id=mid, reply_to=settings.callback_url or "",
                                            ledger_id=ledger_id)

@@ -142,8 +142,13 @@ def test_a_document_needs_its_patient_registered_first(contour):
 
 def test_metadata_must_agree_with_the_document(contour):
     _feed(contour, _patient("P-1"))
-    kind = _send(contour, document(), "urn:uuid:m-1", kind_code=119)
+    kind = _send(contour, document(), "urn:uuid:m-1", kind_code=119, layout="legacy")
+    assert kind.errors[0].error_code == "XDSRegistryMetadataError"
     assert kind.errors[0].code_context == "Вид СЭМД в СЭМД [42] отличается от вида СЭМД в запросе [119]"
+    doc_type = _send(contour, document(), "urn:uuid:m-4", kind_code=119)      # evidence layout: classCode 5
+    assert doc_type.errors[0].error_code == "XDSRegistryMetadataError"
+    assert doc_type.errors[0].code_context == ("Тип документа (НСИ 1.2.643.5.1.13.13.11.1522) в СЭМД [2] отличается "
+                                               "от classCode в запросе [5]")
     patient = _send(contour, document(), "urn:uuid:m-2", patient_local_id="P-9")
     assert "[P-1]" in patient.errors[0].code_context and "[P-9]" in patient.errors[0].code_context
     author = _send(contour, document(), "urn:uuid:m-3", author=submit.AuthorRef("12345678964", "Сидоров", "Олег", None))

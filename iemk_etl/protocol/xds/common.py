@@ -7,6 +7,9 @@ The metadata follows the one public reconstruction of what ИЭМК expects (see
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
+import uuid
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -33,6 +36,55 @@ SCHEME_TYPE_CODE = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
 EI_PATIENT_ID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
 EI_UNIQUE_ID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
 
+# -- the two metadata layouts (IEMK_XDS_METADATA_LAYOUT) ---------------------------------------------------------
+# evidence: what iemk-protocol.md §2.2 and the reconstructed ITI-41 skeleton show (source [S3]): the MIME format in
+#   formatCode, the document type (НСИ 1522) in classCode. legacy: our layout before issue 12, the НСИ 1520 kind in
+#   formatCode. docs/federal-contract.md lists every value with its evidence.
+EVIDENCE, LEGACY = "evidence", "legacy"
+LAYOUTS = (EVIDENCE, LEGACY)
+CDA_FORMAT = "application/hl7-cda-level-one+xml"     # formatCode of a CDA document, evidence layout
+FORMAT_CODES = "1.2.643.5.1.13.2.7.1.40"             # its codingScheme
+HL7_INTERACTIONS = "2.16.840.1.113883.1.3"           # typeCode codingScheme (HL7 interaction ids)
+TYPE_CODE = {EVIDENCE: "POCD_MT000040_RU01", LEGACY: "POCD_MT000040"}
+CONFIDENTIALITY = {EVIDENCE: ("N", "1.2.643.5.1.13.2.7.1.10"), LEGACY: ("N", "1.2.643.5.1.13.13.99.2.285")}
+# authorInstitution's assigning authority: the skeleton's 1.2.643.5.1.13.2.1.1.178 (the old МО registry, MDR308);
+# legacy: ФРМО's НСИ 1461.
+MO_REGISTRY = {EVIDENCE: "1.2.643.5.1.13.2.1.1.178", LEGACY: "1.2.643.5.1.13.13.11.1461"}
+
+# entryUUIDs and the other object ids of a submission are name-based (UUID v5) on the document's uniqueId and the
+# SHA-1 of its bytes: a resend of the same document is the same request, as its content-derived MessageID is.
+_ID_NAMESPACE = uuid.UUID("6f1d7b0e-3c59-5d2a-9a61-0b7e0c1f5e21")
+_URN_UUID = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_SHA1_HEX = re.compile(r"^[0-9a-fA-F]{40}$")
+
+
+def sha1_hex(data: bytes) -> str:
+    """XDS ``hash``: the SHA-1 of the document's bytes in hex (IHE ITI TF-3 4.2.3.2.11)."""
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+def object_id(unique_id: str, digest: str, name: str) -> str:
+    """The ``urn:uuid:`` id of one registry object (``name``: DocumentEntry, SubmissionSet, …) of a submission."""
+    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, f'{name}|{unique_id}|{digest}')}"
+
+
+def is_urn_uuid(value: str | None) -> bool:
+    return bool(value and _URN_UUID.match(value))
+
+
+def is_sha1_hex(value: str | None) -> bool:
+    return bool(value and _SHA1_HEX.match(value))
+
+
+def coded(code: str, scheme: str) -> str:
+    """A coded value as XDS stored queries spell it: ``code^^scheme``."""
+    return f"{code}^^{scheme}"
+
+
+def split_coded(value: str) -> tuple[str, str]:
+    code, _, scheme = value.partition("^^")
+    return code, scheme
+
 
 def patient_cx(local_id: str, mo_oid: str) -> str:
     """XDS patient id (HL7 CX) of a patient known by the МО's local id."""
@@ -46,6 +98,17 @@ def ts(value: dt.datetime) -> str:
 
 def parse_ts(value: str) -> dt.datetime:
     return dt.datetime.strptime(value[:14].ljust(14, "0"), "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+
+
+def parse_hl7_ts(value: str) -> dt.datetime | None:
+    """An HL7 TS of a CDA document, such as 20261101100000+0300; naive values are taken as UTC."""
+    for fmt in ("%Y%m%d%H%M%S%z", "%Y%m%d%H%M%S", "%Y%m%d%H%M%z", "%Y%m%d%H%M", "%Y%m%d"):
+        try:
+            parsed = dt.datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
 
 
 # -- metadata building blocks ----------------------------------------------------------------------------------
