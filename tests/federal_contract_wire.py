@@ -23,7 +23,7 @@ from iemk_etl.pipeline import extract, patients, queries, replies, send, validat
 from iemk_etl.protocol import soap, xml
 from iemk_etl.protocol.hl7v3 import pdq
 from iemk_etl.protocol.xds import query as xds_query
-from iemk_etl.signing import keys
+from iemk_etl.signing import keys, wssecurity
 from iemk_etl.store import integration
 from iemk_etl.transport import client
 from iemk_etl.transport.callback import CallbackServer
@@ -31,6 +31,7 @@ from iemk_etl.transport.callback import CallbackServer
 from exchange_helpers import wait_answers
 
 CLIENT = "17c74e63-dc38-438d-a27a-a1aa063ee7b8"
+UNKNOWN_CLIENT = "00000000-0000-4000-8000-000000000000"
 END = dt.date(2026, 9, 10)
 MO = demo_data.DEMO_MO[0][0]
 PERIOD = (dt.datetime(2026, 9, 1, tzinfo=demo_data.MSK), dt.datetime(2026, 9, 10, tzinfo=demo_data.MSK))
@@ -55,6 +56,7 @@ class Sent:
 class Capture:
     def __init__(self) -> None:
         self.sent: list[Sent] = []
+        self.unknown_client: soap.Fault | None = None
 
     def __call__(self, request: httpx.Request) -> None:
         self.sent.append(Sent(request.headers["content-type"], request.read()))
@@ -76,12 +78,12 @@ def capture_wire(dsn: str, dev_keys: tuple[Path, Path], packs: Path | None) -> C
     """Run the pipeline with default settings over demo data, keeping every request it sends."""
     capture = Capture()
     http = httpx.Client(timeout=httpx.Timeout(30), event_hooks={"request": [capture]})
-    with psycopg.connect(dsn, autocommit=True) as conn, \
-            EmulatorServer(EmulatorConfig(packs_dir=packs, reply_delay=0.05), dsn) as emulator, \
+    emulator_config = EmulatorConfig(packs_dir=packs, reply_delay=0.05, known_clients=frozenset({CLIENT}))
+    with psycopg.connect(dsn, autocommit=True) as conn, EmulatorServer(emulator_config, dsn) as emulator, \
             CallbackServer(dsn) as callback, \
             client.IemkClient(emulator.url + REPOSITORY_PATH, client_entity_id=CLIENT,
                               signer=keys.load_signer(*dev_keys), timeout=30, http=http) as iemk:
-        demo_data.seed(conn, patients=3, days=2, seed=7, end=END, fail_share=0.0, unsigned_share=0.0)
+        demo_data.seed(conn, patients=8, days=2, seed=7, end=END, fail_share=0.0, unsigned_share=0.0)
         integration.set_enabled(conn, MO, True)
         cfg = dataclasses.replace(settings.load({"IEMK_CLIENT_ENTITY_ID": CLIENT}), callback_url=callback.url,
                                   repository_url=emulator.url + REPOSITORY_PATH,
@@ -99,6 +101,7 @@ def capture_wire(dsn: str, dev_keys: tuple[Path, Path], packs: Path | None) -> C
         assert listed, "ITI-18 lists the sent documents"
         shown = queries.show_document(iemk, cfg, conn, listed[0].unique_id)
         assert shown.same_as_sent
+        capture.unknown_client = _unknown_client_fault(emulator.url + PDQ_PATH, cfg, dev_keys)
     return capture
 
 
@@ -107,3 +110,15 @@ def _a_local_id(conn: psycopg.Connection) -> str:
                        " ON r.patient_id = p.id LIMIT 1").fetchone()
     assert row is not None
     return row[0]
+
+
+def _unknown_client_fault(url: str, cfg: settings.Settings, dev_keys: tuple[Path, Path]) -> soap.Fault:
+    """What a system ИЭМК does not know gets: a signed PDQ from an unregistered clientEntityId."""
+    body = pdq.build_request(pdq.PatientQuery(snils="11223344595"), system_id=UNKNOWN_CLIENT)
+    addressing = soap.Addressing(soap.new_message_id(), cfg.pdq_action, to=url, reply_to=soap.ANONYMOUS)
+    envelope = soap.build_envelope(body, addressing, UNKNOWN_CLIENT)
+    wssecurity.sign_envelope(envelope, keys.load_signer(*dev_keys))
+    answer = httpx.post(url, content=soap.to_bytes(envelope), headers={"Content-Type": soap.CONTENT_TYPE}, timeout=30)
+    fault = soap.find_fault(soap.parse(answer.content))
+    assert fault is not None, f"HTTP {answer.status_code} without a fault"
+    return fault
