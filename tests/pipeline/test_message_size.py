@@ -23,6 +23,7 @@ from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.pipeline import extract, forming, queries, replies, send, sign, validate
 from iemk_etl.protocol import soap, xml
 from iemk_etl.protocol.xds import query as xds_query
+from iemk_etl.semd import pdf
 from iemk_etl.semd.header import unique_id
 from iemk_etl.signing import backend, keys
 from iemk_etl.signing.keystore import KeyStore
@@ -52,16 +53,7 @@ def _scanned_pdf(size: int) -> bytes:
         b"<< /Type /XObject /Subtype /Image /Width 4096 /Height 4096 /ColorSpace /DeviceGray /BitsPerComponent 8"
         b" /Filter /DCTDecode /Length " + str(len(scan)).encode() + b" >>\nstream\n" + scan + b"\nendstream",
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{n} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return pdf.assemble(objects)
 
 
 def _bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
