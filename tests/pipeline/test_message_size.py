@@ -177,9 +177,9 @@ def test_the_client_never_sends_a_message_over_the_limit(fresh_dsn, dev_keys):
 @pytest.mark.parametrize("size", [8 * MB, 30 * MB])
 def test_the_safe_parser_reads_a_large_semd(size):
     """What the emulator failed with before («Text node too long» from ≈7.5 MB): the size of a scanned report."""
-    pdf = _scanned_pdf(size * 3 // 4)
+    scan = _scanned_pdf(size * 3 // 4)
     document = (b"<ClinicalDocument xmlns='urn:hl7-org:v3'><component><observationMedia><value mediaType="
-                b"'application/pdf' representation='B64'>" + base64.b64encode(pdf) + b"</value></observationMedia>"
+                b"'application/pdf' representation='B64'>" + base64.b64encode(scan) + b"</value></observationMedia>"
                 b"</component></ClinicalDocument>")
     root = xml.parse(document)
-    assert base64.b64decode(root[0][0][0].text) == pdf
+    assert base64.b64decode(root[0][0][0].text) == scan
