@@ -112,7 +112,7 @@ def test_emulator_rejects_each_bad_signature_with_its_own_reason(tmp_path, case,
         wssecurity.sign_envelope(env, signer)
     payload = soap.to_bytes(env)
     if case == "tampered body":
-        payload = payload.replace(b"Document01", b"Document02", 1)
+        payload = payload.replace(b"P-1^^^", b"P-2^^^", 1)     # the patient id in the signed metadata
     if case == "tampered To":
         payload = payload.replace(b"http://iemk<", b"http://evil<", 1)
     fault = _fault_reason(IemkEmulator(EmulatorConfig(packs_dir=flk_packs), Store(fresh_dsn)), payload)
