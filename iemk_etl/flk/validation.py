@@ -1,8 +1,8 @@
 """Format control of a СЭМД before it leaves (and, in the emulator, when it arrives).
 
 Format control is the kind's XSD when its pack is configured, or the built-in checks otherwise
-(see ``packs``). Logical control — the kind's Schematron (``schematron``) — runs only after format control
-passed, as ФЛК does. It is on by default (IEMK_LOGICAL_CONTROL=0 switches it off, e.g. for documents a МИС
+(see ``packs``). Logical control — the kind's Schematron (``schematron``), or for a kind whose pack has none our own
+rule set (``logical``: kind 43) — runs only after format control passed, as ФЛК does. It is on by default (IEMK_LOGICAL_CONTROL=0 switches it off, e.g. for documents a МИС
 forms by other means): the six kinds iemk-etl forms (``semd``) pass the official Schematrons.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from iemk_etl import errors
-from iemk_etl.flk import packs
+from iemk_etl.flk import logical, packs
 from iemk_etl.protocol import xml
 from iemk_etl.semd.header import NS, SNILS_ROOT
 
@@ -33,7 +33,7 @@ _STAGE_KIND = {
 
 @dataclass(frozen=True)
 class Finding:
-    stage: str          # "format" (XSD), "logic" (Schematron), "builtin" (no pack configured), "policy", "parse"
+    stage: str          # "format" (XSD), "logic" (Schematron or flk.logical), "builtin" (no pack), "policy", "parse"
     rule: str           # an XSD error type, a Schematron rule id, a built-in rule id, ...
     message: str
     location: str = ""
@@ -106,6 +106,8 @@ def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> li
 
     pack = packs.pack_dir(packs_dir, kind_code)
     sch = schematron.schematron_for(pack, kind_code) if pack else None
+    if sch is None and (own := logical.rules_for(kind_code)) is not None:
+        return _own_rule_findings(own, data)
     if sch is None:
         packs.warn_once(kind_code, "logical", f"no Schematron for СЭМД kind {kind_code} in its pack: logical control "
                         "is SKIPPED for this kind")
@@ -113,6 +115,15 @@ def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> li
     return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
                     schematron_path(f.location))
             for f in schematron.validate(sch, data)]
+
+
+def _own_rule_findings(rules: tuple[logical.Rule, ...], data: bytes) -> list[Finding]:
+    """Our rules for a kind whose pack has no Schematron (see ``logical``): same stage, same finding shape."""
+    try:
+        root = xml.parse(data)
+    except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
+        return [Finding("parse", "XML", str(exc))]
+    return [Finding("logic", f.rule, f.message, f.location) for f in logical.validate(rules, root)]
 
 
 def schematron_path(location: str) -> str:
