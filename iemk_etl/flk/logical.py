@@ -48,8 +48,6 @@ DOC = "/h:ClinicalDocument"
 BODY = f"{DOC}/h:component/h:structuredBody"
 SECTION = f"{BODY}/h:component/h:section"
 REQUEST = f"{SECTION}[h:code/@code='SCOPORG']/h:entry/h:act[@classCode='ACT'][@moodCode='RQO']"
-DGN_OBS = (f"{SECTION}[h:code/@code='DGN']/h:entry/h:act[h:code/@codeSystem='1.2.643.5.1.13.13.11.1076']"
-           "/h:entryRelationship[@typeCode='COMP']/h:observation")
 
 _NSI_1522 = kinds.NSI_1522
 _NSI_1009 = "1.2.643.5.1.13.13.11.1009"       # «Виды направлений»
@@ -61,8 +59,9 @@ _FRMO_PREFIX = "1.2.643.5.1.13.13.12."        # ФРМО: МО and their departm
 # НСИ 1009 rows that are referrals of form 057/у-04 (hospitalisation planned/urgent, rehabilitation, examination,
 # consultation, …): the types the kind-43 guide is for.
 _REFERRAL_TYPES = ("1", "2", "3", "4", "6", "10")
+_MAIN_DIAGNOSIS = (f"h:entry/h:act[h:code/@codeSystem='1.2.643.5.1.13.13.11.1076']/h:entryRelationship[@typeCode='COMP']"
+                   f"/h:observation[h:code[@code='1'][@codeSystem='{_NSI_1077}']]")
 _SECTIONS_43 = ("SCOPORG", "WORK", "DGN", "ELU", "BENEFITS")
-_OID = r"^[0-2](\.([1-9][0-9]*|0))+"
 
 
 def _any_of(attr: str, values: tuple[str, ...]) -> str:
@@ -93,40 +92,65 @@ def _rules_43() -> tuple[Rule, ...]:
              f"Элемент SCOPORG/entry/act/code должен указывать вид направления по НСИ {_NSI_1009} "
              f"(@code из {', '.join(_REFERRAL_TYPES)}) с непустым @displayName"),
         Rule("L43-7", REQUEST,
-             f"h:performer/h:assignedEntity/h:representedOrganization[starts-with(h:id/@root, '{_FRMO_PREFIX}')]"
-             "[normalize-space(h:name)]",
-             "Элемент SCOPORG/entry/act/performer/assignedEntity/representedOrganization должен указать "
-             f"медицинскую организацию, куда направлен пациент: id/@root по ФРМО ({_FRMO_PREFIX}…) и name"),
-        Rule("L43-8", f"{REQUEST}/h:entryRelationship",
-             f"@typeCode='COMP' and count(h:act) = 1 and h:act/h:code[@codeSystem='{_NSI_1070}']"
-             "[normalize-space(@code)][normalize-space(@displayName)]",
+             "count(h:performer) = 1 and count(h:performer/h:assignedEntity/h:representedOrganization"
+             f"[count(h:id) = 1][starts-with(h:id/@root, '{_FRMO_PREFIX}')][count(h:name) = 1][normalize-space(h:name)]"
+             "[count(h:addr) <= 1]) = 1",
+             "Элемент SCOPORG/entry/act должен содержать один performer/assignedEntity/representedOrganization — "
+             f"медицинскую организацию, куда направлен пациент: один id с @root по ФРМО ({_FRMO_PREFIX}…), один "
+             "непустой name, не более одного addr"),
+        Rule("L43-8", REQUEST, "count(h:effectiveTime[string-length(@value) >= 8]) = 1",
+             "Элемент SCOPORG/entry/act должен содержать один effectiveTime с датой выдачи направления (@value)"),
+        Rule("L43-9", f"{REQUEST}/h:entryRelationship",
+             "@typeCode='COMP' and count(h:act[@classCode='ACT'][@moodCode='RQO']) = 1 and "
+             f"h:act/h:code[@codeSystem='{_NSI_1070}'][normalize-space(@code)][normalize-space(@displayName)]",
              "Элемент SCOPORG/entry/act/entryRelationship (запрошенная услуга) должен иметь @typeCode = «COMP» "
-             f"и содержать act/code по НСИ {_NSI_1070} с @code и @displayName"),
-        Rule("L43-9", BODY, "count(h:component/h:section[h:code/@code='DGN']) = 1",
+             f"и содержать один act (@classCode «ACT», @moodCode «RQO») с code по НСИ {_NSI_1070}, @code и "
+             "@displayName"),
+        Rule("L43-10", BODY, "count(h:component/h:section[h:code/@code='DGN']) = 1",
              "Элемент structuredBody должен содержать одну секцию DGN «Диагнозы»"),
-        Rule("L43-10", f"{SECTION}[h:code/@code='DGN']",
-             f"h:entry/h:act[h:code/@codeSystem='1.2.643.5.1.13.13.11.1076']/h:entryRelationship[@typeCode='COMP']"
-             f"/h:observation[h:code[@code='1'][@codeSystem='{_NSI_1077}']]"
+        Rule("L43-11", f"{SECTION}[h:code/@code='DGN']",
+             f"count({_MAIN_DIAGNOSIS}) = 1 and {_MAIN_DIAGNOSIS}[count(h:value) = 1]"
              f"/h:value[@xsi:type='CD'][@codeSystem='{_NSI_1005}'][normalize-space(@code)]",
-             "Секция DGN должна содержать основной диагноз: entry/act/entryRelationship/observation с code = «1» "
-             f"по НСИ {_NSI_1077} и value (xsi:type CD) с кодом МКБ-10 по НСИ {_NSI_1005}"),
-        Rule("L43-11", BODY, "count(h:component/h:section[h:code/@code='ELU'][normalize-space(h:text)]) = 1",
+             "Секция DGN должна содержать один основной диагноз: entry/act (code по НСИ 1.2.643.5.1.13.13.11.1076)/"
+             f"entryRelationship[@typeCode «COMP»]/observation с code = «1» по НСИ {_NSI_1077} и одним value "
+             f"(xsi:type CD) с кодом МКБ-10 по НСИ {_NSI_1005}"),
+        Rule("L43-12", f"{SECTION}[h:code/@code='DGN']/h:entry/h:act",
+             "@classCode='ACT' and @moodCode='EVN' and not(h:entryRelationship/h:observation"
+             "[not(@classCode='OBS') or not(@moodCode='EVN')])",
+             "Элемент DGN/entry/act должен иметь @classCode «ACT» и @moodCode «EVN», его entryRelationship/"
+             "observation — @classCode «OBS» и @moodCode «EVN» (диагноз установлен, а не запрошен)"),
+        Rule("L43-13", BODY, "count(h:component/h:section[h:code/@code='ELU'][normalize-space(h:text)]) = 1",
              "Элемент structuredBody должен содержать одну секцию ELU «Описание и обоснование направления» "
              "с непустым text"),
-        Rule("L43-12", SECTION,
-             f"h:code[@codeSystem='{_NSI_197}'] and normalize-space(h:title) and h:text",
-             f"Элемент section должен содержать code по НСИ {_NSI_197}, непустой title и text"),
-        Rule("L43-13", SECTION, _any_of("h:code/@code", _SECTIONS_43),
+        Rule("L43-14", SECTION,
+             f"h:code[@codeSystem='{_NSI_197}'] and normalize-space(h:title) and normalize-space(h:text)",
+             f"Элемент section должен содержать code по НСИ {_NSI_197}, непустой title и непустой text"),
+        Rule("L43-15", SECTION, _any_of("h:code/@code", _SECTIONS_43),
              "Элемент section вида 43 может быть только одной из секций пакета 1.2.643.5.1.13.13.15.31.2: "
              + ", ".join(_SECTIONS_43)),
     )
 
 
-RULES: dict[int, tuple[Rule, ...]] = {43: _rules_43()}
+@dataclass(frozen=True)
+class RuleSet:
+    kind: int
+    rules: tuple[Rule, ...]
+    # A kind of the same guide generation whose official Schematron's header rules (У1-…) hold for this kind too,
+    # minus its kind-specific ones (replaced by ours): the header is not re-invented rule by rule.
+    header_from: int | None = None
+    header_skip: frozenset[str] = frozenset()
+
+    def header_rule(self, rule_id: str) -> bool:
+        return rule_id.startswith("У1-") and rule_id not in self.header_skip
 
 
-def rules_for(kind_code: int) -> tuple[Rule, ...] | None:
-    """The kind's rule set, or None when we have none for it."""
+# Kind 43's header is that of 41/42 Ред. 3 (same generation, same header builder); 42's У1-10 (its templateId) and
+# У1-12 (its document type 2) are the two header rules that name kind 42 itself: L43-1 and L43-2 stand for them.
+RULES: dict[int, RuleSet] = {43: RuleSet(43, _rules_43(), header_from=42, header_skip=frozenset({"У1-10", "У1-12"}))}
+
+
+def rules_for(kind_code: int) -> RuleSet | None:
+    """The kind's own rule set, or None when we have none for it."""
     return RULES.get(kind_code)
 
 

@@ -107,7 +107,7 @@ def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> li
     pack = packs.pack_dir(packs_dir, kind_code)
     sch = schematron.schematron_for(pack, kind_code) if pack else None
     if sch is None and (own := logical.rules_for(kind_code)) is not None:
-        return _own_rule_findings(own, data)
+        return _own_rule_findings(own, data, packs_dir)
     if sch is None:
         packs.warn_once(kind_code, "logical", f"no Schematron for СЭМД kind {kind_code} in its pack: logical control "
                         "is SKIPPED for this kind")
@@ -117,13 +117,30 @@ def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> li
             for f in schematron.validate(sch, data)]
 
 
-def _own_rule_findings(rules: tuple[logical.Rule, ...], data: bytes) -> list[Finding]:
+def _own_rule_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: Path | None) -> list[Finding]:
     """Our rules for a kind whose pack has no Schematron (see ``logical``): same stage, same finding shape."""
     try:
         root = xml.parse(data)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
         return [Finding("parse", "XML", str(exc))]
-    return [Finding("logic", f.rule, f.message, f.location) for f in logical.validate(rules, root)]
+    header = _borrowed_header_findings(rule_set, data, packs_dir)
+    return header + [Finding("logic", f.rule, f.message, f.location) for f in logical.validate(rule_set.rules, root)]
+
+
+def _borrowed_header_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: Path | None) -> list[Finding]:
+    if rule_set.header_from is None:
+        return []
+    from iemk_etl.flk import schematron
+
+    pack = packs.pack_dir(packs_dir, rule_set.header_from)
+    sch = schematron.schematron_for(pack, rule_set.header_from) if pack else None
+    if sch is None:
+        packs.warn_once(rule_set.kind, "logical-header", f"no Schematron of kind {rule_set.header_from} whose header "
+                        f"rules СЭМД kind {rule_set.kind} borrows: its header is NOT checked, only its own rules run")
+        return []
+    return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
+                    schematron_path(f.location))
+            for f in schematron.validate(sch, data) if rule_set.header_rule(f.rule)]
 
 
 def schematron_path(location: str) -> str:
