@@ -56,10 +56,10 @@ _NSI_1005 = "1.2.643.5.1.13.13.11.1005"       # МКБ-10
 _NSI_1077 = "1.2.643.5.1.13.13.11.1077"       # «Виды нозологических единиц диагноза»
 _NSI_197 = "1.2.643.5.1.13.13.99.2.197"       # «Секции ЭМД»
 _FRMO_PREFIX = "1.2.643.5.1.13.13.12."        # ФРМО: МО and their departments
-# НСИ 1009 rows that are referrals of form 057/у-04 (hospitalisation planned/urgent, rehabilitation, examination,
-# consultation, …): the types the kind-43 guide is for.
+_NSI_1076 = "1.2.643.5.1.13.13.11.1076"       # «Виды медицинских диагнозов»
+# The rows of НСИ 1009 v2.5 that are referrals of form 057/у-04 (semd/codes.py: 1, 2, 3, 4, 6, 10 of its 12 rows).
 _REFERRAL_TYPES = ("1", "2", "3", "4", "6", "10")
-_MAIN_DIAGNOSIS = (f"h:entry/h:act[h:code/@codeSystem='1.2.643.5.1.13.13.11.1076']/h:entryRelationship[@typeCode='COMP']"
+_MAIN_DIAGNOSIS = (f"h:entry/h:act[h:code/@codeSystem='{_NSI_1076}']/h:entryRelationship[@typeCode='COMP']"
                    f"/h:observation[h:code[@code='1'][@codeSystem='{_NSI_1077}']]")
 _SECTIONS_43 = ("SCOPORG", "WORK", "DGN", "ELU", "BENEFITS")
 
@@ -111,7 +111,7 @@ def _rules_43() -> tuple[Rule, ...]:
         Rule("L43-11", f"{SECTION}[h:code/@code='DGN']",
              f"count({_MAIN_DIAGNOSIS}) = 1 and {_MAIN_DIAGNOSIS}[count(h:value) = 1]"
              f"/h:value[@xsi:type='CD'][@codeSystem='{_NSI_1005}'][normalize-space(@code)]",
-             "Секция DGN должна содержать один основной диагноз: entry/act (code по НСИ 1.2.643.5.1.13.13.11.1076)/"
+             f"Секция DGN должна содержать один основной диагноз: entry/act (code по НСИ {_NSI_1076})/"
              f"entryRelationship[@typeCode «COMP»]/observation с code = «1» по НСИ {_NSI_1077} и одним value "
              f"(xsi:type CD) с кодом МКБ-10 по НСИ {_NSI_1005}"),
         Rule("L43-12", f"{SECTION}[h:code/@code='DGN']/h:entry/h:act",

@@ -2,8 +2,9 @@
 
 Format control is the kind's XSD when its pack is configured, or the built-in checks otherwise
 (see ``packs``). Logical control — the kind's Schematron (``schematron``), or for a kind whose pack has none our own
-rule set (``logical``: kind 43) — runs only after format control passed, as ФЛК does. It is on by default (IEMK_LOGICAL_CONTROL=0 switches it off, e.g. for documents a МИС
-forms by other means): the six kinds iemk-etl forms (``semd``) pass the official Schematrons.
+rule set (``logical``: kind 43) — runs only after format control passed, as ФЛК does. It is on by default
+(IEMK_LOGICAL_CONTROL=0 switches it off, e.g. for documents a МИС forms by other means): the six kinds iemk-etl
+forms (``semd``) pass the official Schematrons and kind 43's own rules.
 """
 
 from __future__ import annotations
