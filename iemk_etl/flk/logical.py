@@ -10,11 +10,12 @@ They run where the Schematron would (``validation.validate_logic``), only when t
 own: an official one, once published, replaces them. Within a rule set every rule fires on its own (no first-match
 semantics: the contexts here never overlap for the same rule).
 
-Where the rules come from (kind 43): the body the builder writes (``semd/referral.py``), whose sections ФНСИ
-1.2.643.5.1.13.13.99.2.197 lists for the kind-43 package 1.2.643.5.1.13.13.15.31.2 (SCOPORG, WORK, DGN, ELU,
-BENEFITS); НСИ 1009 «Виды направлений» for the referral type (the rows of form 057/у-04); and the header rules every
-guide of this generation shares (the reference's §5.3: realmCode RU, typeId POCD_MT000040, ``….51``/``….50`` ids,
-the patient's СНИЛС, a non-empty title and languageCode ru-RU).
+Where the rules come from (kind 43): the structure rules that lived in the builder's test (B43-1…12, now L43-…),
+i.e. the body ``semd/referral.py`` writes, whose sections ФНСИ 1.2.643.5.1.13.13.99.2.197 lists for the kind-43
+package 1.2.643.5.1.13.13.15.31.2 (SCOPORG, WORK, DGN, ELU, BENEFITS); НСИ 1009 «Виды направлений» for the referral
+type (the rows of form 057/у-04); and the CDA moods of a request (RQO) and of a diagnosis made (EVN). The header is not
+re-written here: ``RuleSet.header_from`` names the kind of the same guide generation whose official header rules
+(У1-…) apply — 42 for 43 — and ``validation`` runs them with its Schematron. docs/semd.md lists the rules.
 """
 
 from __future__ import annotations
