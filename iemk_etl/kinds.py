@@ -34,8 +34,9 @@ KINDS: dict[int, SemdKind] = {
                  "1.2.643.5.1.13.2.7.5.1.1.3"),
         SemdKind(42, "Эпикриз по законченному случаю амбулаторный (CDA) Редакция 3", 2, "Амбулаторный эпикриз",
                  "1.2.643.5.1.13.2.7.5.1.2.3"),
-        # 43's templateId is inferred, unverified: the last arc is the formalisation level (3), not the edition
-        # (16 Ред. 2 is …5.1.5.3, 15 Ред. 1 is …5.1.6.3), and no public copy of the kind-43 template was found.
+        # 43's templateId is inferred, unverified: …5.1.<1522 type>.<formalisation level 3>, as 41/42 Ред. 3 (same
+        # start date) and 15, 16, 17 (Ред. 2 is …5.1.7.3: the last arc is the level, not the edition). The authority is
+        # ФНСИ 1.2.643.5.1.13.13.99.2.267 «Справочник шаблонов CDA документов»; evidence in docs/semd.md.
         SemdKind(43, "Направление на госпитализацию, восстановительное лечение, обследование, консультацию "
                  "(CDA) Редакция 2", 3, "Направление на госпитализацию, восстановительное лечение, "
                  "обследование, консультацию", "1.2.643.5.1.13.2.7.5.1.3.3"),

@@ -1,9 +1,10 @@
 """Format control of a СЭМД before it leaves (and, in the emulator, when it arrives).
 
 Format control is the kind's XSD when its pack is configured, or the built-in checks otherwise
-(see ``packs``). Logical control — the kind's Schematron (``schematron``) — runs only after format control
-passed, as ФЛК does. It is on by default (IEMK_LOGICAL_CONTROL=0 switches it off, e.g. for documents a МИС
-forms by other means): the six kinds iemk-etl forms (``semd``) pass the official Schematrons.
+(see ``packs``). Logical control — the kind's Schematron (``schematron``), or for a kind whose pack has none our own
+rule set (``logical``: kind 43) — runs only after format control passed, as ФЛК does. It is on by default
+(IEMK_LOGICAL_CONTROL=0 switches it off, e.g. for documents a МИС forms by other means): the six kinds iemk-etl
+forms (``semd``) pass the official Schematrons and kind 43's own rules.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from iemk_etl import errors
-from iemk_etl.flk import packs
+from iemk_etl.flk import logical, packs
 from iemk_etl.protocol import xml
 from iemk_etl.semd.header import NS, SNILS_ROOT
 
@@ -33,7 +34,7 @@ _STAGE_KIND = {
 
 @dataclass(frozen=True)
 class Finding:
-    stage: str          # "format" (XSD), "logic" (Schematron), "builtin" (no pack configured), "policy", "parse"
+    stage: str          # "format" (XSD), "logic" (Schematron or flk.logical), "builtin" (no pack), "policy", "parse"
     rule: str           # an XSD error type, a Schematron rule id, a built-in rule id, ...
     message: str
     location: str = ""
@@ -106,6 +107,8 @@ def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> li
 
     pack = packs.pack_dir(packs_dir, kind_code)
     sch = schematron.schematron_for(pack, kind_code) if pack else None
+    if sch is None and (own := logical.rules_for(kind_code)) is not None:
+        return _own_rule_findings(own, data, packs_dir)
     if sch is None:
         packs.warn_once(kind_code, "logical", f"no Schematron for СЭМД kind {kind_code} in its pack: logical control "
                         "is SKIPPED for this kind")
@@ -113,6 +116,32 @@ def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> li
     return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
                     schematron_path(f.location))
             for f in schematron.validate(sch, data)]
+
+
+def _own_rule_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: Path | None) -> list[Finding]:
+    """Our rules for a kind whose pack has no Schematron (see ``logical``): same stage, same finding shape."""
+    try:
+        root = xml.parse(data)
+    except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
+        return [Finding("parse", "XML", str(exc))]
+    header = _borrowed_header_findings(rule_set, data, packs_dir)
+    return header + [Finding("logic", f.rule, f.message, f.location) for f in logical.validate(rule_set.rules, root)]
+
+
+def _borrowed_header_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: Path | None) -> list[Finding]:
+    if rule_set.header_from is None:
+        return []
+    from iemk_etl.flk import schematron
+
+    pack = packs.pack_dir(packs_dir, rule_set.header_from)
+    sch = schematron.schematron_for(pack, rule_set.header_from) if pack else None
+    if sch is None:
+        packs.warn_once(rule_set.kind, "logical-header", f"no Schematron of kind {rule_set.header_from} whose header "
+                        f"rules СЭМД kind {rule_set.kind} borrows: its header is NOT checked, only its own rules run")
+        return []
+    return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
+                    schematron_path(f.location))
+            for f in schematron.validate(sch, data) if rule_set.header_rule(f.rule)]
 
 
 def schematron_path(location: str) -> str:

@@ -1,8 +1,8 @@
 """Kind 43 «Направление на госпитализацию, восстановительное лечение, обследование, консультацию» from referrals.
 
-Pack 43 has the XSD only: the official ФЛК checks the format and nothing else. So the tests also prove, with
-explicit XPath checks, that the document keeps the structure the builder was designed to (STRUCTURE), and that its
-header passes kind 42's header rules (42 is the same guide generation; its Schematron checks the same header).
+Pack 43 has the XSD only: the official ФЛК checks the format and nothing else. Our own logical control for 43
+(``iemk_etl.flk.logical``: its body rules, plus kind 42's header rules — the same guide generation) runs in its place,
+so ``findings`` below is XSD + those rules; tests/flk/test_logical_43.py holds every rule to a mutation.
 """
 
 import dataclasses
@@ -12,6 +12,7 @@ from lxml import etree
 
 from iemk_etl import semd
 from iemk_etl.devtools.generate import Generator
+from iemk_etl.flk import logical, validation
 from iemk_etl.semd.model import REFERRAL_KINDS
 
 from semd_helpers import DAY, H, built, cases, findings, mutate, remove, rename, rules, setter
@@ -25,42 +26,6 @@ SCOPORG = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:sectio
 DGN = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:section[h:code/@code='DGN']"
 ELU = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:section[h:code/@code='ELU']"
 REQUEST = f"{SCOPORG}/h:entry/h:act[@classCode='ACT'][@moodCode='RQO']"
-SECTIONS = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:section"
-
-# The structure of a kind-43 document (no official Schematron checks it): (id, XPath that must hold, what it means).
-STRUCTURE = (
-    ("B43-1", "count(/h:ClinicalDocument/h:templateId[@root='1.2.643.5.1.13.2.7.5.1.3.3']) = 1",
-     "templateId вида 43"),
-    ("B43-2", "/h:ClinicalDocument/h:code[@code='3'][@codeSystem='1.2.643.5.1.13.13.11.1522']",
-     "тип документа 3 по НСИ 1522"),
-    ("B43-3", f"count({SCOPORG}) = 1", "одна секция SCOPORG"),
-    ("B43-4", f"count({SCOPORG}/h:entry/h:act) = 1 and count({REQUEST}) = 1", "в SCOPORG один act ACT/RQO"),
-    ("B43-5", f"{REQUEST}/h:code[@codeSystem='1.2.643.5.1.13.13.11.1009'][@code='1' or @code='2' or @code='3' "
-              "or @code='4' or @code='6' or @code='10'][normalize-space(@displayName)]",
-     "вид направления по НСИ 1009 (строки формы 057/у-04)"),
-    ("B43-6", f"{REQUEST}/h:performer/h:assignedEntity/h:representedOrganization"
-              "[starts-with(h:id/@root, '1.2.643.5.1.13.13.12.')][normalize-space(h:name)]",
-     "МО, куда направлен пациент (OID ФРМО и наименование), — исполнитель"),
-    ("B43-7", f"not({REQUEST}/h:entryRelationship[not(@typeCode='COMP') "
-              "or not(h:act/h:code/@codeSystem='1.2.643.5.1.13.13.11.1070')])",
-     "запрошенная услуга — act COMP по НСИ 1070"),
-    ("B43-8", f"count({DGN}) = 1", "одна секция DGN"),
-    ("B43-9", f"{DGN}/h:entry/h:act[h:code/@codeSystem='1.2.643.5.1.13.13.11.1076']/h:entryRelationship"
-              "[@typeCode='COMP']/h:observation[h:code[@code='1'][@codeSystem='1.2.643.5.1.13.13.11.1077']]"
-              "/h:value[@xsi:type='CD'][@codeSystem='1.2.643.5.1.13.13.11.1005'][normalize-space(@code)]",
-     "основной диагноз (1077 = 1) с кодом МКБ-10"),
-    ("B43-10", f"count({ELU}[normalize-space(h:text)]) = 1", "одна секция ELU с обоснованием"),
-    ("B43-11", f"not({SECTIONS}[not(h:code/@codeSystem='1.2.643.5.1.13.13.99.2.197') or not(normalize-space(h:title))"
-               " or not(h:text)])", "у каждой секции код по 99.2.197, заголовок и текст"),
-    # ФНСИ 99.2.197 names the kind-43 package (…15.31.2) under these five sections only.
-    ("B43-12", f"not({SECTIONS}[not(h:code/@code='SCOPORG' or h:code/@code='WORK' or h:code/@code='DGN' "
-               "or h:code/@code='ELU' or h:code/@code='BENEFITS')])", "только секции пакета вида 43"),
-)
-
-
-def structure_findings(data: bytes) -> list[str]:
-    root = etree.fromstring(data)
-    return [rule for rule, test, _ in STRUCTURE if not root.xpath(f"boolean({test})", namespaces=H)]
 
 
 def test_every_generated_case_passes_xsd_and_keeps_the_referral_structure(packs_dir):
@@ -72,10 +37,11 @@ def test_every_generated_case_passes_xsd_and_keeps_the_referral_structure(packs_
     for case in made:
         data = semd.build(case)
         assert findings(KIND, data, packs_dir) == [], case.context.local_uid
-        assert structure_findings(data) == [], case.context.local_uid
 
 
 def test_the_header_passes_kind_42_header_rules(packs_dir):
+    # What the logical control of 43 borrows: 42's header rules, but for the two that name kind 42 itself.
+    assert logical.rules_for(KIND).header_skip == {r for r in KIND_42_SPECIFICS if r.startswith("У1-")}
     for case in cases(KIND, count=6):
         found = sorted(f.rule for f in findings(42, semd.build(case), packs_dir))
         assert found == KIND_42_SPECIFICS, case.context.local_uid
@@ -133,7 +99,6 @@ def test_each_referral_kind_gives_its_1009_type_and_requested_service(packs_dir,
     narrative = " ".join(root.xpath(f"{SCOPORG}/h:text//text()", namespaces=H))
     assert type_name in narrative and ref.target_service in narrative
     assert findings(KIND, data, packs_dir) == []
-    assert structure_findings(data) == []
 
 
 def _header_rules(data, packs_dir):
@@ -141,8 +106,8 @@ def _header_rules(data, packs_dir):
 
 
 def _structure_rules(data, packs_dir):
-    assert findings(KIND, data, packs_dir) == []     # the official ФЛК of 43 cannot see a body error
-    return set(structure_findings(data))
+    assert validation.validate_format(KIND, data, packs_dir=packs_dir, require_packs=True) == []  # the XSD cannot
+    return rules(KIND, data, packs_dir)                                                             # see a body error
 
 
 def _format_rules(data, packs_dir):
@@ -152,7 +117,7 @@ def _format_rules(data, packs_dir):
 @pytest.mark.parametrize(("xpath", "change", "check", "rule"), [
     pytest.param("/h:ClinicalDocument/h:recordTarget/h:patientRole/h:patient/h:name/h:given[2]", remove,
                  _header_rules, "У1-1", id="header"),
-    pytest.param(f"{REQUEST}/h:code", setter("codeSystem", "1.2.643.5.1.13.13.11.1007"), _structure_rules, "B43-5",
+    pytest.param(f"{REQUEST}/h:code", setter("codeSystem", "1.2.643.5.1.13.13.11.1007"), _structure_rules, "L43-6",
                  id="body"),
     pytest.param("/h:ClinicalDocument/h:title", rename("titel"), _format_rules, "SCHEMAV_ELEMENT_CONTENT", id="xsd"),
 ])
