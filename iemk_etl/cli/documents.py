@@ -43,8 +43,8 @@ def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
         if kind is None:
             failed = True
             continue
-        findings = validation.validate(kind, data, packs_dir=settings.packs_dir, require_packs=settings.require_packs,
-                                       logical=not args.no_logic)
+        findings = validation.validate(kind, data, packs_dir=settings.pack_sources,
+                                       require_packs=settings.require_packs, logical=not args.no_logic)
         for f in findings:
             print(f"{name}: [{f.stage} {f.rule}] {f.message}" + (f" ({f.location})" if f.location else ""))
         print(f"{name}: вид {kind}, замечаний: {len(findings)}")
