@@ -80,7 +80,7 @@ def _unzip(archive: Path, into: Path) -> None:
             if len(members) > MAX_ZIP_FILES or sum(m.file_size for m in members) > MAX_ZIP_BYTES:
                 raise PackInstallError(f"архив {archive} слишком велик для пакета СЭМД")
             for member in members:
-                parts = Path(member.filename.replace("\\", "/")).parts
+                parts = Path(_member_name(member).replace("\\", "/")).parts
                 if member.filename.startswith(("/", "\\")) or ".." in parts or (member.external_attr >> 28) == 0xA:
                     raise PackInstallError(f"архив {archive}: недопустимый путь {member.filename!r}")
                 target = into.joinpath(*parts)
@@ -89,6 +89,18 @@ def _unzip(archive: Path, into: Path) -> None:
                     shutil.copyfileobj(src, dst)
     except zipfile.BadZipFile as exc:
         raise PackInstallError(f"{archive} не является ZIP-архивом: {exc}") from None
+
+
+def _member_name(member: zipfile.ZipInfo) -> str:
+    """The member's name: UTF-8 when flagged, else as Windows archivers write Russian names (cp866) unless the
+    raw bytes are UTF-8 anyway (Info-ZIP on Linux does not set the flag)."""
+    if member.flag_bits & 0x800:
+        return member.filename
+    raw = member.filename.encode("cp437")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp866")
 
 
 def _descend(root: Path, names: list[str]) -> Path:
@@ -231,9 +243,28 @@ def check_schematron(root: Path, sch: Path) -> None:
     try:
         schematron.check_compiles(sch)
     except schematron.SchematronError as exc:
-        reason = str(exc).split(": ", 1)[-1]
         raise PackInstallError(f"Schematron пакета не компилируется: {sch.relative_to(root).as_posix()}: "
-                               f"{_first_line(Exception(reason))}") from None
+                               f"{_saxon_reason(sch, str(exc))}") from None
+
+
+def _saxon_reason(sch: Path, message: str) -> str:
+    """Saxon's reason in one line, with the Schematron's own line and text of the test it could not compile."""
+    reason = re.split(r" does not compile: | is not well-formed XML: ", message, maxsplit=1)[-1]
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    test = re.search(r"Error in \{(.*)\} at char", lines[0]) if lines else None
+    if test is None:
+        return " ".join(lines)
+    return f"{_test_where(sch, test.group(1))}: {' '.join(lines[1:])}"
+
+
+def _test_where(sch: Path, compiled: str) -> str:
+    # compile_schematron wraps an assert's test in not(...): look for both spellings.
+    wanted = [compiled[4:-1], compiled] if compiled.startswith("not(") else [compiled]
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    for element in etree.parse(str(sch), parser).iter():
+        if isinstance(element.tag, str) and element.get("test") in wanted:
+            return f"строка {element.sourceline}, проверка «{element.get('test')}»"
+    return f"проверка «{compiled}»"
 
 
 # -- the manifest ------------------------------------------------------------------------------------------------
@@ -245,30 +276,54 @@ def _write_manifest(packs_dir: Path, entries: list[dict]) -> None:
     os.replace(tmp, packs_dir / packs.MANIFEST)     # readers see the old manifest or the new one, never half
 
 
-def _install_one(root: Path, names: list[str], packs_dir: Path, source: Path, kind: int | None,
-                 edition: int | None) -> Installed:
+@dataclass
+class _Prepared:
+    root: Path
+    kind: int
+    edition: int
+    package: str | None
+    files: list[Path]
+    xsd: Path
+    sch: Path | None
+    digest: str
+
+
+def _prepare(root: Path, names: list[str], kind: int | None, edition: int | None) -> _Prepared:
+    """Detected and checked, nothing written yet."""
     kind, edition, package = detect(root, names, kind, edition)
     files = _kept_files(root)
     xsd, sch = _entry_xsd(root), _entry_sch(root, kind)
-    digest = content_hash(root, files)
+    return _Prepared(root, kind, edition, package, files, xsd, sch, content_hash(root, files))
+
+
+def _check(pack: _Prepared, packs_dir: Path) -> bool:
+    """False when this very content is installed already; raises when the pack does not compile."""
+    same = [e for e in packs.read_manifest(packs_dir) if (e["kind"], e["edition"]) == (pack.kind, pack.edition)]
+    if same and same[0]["sha256"] == pack.digest:
+        return False
+    check_xsd(pack.root, pack.xsd)
+    if pack.sch is not None:
+        check_schematron(pack.root, pack.sch)
+    return True
+
+
+def _commit(pack: _Prepared, packs_dir: Path, source: Path) -> Installed:
     entries = packs.read_manifest(packs_dir)
-    same = [e for e in entries if e["kind"] == kind and e["edition"] == edition]
-    if same and same[0]["sha256"] == digest:
+    same = [e for e in entries if (e["kind"], e["edition"]) == (pack.kind, pack.edition)]
+    if same and same[0]["sha256"] == pack.digest:
         return Installed(same[0], "уже установлен")
-    check_xsd(root, xsd)
-    if sch is not None:
-        check_schematron(root, sch)
-    target = Path(str(kind)) / f"ed{edition}-{digest[:12]}"
-    _copy(root, files, packs_dir / target)
-    entry = {"kind": kind, "edition": edition, "sha256": digest, "package": package,
+    target = Path(str(pack.kind)) / f"ed{pack.edition}-{pack.digest[:12]}"
+    _copy(pack.root, pack.files, packs_dir / target)
+    entry = {"kind": pack.kind, "edition": pack.edition, "sha256": pack.digest, "package": pack.package,
              "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "source": str(source),
-             "dir": target.as_posix(), "xsd": xsd.relative_to(root).as_posix(),
-             "schematron": sch.relative_to(root).as_posix() if sch else None, "files": len(files)}
+             "dir": target.as_posix(), "xsd": pack.xsd.relative_to(pack.root).as_posix(),
+             "schematron": pack.sch.relative_to(pack.root).as_posix() if pack.sch else None,
+             "files": len(pack.files)}
     _write_manifest(packs_dir, [e for e in entries if e not in same] + [entry])
     for old in same:
         shutil.rmtree(packs_dir / old["dir"], ignore_errors=True)
-    notes = _notes(kind, edition, sch)
-    return Installed(entry, f"заменил {same[0]['sha256'][:12]}" if same else "установлен", notes)
+    status = f"заменил {same[0]['sha256'][:12]}" if same else "установлен"
+    return Installed(entry, status, _notes(pack.kind, pack.edition, pack.sch))
 
 
 def _copy(root: Path, files: list[Path], target: Path) -> None:
@@ -311,8 +366,10 @@ def install(source: Path, packs_dir: Path, *, kind: int | None = None, edition: 
         for pack_root, _ in found:
             if not any(p.suffix.lower() == ".xsd" for p in _kept_files(pack_root)):
                 raise PackInstallError(f"в {source} нет XSD-схем: это не пакет СЭМД")
-        return [_install_one(pack_root, pack_names, packs_dir, source.resolve(), kind, edition)
-                for pack_root, pack_names in found]
+        prepared = [_prepare(pack_root, pack_names, kind, edition) for pack_root, pack_names in found]
+        for pack in prepared:      # every pack checked before any is written: all of a folder, or none
+            _check(pack, packs_dir)
+        return [_commit(pack, packs_dir, source.resolve()) for pack in prepared]
 
 
 # -- listing -----------------------------------------------------------------------------------------------------
