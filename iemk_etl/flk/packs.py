@@ -94,7 +94,12 @@ def read_manifest(packs_dir: Path) -> list[dict]:
 @lru_cache(maxsize=8)
 def _manifest(path: Path, mtime_ns: int, size: int) -> tuple[dict, ...]:
     # Keyed by mtime and size: a document is checked per call, the manifest re-read only after an install.
-    return tuple(json.loads(path.read_text(encoding="utf-8")).get("packs", []))
+    try:
+        return tuple(json.loads(path.read_text(encoding="utf-8")).get("packs", []))
+    except (ValueError, AttributeError) as exc:
+        # Our configuration is broken, not the document: held (FLK_PACK_MISSING), not ended.
+        raise PackMissingError(f"{path} повреждён ({exc}): удалите его и установите пакеты заново "
+                               "(iemk-etl packs install)") from None
 
 
 def _installed(packs_dir: Path, kind_code: int) -> Pack | None:
