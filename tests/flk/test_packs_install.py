@@ -158,3 +158,10 @@ def test_the_kinds_own_edition_wins_then_the_newest(packs_dir, tmp_path):
     manifest["packs"] = [e for e in manifest["packs"] if e["edition"] != 3]
     (installed / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert packs.resolve((installed, packs_dir), 42).edition == 5
+
+
+def test_a_corrupt_manifest_holds_the_document_as_a_configuration_error(tmp_path):
+    (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
+    findings = validation.validate(42, minimal_document(), packs_dir=tmp_path, require_packs=False, logical=True)
+    assert [(f.stage, f.kind.code) for f in findings] == [("policy", "FLK_PACK_MISSING")]
+    assert "manifest.json повреждён" in findings[0].message
