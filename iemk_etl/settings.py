@@ -124,6 +124,13 @@ class Settings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     xds_metadata_layout: str = "evidence"  # ITI-41/ITI-18 metadata: evidence (kind in classCode) | legacy (formatCode)
+    # IEMK_PACKS_DIR: the packs `iemk-etl packs install` put there; looked up before IEMK_SEMD_PACKS (read-only).
+    installed_packs_dir: Path | None = None
+
+    @property
+    def pack_sources(self) -> tuple[Path, ...]:
+        """Where ФЛК looks for a kind's pack, in order: the installed packs, then IEMK_SEMD_PACKS."""
+        return tuple(p for p in (self.installed_packs_dir, self.packs_dir) if p is not None)
 
     @property
     def require_signed_replies(self) -> bool:
@@ -454,4 +461,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                                PDQ_ACTIONS[0]),
         max_message_bytes=env.integer("IEMK_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=MIN_MESSAGE_BYTES),
         xds_metadata_layout=env.choice("IEMK_XDS_METADATA_LAYOUT", XDS_LAYOUTS[0], XDS_LAYOUTS),
+        installed_packs_dir=env.path("IEMK_PACKS_DIR") or home / "packs",
     )

@@ -43,10 +43,11 @@ def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
         if kind is None:
             failed = True
             continue
-        findings = validation.validate(kind, data, packs_dir=settings.packs_dir, require_packs=settings.require_packs,
-                                       logical=not args.no_logic)
+        findings = validation.validate(kind, data, packs_dir=settings.pack_sources,
+                                       require_packs=settings.require_packs, logical=not args.no_logic)
         for f in findings:
-            print(f"{name}: [{f.stage} {f.rule}] {f.message}" + (f" ({f.location})" if f.location else ""))
+            print(f"{name}: [{f.stage} {f.rule}] {f.message}" + (f" ({f.location})" if f.location else "")
+                  + (f" [пакет {f.pack}]" if f.pack else ""))
         print(f"{name}: вид {kind}, замечаний: {len(findings)}")
         failed = failed or bool(findings)
     return 1 if failed else 0

@@ -47,7 +47,8 @@ def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | 
     signer = keys.load_signer(Path(reply_cert), Path(reply_key), backend=get_backend(settings.gost_backend)) \
         if reply_cert and reply_key else None
 
-    return EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=reply_delay,
+    return EmulatorConfig(packs_dir=settings.pack_sources, require_packs=settings.require_packs,
+                          reply_delay=reply_delay,
                           faults=profile, require_registered_patient=require_registered_patient,
                           logical_control=settings.logical_control, known_clients=settings.emulator_clients,
                           known_mo=settings.emulator_mo, client_certificates=bound, reply_signer=signer,

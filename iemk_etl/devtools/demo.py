@@ -58,11 +58,11 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
             integration.remember_mo(settings.mo_config_path,
                                     integration.MoEntry(state.oid, state.code, state.name))
             _say(f"3/5 integration {state.code}: {state.shown}")
-    packs = settings.packs_dir or "none configured: built-in checks only"
+    packs = ", ".join(str(p) for p in settings.pack_sources if p.is_dir()) or "none configured: built-in checks only"
     client_id = settings.client_entity_id or DEMO_CLIENT_ENTITY_ID
     reply_cert, reply_key = _emulator_reply_pair(settings)
     system_certs = [c for c in (store.request_certificate(code) for code in codes) if c is not None]
-    config = EmulatorConfig(packs_dir=settings.packs_dir, require_packs=settings.require_packs, reply_delay=0.3,
+    config = EmulatorConfig(packs_dir=settings.pack_sources, require_packs=settings.require_packs, reply_delay=0.3,
                             logical_control=settings.logical_control, require_registered_patient=True,
                             known_clients=frozenset({client_id}),
                             client_certificates={client_id: pinning.Pins(frozenset(map(pinning.fingerprint,

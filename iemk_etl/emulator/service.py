@@ -54,7 +54,7 @@ REPOSITORY, REGISTRY, PIX, PDQ = "repository", "registry", "pix", "pdq"
 
 @dataclass(frozen=True)
 class EmulatorConfig:
-    packs_dir: Path | None = None
+    packs_dir: Path | tuple[Path, ...] | None = None   # one folder or several in order (packs.Sources)
     require_packs: bool = False
     logical_control: bool = True    # Schematron after the XSD, as ИЭМК's ФЛК does
     reply_delay: float = 0.5

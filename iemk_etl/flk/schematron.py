@@ -117,14 +117,24 @@ class _Saxon:
     def executable(self, sch_path: Path) -> object:
         with self.lock:
             if sch_path not in self.compiled:
-                xslt = compile_schematron(sch_path)
-                try:
-                    self.compiled[sch_path] = self.processor.new_xslt30_processor().compile_stylesheet(
-                        stylesheet_text=xslt)
-                except Exception as exc:  # noqa: BLE001 - Saxon raises its own PySaxonApiError
-                    raise SchematronError(f"Schematron {sch_path} does not compile: {exc}") from None
+                self.compiled[sch_path] = self._compile(sch_path)
                 log.info("compiled Schematron %s", sch_path)
             return self.compiled[sch_path]
+
+    def check(self, sch_path: Path) -> None:
+        """Compile without keeping the result: a pack being installed is checked from a temporary folder."""
+        with self.lock:
+            self._compile(sch_path)
+
+    def _compile(self, sch_path: Path) -> object:
+        try:
+            xslt = compile_schematron(sch_path)
+        except etree.XMLSyntaxError as exc:
+            raise SchematronError(f"Schematron {sch_path} is not well-formed XML: {exc}") from None
+        try:
+            return self.processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=xslt)
+        except Exception as exc:  # noqa: BLE001 - Saxon raises its own PySaxonApiError
+            raise SchematronError(f"Schematron {sch_path} does not compile: {exc}") from None
 
     def run(self, sch_path: Path, document: str) -> str:
         executable = self.executable(sch_path)
@@ -141,6 +151,11 @@ def _saxon() -> _Saxon:
 def schematron_for(pack: Path, kind_code: int) -> Path | None:
     candidate = pack / f"{kind_code}.sch"
     return candidate if candidate.is_file() else None
+
+
+def check_compiles(sch_path: Path) -> None:
+    """Raise SchematronError (naming the file and Saxon's reason) when this Schematron cannot be compiled."""
+    _saxon().check(sch_path)
 
 
 def validate(sch_path: Path, data: bytes) -> list[Failure]:

@@ -10,7 +10,6 @@ forms (``semd``) pass the official Schematrons and kind 43's own rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from lxml import etree
 
@@ -38,6 +37,8 @@ class Finding:
     rule: str           # an XSD error type, a Schematron rule id, a built-in rule id, ...
     message: str
     location: str = ""
+    pack: str = ""      # the pack that produced it, kind and edition («42 ред. 3»); "" for built-in checks
+
 
     @property
     def kind(self) -> errors.ErrorKind:
@@ -45,7 +46,8 @@ class Finding:
 
     def text(self) -> str:
         where = f" ({self.location})" if self.location else ""
-        return f"{self.kind.title}: {self.message}{where}"
+        pack = f" [пакет {self.pack}]" if self.pack else ""
+        return f"{self.kind.title}: {self.message}{where}{pack}"
 
 
 # Built-in header rules: (rule id, XPath that must select something, what is missing).
@@ -84,16 +86,16 @@ def builtin_findings(root: etree._Element) -> list[Finding]:
     return found
 
 
-def xsd_findings(schema: etree.XMLSchema, root: etree._Element) -> list[Finding]:
+def xsd_findings(schema: etree.XMLSchema, root: etree._Element, pack: str = "") -> list[Finding]:
     if schema.validate(root.getroottree()):
         return []
     return [
-        Finding("format", e.type_name, e.message, f"строка {e.line}")
+        Finding("format", e.type_name, e.message, f"строка {e.line}", pack)
         for e in schema.error_log  # type: ignore[attr-defined]
     ]
 
 
-def validate(kind_code: int, data: bytes, *, packs_dir: Path | None, require_packs: bool,
+def validate(kind_code: int, data: bytes, *, packs_dir: packs.Sources, require_packs: bool,
              logical: bool) -> list[Finding]:
     """ФЛК: format control, then — if it passed and ``logical`` — logical control with the kind's Schematron."""
     findings = validate_format(kind_code, data, packs_dir=packs_dir, require_packs=require_packs)
@@ -102,23 +104,23 @@ def validate(kind_code: int, data: bytes, *, packs_dir: Path | None, require_pac
     return validate_logic(kind_code, data, packs_dir=packs_dir)
 
 
-def validate_logic(kind_code: int, data: bytes, *, packs_dir: Path | None) -> list[Finding]:
+def validate_logic(kind_code: int, data: bytes, *, packs_dir: packs.Sources) -> list[Finding]:
     from iemk_etl.flk import schematron
 
-    pack = packs.pack_dir(packs_dir, kind_code)
-    sch = schematron.schematron_for(pack, kind_code) if pack else None
+    pack = packs.resolve(packs_dir, kind_code)
+    sch = pack.schematron if pack else None
     if sch is None and (own := logical.rules_for(kind_code)) is not None:
         return _own_rule_findings(own, data, packs_dir)
-    if sch is None:
+    if pack is None or sch is None:
         packs.warn_once(kind_code, "logical", f"no Schematron for СЭМД kind {kind_code} in its pack: logical control "
                         "is SKIPPED for this kind")
         return []
     return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
-                    schematron_path(f.location))
+                    schematron_path(f.location), pack.label)
             for f in schematron.validate(sch, data)]
 
 
-def _own_rule_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: Path | None) -> list[Finding]:
+def _own_rule_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: packs.Sources) -> list[Finding]:
     """Our rules for a kind whose pack has no Schematron (see ``logical``): same stage, same finding shape."""
     try:
         root = xml.parse(data)
@@ -128,19 +130,19 @@ def _own_rule_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: Path |
     return header + [Finding("logic", f.rule, f.message, f.location) for f in logical.validate(rule_set.rules, root)]
 
 
-def _borrowed_header_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: Path | None) -> list[Finding]:
+def _borrowed_header_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: packs.Sources) -> list[Finding]:
     if rule_set.header_from is None:
         return []
     from iemk_etl.flk import schematron
 
-    pack = packs.pack_dir(packs_dir, rule_set.header_from)
-    sch = schematron.schematron_for(pack, rule_set.header_from) if pack else None
-    if sch is None:
+    pack = packs.resolve(packs_dir, rule_set.header_from)
+    sch = pack.schematron if pack else None
+    if pack is None or sch is None:
         packs.warn_once(rule_set.kind, "logical-header", f"no Schematron of kind {rule_set.header_from} whose header "
                         f"rules СЭМД kind {rule_set.kind} borrows: its header is NOT checked, only its own rules run")
         return []
     return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
-                    schematron_path(f.location))
+                    schematron_path(f.location), pack.label)
             for f in schematron.validate(sch, data) if rule_set.header_rule(f.rule)]
 
 
@@ -149,16 +151,16 @@ def schematron_path(location: str) -> str:
     return location.replace("Q{}", "")
 
 
-def validate_format(kind_code: int, data: bytes, *, packs_dir: Path | None, require_packs: bool) -> list[Finding]:
+def validate_format(kind_code: int, data: bytes, *, packs_dir: packs.Sources, require_packs: bool) -> list[Finding]:
     """Findings of format control; an empty list means the document may go on."""
     try:
         root = xml.parse(data)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
         return [Finding("parse", "XML", str(exc))]
     try:
-        schema = packs.xsd_for(packs_dir, kind_code, require=require_packs)
+        pack = packs.find(packs_dir, kind_code, require=require_packs)
     except packs.PackMissingError as exc:
         return [Finding("policy", "IEMK_REQUIRE_PACKS", str(exc))]
-    if schema is None:
+    if pack is None:
         return builtin_findings(root)
-    return xsd_findings(schema, root)
+    return xsd_findings(packs.compiled_xsd(pack.xsd), root, pack.label)

@@ -68,7 +68,7 @@ def _problem(kind_code: int, data: bytes, content_hash: str, settings: Settings,
     if hashlib.sha256(data).hexdigest() != content_hash:
         # The МИС changed the bytes after they were queued under this version: a new version is needed.
         return errors.CONTENT_CHANGED, errors.CONTENT_CHANGED.title
-    findings = validation.validate(kind_code, data, packs_dir=settings.packs_dir,
+    findings = validation.validate(kind_code, data, packs_dir=settings.pack_sources,
                                    require_packs=settings.require_packs, logical=settings.logical_control)
     if findings:
         return findings[0].kind, "; ".join(f.text() for f in findings[:3])
