@@ -20,8 +20,8 @@ from pathlib import Path
 
 from iemk_etl.nsi.model import Column, Dictionary, NsiFileError, build, other_oids, parse_passport, parse_rows
 
-_NAME = re.compile(r"^(?P<oid>[0-2](?:\.\d+)+)_(?P<version>\d+(?:\.\d+)*)(?:_(?P<part>[A-Za-z]+\d*))?(?:\.(?P<ext>json|csv))?$",
-                   re.IGNORECASE)
+_NAME = re.compile(r"^(?P<oid>[0-2](?:\.\d+)+)_(?P<version>\d+(?:\.\d+)*)"
+                   r"(?:_(?P<part>[A-Za-z]+\d*))?(?:\.(?P<ext>json|csv))?$", re.IGNORECASE)
 MAX_FILE_BYTES = 256 * 1024 * 1024   # a dictionary export larger than this is not a dictionary we use
 
 

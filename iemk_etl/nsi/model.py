@@ -70,8 +70,9 @@ class Dictionary:
     @property
     def content_hash(self) -> str:
         # Canonical: the same columns and rows in any order give the same hash, so a reload can tell "unchanged".
+        rows = sorted((dict(sorted(r.items())) for r in self.rows), key=lambda r: str(r.get(self.code_column)))
         body = {"columns": [c.as_json() for c in self.columns], "code": self.code_column, "name": self.name_column,
-                "rows": sorted((dict(sorted(r.items())) for r in self.rows), key=lambda r: str(r.get(self.code_column)))}
+                "rows": rows}
         return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
