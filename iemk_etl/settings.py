@@ -36,6 +36,7 @@ DEFAULT_SYSTEM_NAME = "iemk-etl"  # HL7v3 sender/device/name: the name our syste
 PDQ_ACTIONS = ("urn:hl7-org:v3:PRPA_IN201305UV02", "urn:hl7-org:v3:PRPA_IN201305")
 # = protocol.xml.MAX_MESSAGE_BYTES: the largest message (assumed: no public figure)
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_FNSI_URL = "https://nsi.rosminzdrav.ru/port/rest"   # the ФНСИ REST API (docs/nsi.md)
 MIN_MESSAGE_BYTES = 1024 * 1024                # a smaller limit would refuse ordinary СЭМД: a mistake, not a policy
 
 SERVICE_PATHS = {  # the emulator's paths; the ИПС publishes each service under an opaque path of its own
@@ -126,6 +127,9 @@ class Settings:
     xds_metadata_layout: str = "evidence"  # ITI-41/ITI-18 metadata: evidence (kind in classCode) | legacy (formatCode)
     # IEMK_PACKS_DIR: the packs `iemk-etl packs install` put there; looked up before IEMK_SEMD_PACKS (read-only).
     installed_packs_dir: Path | None = None
+    fnsi_url: str = DEFAULT_FNSI_URL        # IEMK_FNSI_URL: the ФНСИ REST API `iemk-etl nsi sync` downloads from
+    fnsi_user_key: str | None = field(default=None, repr=False, compare=False)   # IEMK_FNSI_USER_KEY: a secret
+    require_nsi: bool = False               # IEMK_REQUIRE_NSI: a dictionary not held is an error, not a warning
 
     @property
     def pack_sources(self) -> tuple[Path, ...]:
@@ -462,4 +466,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         max_message_bytes=env.integer("IEMK_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=MIN_MESSAGE_BYTES),
         xds_metadata_layout=env.choice("IEMK_XDS_METADATA_LAYOUT", XDS_LAYOUTS[0], XDS_LAYOUTS),
         installed_packs_dir=env.path("IEMK_PACKS_DIR") or home / "packs",
+        fnsi_url=env.url("IEMK_FNSI_URL") or DEFAULT_FNSI_URL,
+        fnsi_user_key=env.text("IEMK_FNSI_USER_KEY"),
+        require_nsi=env.boolean("IEMK_REQUIRE_NSI", False),
     )

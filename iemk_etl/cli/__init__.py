@@ -7,7 +7,20 @@ import logging
 import sys
 
 from iemk_etl import settings as settings_mod
-from iemk_etl.cli import audit, demo, documents, export, integration, packs, patients, requeue, servers, signing, status
+from iemk_etl.cli import (
+    audit,
+    demo,
+    documents,
+    export,
+    integration,
+    nsi,
+    packs,
+    patients,
+    requeue,
+    servers,
+    signing,
+    status,
+)
 from iemk_etl.cli import db as db_commands
 from iemk_etl.errors import IemkError
 
@@ -15,7 +28,7 @@ log = logging.getLogger("iemk_etl")
 
 # The command groups, in the order `iemk-etl --help` lists them.
 GROUPS = (db_commands, integration, export, requeue, status, audit, documents, packs, patients, signing, servers,
-          demo)
+          nsi, demo)
 
 # Errors a user can act on: one line on stderr and exit code 2, not a traceback.
 _USER_ERRORS = (IemkError,)

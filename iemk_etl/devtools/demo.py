@@ -18,10 +18,10 @@ from pathlib import Path
 from cryptography import x509
 
 from iemk_etl import periods
-from iemk_etl.devtools import certs, demo_data
+from iemk_etl.devtools import certs, demo_data, fnsi_standin
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
-from iemk_etl.pipeline import report
+from iemk_etl.pipeline import nsi, report
 from iemk_etl.pipeline.dag_runs import run_export
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys, pinning
@@ -52,6 +52,10 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
         _say(f"2/5 demo data: {result.patients} patients of {result.mo} МО, {result.documents} new documents, "
              f"signed with GOST R 34.10-2012 test keys in {settings.keys_dir} "
              f"({get_backend(settings.gost_backend).name} backend)")
+        # the demo dictionary set (transcribed from public ФНСИ copies, devtools/nsi_demo/SOURCES.md)
+        dictionaries = nsi.load_path(conn, fnsi_standin.DEMO_DIR)
+        _say(f"    НСИ: {len(dictionaries.loaded) + len(dictionaries.unchanged)} demo dictionaries held "
+             f"({len(dictionaries.loaded)} loaded now)")
         for oid, *_ in demo_data.DEMO_MO:
             state = integration.set_enabled(conn, oid, True)
             codes.append(state.code)
