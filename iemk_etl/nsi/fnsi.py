@@ -27,6 +27,10 @@ class FnsiUnreachableError(TransientError):
     default_kind = errors.NSI_UNREACHABLE
 
 
+class FnsiRefusedError(NsiFileError):
+    """ФНСИ answered this request with an error of its own (result ≠ OK): an unknown dictionary or version."""
+
+
 @dataclass(frozen=True)
 class Version:
     version: str
@@ -76,11 +80,18 @@ class FnsiClient:
             raise NsiFileError(f"ФНСИ {method}: ответ не JSON") from None
         if not isinstance(doc, dict):
             raise NsiFileError(f"ФНСИ {method}: ожидался объект JSON")
-        check_result(doc, method)
+        try:
+            check_result(doc, method)
+        except NsiFileError as exc:
+            raise FnsiRefusedError(str(exc)) from None
         return doc
 
     def versions(self, oid: str) -> list[Version]:
-        doc = self._get("versions", identifier=oid, page=1, size=VERSIONS_PAGE_SIZE)
+        """The versions ФНСИ lists; none for a dictionary it does not know (it answers that as an error)."""
+        try:
+            doc = self._get("versions", identifier=oid, page=1, size=VERSIONS_PAGE_SIZE)
+        except FnsiRefusedError:
+            return []
         return [Version(str(v["version"]), v.get("publishDate"), bool(v.get("archive")))
                 for v in doc.get("list") or [] if v.get("version")]
 

@@ -31,8 +31,11 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == ["iemk_export__gkb7801", "iemk_export__orb5012", "iemk_reconcile__gkb7801",
-                                "iemk_reconcile__orb5012", "iemk_sign_and_send__gkb7801", "iemk_sign_and_send__orb5012"]
+    assert sorted(bag.dags) == ["iemk_export__gkb7801", "iemk_export__orb5012", "iemk_nsi_sync",
+                                "iemk_reconcile__gkb7801", "iemk_reconcile__orb5012", "iemk_sign_and_send__gkb7801",
+                                "iemk_sign_and_send__orb5012"]
+    nsi = bag.dags["iemk_nsi_sync"]
+    assert nsi.task_ids == ["sync_dictionaries"] and nsi.timetable.expression == "0 0 * * 0"   # weekly
     dag = bag.dags["iemk_export__gkb7801"]
     assert set(dag.task_ids) == {"check_integration", "extract", "validate", "feed_patients", "send",
                                  "wait_for_replies", "recover_lost_answers", "write_statuses"}
@@ -52,9 +55,9 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("missing", [True])
-def test_no_configured_mo_means_no_dags(tmp_path, monkeypatch, missing):
+def test_no_configured_mo_means_no_export_dags(tmp_path, monkeypatch, missing):
     monkeypatch.setenv("IEMK_MO_CONFIG", str(tmp_path / "absent.json"))
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert bag.import_errors == {} and bag.dags == {}
+    assert bag.import_errors == {} and sorted(bag.dags) == ["iemk_nsi_sync"]     # the dictionaries serve every МО
