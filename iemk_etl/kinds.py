@@ -30,9 +30,9 @@ class SemdKind:
 KINDS: dict[int, SemdKind] = {
     k.code: k
     for k in (
-        SemdKind(41, "Эпикриз в стационаре выписной (CDA) Редакция 3", 1, "Эпикриз стационара",
+        SemdKind(41, "Эпикриз в стационаре выписной (CDA) Редакция 3", 1, "Эпикриз в стационаре выписной",
                  "1.2.643.5.1.13.2.7.5.1.1.3"),
-        SemdKind(42, "Эпикриз по законченному случаю амбулаторный (CDA) Редакция 3", 2, "Амбулаторный эпикриз",
+        SemdKind(42, "Эпикриз по законченному случаю амбулаторный (CDA) Редакция 3", 2, "Эпикриз по законченному случаю амбулаторный",
                  "1.2.643.5.1.13.2.7.5.1.2.3"),
         # 43's templateId is inferred, unverified: the last arc is the formalisation level (3), not the edition
         # (16 Ред. 2 is …5.1.5.3, 15 Ред. 1 is …5.1.6.3), and no public copy of the kind-43 template was found.
