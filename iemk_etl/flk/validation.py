@@ -34,7 +34,8 @@ _STAGE_KIND = {
 
 @dataclass(frozen=True)
 class Finding:
-    stage: str          # "format" (XSD), "logic" (Schematron), "nsi" (НСИ control), "builtin" (no pack), "policy", "parse"
+    # "format" (XSD), "logic" (Schematron), "nsi" (НСИ control), "builtin" (no pack configured), "policy", "parse"
+    stage: str
     rule: str           # an XSD error type, a Schematron rule id, a built-in rule id, ...
     message: str
     location: str = ""
