@@ -259,8 +259,13 @@ class IemkEmulator:
         findings = validation.validate(kind, sub.data, packs_dir=self.config.packs_dir,
                                        require_packs=self.config.require_packs, logical=self.config.logical_control,
                                        nsi=self.dictionaries)
-        if findings and findings[0].stage == "nsi":
-            return RegistryError("XDSDictionaryValidationError", _nsi_text(findings[0], kind))
+        if findings and all(f.stage == "nsi" for f in findings):
+            # ИЭМК answers a patient's bad СНИЛС in its patient step (PAT-001, XDSPatientRegistrationError, below)
+            vocabulary = [f for f in findings if not (f.rule == nsi_control.SNILS_CHECK
+                                                      and "/recordTarget[" in f.location)]
+            if vocabulary:
+                return RegistryError("XDSDictionaryValidationError", _nsi_text(vocabulary[0], kind))
+            findings = []
         if findings or root is None:
             return RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
         return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)

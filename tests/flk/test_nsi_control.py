@@ -154,3 +154,22 @@ def test_the_emulator_refuses_with_xds_dictionary_validation_error(kind, fresh_d
     assert response.status.endswith("Failure")
     assert error.error_code == "XDSDictionaryValidationError"
     assert "Путь: /ClinicalDocument[1]" in error.code_context
+
+
+def test_the_emulator_answers_a_patient_snils_in_its_patient_step(fresh_dsn):
+    from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
+    from iemk_etl.emulator.store import Store, Submission
+
+    emulator = IemkEmulator(EmulatorConfig(nsi_dir=DEMO_DIR, logical_control=False), Store(fresh_dsn))
+    root = xml.parse(generated(42))
+    patient = root.xpath(f"/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id[@root='{SNILS_ROOT}']",
+                         namespaces=H)[0]
+    patient.set("extension", "11223344596")
+    cda_id = root.find("h:id", H)
+    local = root.xpath("string(/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id[1]/@extension)", namespaces=H)
+    sub = Submission("urn:uuid:s-2", "http://cb", f"{cda_id.get('root')}^{cda_id.get('extension')}",
+                     f"{local}^^^&1.2&ISO", 42, None, etree.tostring(root))
+    emulator.store.record_message(sub.message_id, "repository", "a", "c", "accepted")
+    [error] = emulator.process(sub).errors
+    assert error.error_code == "XDSPatientRegistrationError"
+    assert "СНИЛС [11223344596] не валидно контрольное число" in error.code_context
