@@ -173,3 +173,21 @@ def test_the_emulator_answers_a_patient_snils_in_its_patient_step(fresh_dsn):
     [error] = emulator.process(sub).errors
     assert error.error_code == "XDSPatientRegistrationError"
     assert "СНИЛС [11223344596] не валидно контрольное число" in error.code_context
+
+
+def test_the_validate_command_takes_a_dictionary_folder(tmp_path, monkeypatch, capsys):
+    from iemk_etl import cli
+
+    monkeypatch.setenv("IEMK_SOURCE_DSN", "postgresql://nobody@127.0.0.1:1/none")   # --nsi: never touched
+    monkeypatch.delenv("IEMK_SEMD_PACKS", raising=False)
+    bad, good = tmp_path / "bad.xml", tmp_path / "good.xml"
+    bad.write_bytes(mutated(42, section=False)[0])
+    good.write_bytes(generated(42))
+    assert cli.main(["documents", "validate", "--nsi", str(DEMO_DIR), str(good)]) == 0
+    assert cli.main(["documents", "validate", "--nsi", str(DEMO_DIR), str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "[nsi NSI-NAME]" in out and "[nsi NSI-VERSION]" in out and "[nsi SNILS-CHECK]" in out
+    assert "замечаний: 3" in out
+    # without a database and without --nsi the control is skipped, said on stderr, and the file is judged on the rest
+    assert cli.main(["documents", "validate", str(bad)]) == 0
+    assert "НСИ control skipped" in capsys.readouterr().err
