@@ -191,3 +191,37 @@ def test_the_validate_command_takes_a_dictionary_folder(tmp_path, monkeypatch, c
     # without a database and without --nsi the control is skipped, said on stderr, and the file is judged on the rest
     assert cli.main(["documents", "validate", str(bad)]) == 0
     assert "НСИ control skipped" in capsys.readouterr().err
+
+
+def test_the_pipeline_step_ends_a_document_with_a_bad_code_and_lets_the_rest_go(fresh_dsn):
+    """Through ``pipeline.validate`` itself: a seeded МИС, the demo dictionaries loaded into its database, one
+    document's displayName spoiled before extraction: that one ends INVALID with FLK_NSI, every other goes on."""
+    import psycopg
+
+    from iemk_etl import settings
+    from iemk_etl.devtools import demo_data
+    from iemk_etl.pipeline import extract, nsi
+    from iemk_etl.pipeline import validate as validate_step
+    from iemk_etl.store import integration
+
+    end = dt.date(2026, 9, 10)
+    gkb = demo_data.DEMO_MO[0][0]
+    period = (dt.datetime(2026, 9, 1, tzinfo=demo_data.MSK), dt.datetime(2026, 9, 10, tzinfo=demo_data.MSK))
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        demo_data.seed(conn, patients=6, days=3, seed=1, end=end, fail_share=0.0, unsigned_share=0.0)
+        integration.set_enabled(conn, gkb, True)
+        nsi.load_path(conn, DEMO_DIR)
+        document_id, cda = conn.execute(
+            "SELECT id, cda FROM mis.semd_document WHERE mo_oid = %s AND signed_at >= %s AND signed_at < %s"
+            " ORDER BY id LIMIT 1", (gkb, *period)).fetchone()
+        root = xml.parse(bytes(cda))
+        root.find("h:code", H).set("displayName", "Не то название")
+        conn.execute("UPDATE mis.semd_document SET cda = %s WHERE id = %s", (etree.tostring(root), document_id))
+        extracted = extract.extract(conn, gkb, *period)
+        ready = validate_step.validate(conn, extracted, settings.load())
+        state, code = conn.execute("SELECT state, error_code FROM iemk.ledger WHERE document_id = %s",
+                                   (document_id,)).fetchone()
+        error = conn.execute("SELECT status FROM mis.semd_document WHERE id = %s", (document_id,)).fetchone()[0]
+        assert (state, code) == ("invalid", errors.FLK_NSI.code)
+        assert "Ошибка контроля НСИ: Элемент code" in error and "[Не то название]" in error
+        assert len(ready) == len(extracted) - 1 > 0
