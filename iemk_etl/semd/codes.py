@@ -101,7 +101,8 @@ CONSULTATIONS = (
 CONDITIONS = CodeTable("1.2.643.5.1.13.13.11.1006", "2.4", "Степень тяжести состояния пациента")
 CONDITION_NAMES = {1: "Удовлетворительное", 2: "Средней тяжести", 3: "Тяжелое", 4: "Крайне тяжелое",
                    5: "Клиническая смерть", 6: "Терминальное"}
-# The serviceEvent code of a consultation; the value comes from public templates (not yet checked against ФНСИ).
+# The serviceEvent code of a consultation: checked against 99.2.726 v3.10 in the ФНСИ mirror (the newest public copy;
+# the 3.38 cited before has none).
 EVENT_TYPES = CodeTable("1.2.643.5.1.13.13.99.2.726", "3.10", "Типы документированных событий")
 # НСИ 1008 (v5.1): where the consultation took place.
 CARE_PLACE_OUTPATIENT = ("1", "Амбулаторно-поликлиническое учреждение")
@@ -165,8 +166,8 @@ FINAL_DIAGNOSIS = ("3", "Заключительный клинический д�
 
 # --- kind 186 ---
 # Checked against the ФНСИ mirror (1CMedicine/semd_validator data/fnsi): 1080 v3.42 (tests), 1358 v2.3 (units),
-# 1437 v3.32 (profiles), 99.2.257 v1.1 (interpretations), 1034 v4.2. UNVERIFIED: 99.2.1019 (materials) — the code
-# comes from the public ПЛИ Ред. 5 example — and the displayNames of the 99.2.166 fields 833/900/10000.
+# 1437 v3.32 (profiles), 99.2.257 v1.1 (interpretations), 1034 v4.2, 99.2.166 v2.1 (fields 833/900/10000).
+# UNVERIFIED: 99.2.1019 (materials) — the code comes from the public ПЛИ Ред. 5 example.
 LAB_TESTS = CodeTable("1.2.643.5.1.13.13.11.1080", "3.42",
                       "Федеральный справочник лабораторных исследований. Справочник лабораторных тестов")
 LAB_UNITS = CodeTable("1.2.643.5.1.13.13.11.1358", "2.3", "Единицы измерения")

@@ -117,7 +117,7 @@ def test_nsi_control_runs_after_the_schematron_in_flk(packs_dir, demo):
                                nsi=demo) == []
 
 
-@pytest.mark.parametrize("kind", [42, 186])
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_the_pipeline_refuses_with_the_dictionaries_of_the_database(kind, fresh_dsn):
     import dataclasses
 
@@ -140,7 +140,7 @@ def test_the_pipeline_refuses_with_the_dictionaries_of_the_database(kind, fresh_
         assert problem[1].startswith("Ошибка контроля НСИ:")
 
 
-@pytest.mark.parametrize("kind", [42, 186])
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_the_emulator_refuses_with_xds_dictionary_validation_error(kind, fresh_dsn):
     from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
     from iemk_etl.emulator.store import Store, Submission
