@@ -166,8 +166,9 @@ FINAL_DIAGNOSIS = ("3", "Заключительный клинический д�
 
 # --- kind 186 ---
 # Checked against the ФНСИ mirror (1CMedicine/semd_validator data/fnsi): 1080 v3.42 (tests), 1358 v2.3 (units),
-# 1437 v3.32 (profiles), 99.2.257 v1.1 (interpretations), 1034 v4.2, 99.2.166 v2.1 (fields 833/900/10000).
-# UNVERIFIED: 99.2.1019 (materials) — the code comes from the public ПЛИ Ред. 5 example.
+# 1034 v4.2, 99.2.166 v2.1 (fields 833/900/10000). UNVERIFIED (no copy in the mirror: the demo set carries our own
+# constants for them, devtools/nsi_demo/SOURCES.md): 1437 v3.32 (profiles), 99.2.257 v1.1 (interpretations) and
+# 99.2.1019 (materials; the code comes from the public ПЛИ Ред. 5 example).
 LAB_TESTS = CodeTable("1.2.643.5.1.13.13.11.1080", "3.42",
                       "Федеральный справочник лабораторных исследований. Справочник лабораторных тестов")
 LAB_UNITS = CodeTable("1.2.643.5.1.13.13.11.1358", "2.3", "Единицы измерения")
