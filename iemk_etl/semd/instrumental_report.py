@@ -152,9 +152,9 @@ def _resinfo_section(body: Element, service: Service) -> None:
              ("1806", "Заключение инструментального исследования", service.conclusion),
              ("807", "Рекомендации", service.recommendations)]
     _rows(el(node, "text"), [(label, text) for _, label, text in texts if text])
-    # 8024 is «Номер протокола инструментального исследования» (99.2.166 v2.1), mandatory; the МИС model keeps no
-    # protocol number of its own yet (docs/semd.md), so it goes as nullFlavor.
-    null(_field(node, "8024", "Номер протокола инструментального исследования"), "value", xsi_type="ST")
+    # 8024 is «Номер протокола инструментального исследования» (99.2.166 v2.1), mandatory: the МИС numbers the
+    # study's protocol by its record of the service.
+    el(_field(node, "8024", "Номер протокола инструментального исследования"), "value", service.local_id, xsi_type="ST")
     for code, label, text in texts:
         if text:
             el(_field(node, code, label), "value", text, xsi_type="ST")
