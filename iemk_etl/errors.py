@@ -96,6 +96,7 @@ FLK_SCHEMATRON = _kind("FLK_SCHEMATRON", "Ошибка логического к
 FLK_BUILTIN = _kind("FLK_BUILTIN", "Ошибка встроенной проверки", M, Retry.NEVER)
 FLK_NOT_XML = _kind("FLK_NOT_XML", "Документ не является корректным XML", M, Retry.NEVER)
 FLK_PACK_MISSING = _kind("FLK_PACK_MISSING", "Ошибка настройки ФЛК", A, Retry.AFTER_FIX)
+FLK_NSI = _kind("FLK_NSI", "Ошибка контроля НСИ", M, Retry.NEVER)
 # НСИ dictionaries: a file or a ФНСИ answer that cannot be read (the administrator fixes the source), ФНСИ out of
 # reach (the weekly sync tries again next run).
 NSI_SOURCE = _kind("NSI_SOURCE", "Справочник НСИ не читается", A, Retry.AFTER_FIX)

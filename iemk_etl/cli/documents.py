@@ -6,11 +6,17 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from iemk_etl import periods
 from iemk_etl.cli.common import Subparsers, check_period, connect, date, iemk_client, kinds, mo_client, mo_code
 from iemk_etl.settings import Settings
 from iemk_etl.store import integration
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from iemk_etl.flk import nsi_control
 
 
 def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -34,23 +40,55 @@ def cmd_documents_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_documents_validate(args: argparse.Namespace, settings: Settings) -> int:
     """ФЛК of files: format control, then logical control; every finding printed, exit 1 if there is one."""
+    failed = False
+    dictionaries, conn = _dictionaries(args, settings)
+    try:
+        for name in args.files:
+            failed = _validate_file(args, settings, name, dictionaries) or failed
+    finally:
+        if conn is not None:
+            conn.close()
+    return 1 if failed else 0
+
+
+def _dictionaries(args: argparse.Namespace, settings: Settings
+                  ) -> tuple[nsi_control.DictionarySource | None, psycopg.Connection | None]:
+    """НСИ control's source: the folder given (--nsi), else the database's dictionaries; without a database the
+    control is skipped, said once on stderr (a file check must work on a machine with no iemk-etl database)."""
+    from iemk_etl.flk import nsi_control
+
+    if args.no_nsi:
+        return None, None
+    if args.nsi:
+        return nsi_control.FolderSource(Path(args.nsi)), None
+    from iemk_etl.pipeline import nsi
+
+    try:
+        _, conn = connect(settings)
+    except Exception as exc:  # noqa: BLE001 - any reason the database is out of reach: say it, check the rest
+        print(f"НСИ control skipped: the database is not available ({type(exc).__name__}); use --nsi DIR",
+              file=sys.stderr)
+        return None, None
+    return nsi.StoreSource(conn), conn
+
+
+def _validate_file(args: argparse.Namespace, settings: Settings, name: str,
+                   dictionaries: nsi_control.DictionarySource | None) -> bool:
+    """True when the file has findings (or its kind cannot be told)."""
     from iemk_etl.flk import validation
 
-    failed = False
-    for name in args.files:
-        data = Path(name).read_bytes()
-        kind = args.kind if args.kind is not None else _kind_of(name, data)
-        if kind is None:
-            failed = True
-            continue
-        findings = validation.validate(kind, data, packs_dir=settings.pack_sources,
-                                       require_packs=settings.require_packs, logical=not args.no_logic)
-        for f in findings:
-            print(f"{name}: [{f.stage} {f.rule}] {f.message}" + (f" ({f.location})" if f.location else "")
-                  + (f" [пакет {f.pack}]" if f.pack else ""))
-        print(f"{name}: вид {kind}, замечаний: {len(findings)}")
-        failed = failed or bool(findings)
-    return 1 if failed else 0
+    data = Path(name).read_bytes()
+    kind = args.kind if args.kind is not None else _kind_of(name, data)
+    if kind is None:
+        return True
+    findings = validation.validate(kind, data, packs_dir=settings.pack_sources,
+                                   require_packs=settings.require_packs, logical=not args.no_logic,
+                                   nsi=dictionaries, require_nsi=settings.require_nsi)
+    for f in findings:
+        print(f"{name}: [{f.stage} {f.rule}] {f.message}" + (f" ({f.location})" if f.location else "")
+              + (f" [пакет {f.pack}]" if f.pack else ""))
+    print(f"{name}: вид {kind}, замечаний: {len(findings)}")
+    return bool(findings)
 
 
 def _kind_of(name: str, data: bytes) -> int | None:
@@ -138,10 +176,13 @@ def register(sub: Subparsers) -> None:
     dl.add_argument("--to", dest="end", type=date)
     dl.add_argument("--kind", type=int, help="НСИ 1520 code")
     dl.set_defaults(func=cmd_documents_list)
-    dv = dcp.add_parser("validate", help="ФЛК of СЭМД files: the pack's XSD, then its Schematron")
+    dv = dcp.add_parser("validate", help="ФЛК of СЭМД files: the pack's XSD, its Schematron, НСИ control")
     dv.add_argument("files", nargs="+")
     dv.add_argument("--kind", type=int, help="НСИ 1520 code (default: from templateId)")
-    dv.add_argument("--no-logic", action="store_true", help="format control only")
+    dv.add_argument("--no-logic", action="store_true", help="format control only (and НСИ control)")
+    dv.add_argument("--nsi", metavar="DIR", help="НСИ control against this folder of ФНСИ dictionary files "
+                    "(default: the dictionaries in the database)")
+    dv.add_argument("--no-nsi", action="store_true", help="no НСИ control")
     dv.set_defaults(func=cmd_documents_validate)
     db_ = dcp.add_parser("build", help="form the period's СЭМД from the МИС records («Получить документы»)")
     db_.add_argument("--mo", required=True, help="МО OID or code")

@@ -67,6 +67,7 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
     reply_cert, reply_key = _emulator_reply_pair(settings)
     system_certs = [c for c in (store.request_certificate(code) for code in codes) if c is not None]
     config = EmulatorConfig(packs_dir=settings.pack_sources, require_packs=settings.require_packs, reply_delay=0.3,
+                            nsi_dir=fnsi_standin.DEMO_DIR,
                             logical_control=settings.logical_control, require_registered_patient=True,
                             known_clients=frozenset({client_id}),
                             client_certificates={client_id: pinning.Pins(frozenset(map(pinning.fingerprint,

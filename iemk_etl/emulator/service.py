@@ -22,7 +22,7 @@ from iemk_etl import kinds
 from iemk_etl.emulator import patients
 from iemk_etl.emulator.faults import FaultProfile
 from iemk_etl.emulator.store import Registered, Store, Submission
-from iemk_etl.flk import validation
+from iemk_etl.flk import nsi_control, validation
 from iemk_etl.protocol import snils, soap, xml
 from iemk_etl.protocol.hl7v3 import pdq, pix
 from iemk_etl.protocol.xds import query as xds_query
@@ -57,6 +57,9 @@ class EmulatorConfig:
     packs_dir: Path | tuple[Path, ...] | None = None   # one folder or several in order (packs.Sources)
     require_packs: bool = False
     logical_control: bool = True    # Schematron after the XSD, as ИЭМК's ФЛК does
+    # НСИ control after the Schematron, against this folder of ФНСИ dictionary files (the demo: devtools/nsi_demo);
+    # None: no vocabulary check (the emulator has no dictionaries of its own).
+    nsi_dir: Path | None = None
     reply_delay: float = 0.5
     require_signature: bool = True
     known_clients: frozenset[str] | None = None  # None: any clientEntityId is accepted
@@ -90,6 +93,7 @@ class IemkEmulator:
     def __init__(self, config: EmulatorConfig, store: Store) -> None:
         self.config = config
         self.store = store
+        self.dictionaries = nsi_control.FolderSource(config.nsi_dir) if config.nsi_dir else None
         for client in sorted((config.known_clients or frozenset()) - set(config.client_certificates)):
             log.warning("IEMK_EMULATOR_CLIENTS: %s is not bound to a certificate: its requests are accepted signed "
                         "by any valid certificate (bind it as %s=<certificate file or SHA-256>)", client, client)
@@ -253,7 +257,15 @@ class IemkEmulator:
         if kind_error:
             return kind_error
         findings = validation.validate(kind, sub.data, packs_dir=self.config.packs_dir,
-                                       require_packs=self.config.require_packs, logical=self.config.logical_control)
+                                       require_packs=self.config.require_packs, logical=self.config.logical_control,
+                                       nsi=self.dictionaries)
+        if findings and all(f.stage == "nsi" for f in findings):
+            # ИЭМК answers a patient's bad СНИЛС in its patient step (PAT-001, XDSPatientRegistrationError, below)
+            vocabulary = [f for f in findings if not (f.rule == nsi_control.SNILS_CHECK
+                                                      and "/recordTarget[" in f.location)]
+            if vocabulary:
+                return RegistryError("XDSDictionaryValidationError", _nsi_text(vocabulary[0], kind))
+            findings = []
         if findings or root is None:
             return RegistryError("XDS.CDA.ValidationError", _flk_text(findings[0]))
         return self._metadata_error(sub, root) or self._patient_error(sub, root) or self._register(sub, root)
@@ -456,6 +468,30 @@ def _flk_text(f: validation.Finding) -> str:
         return f"Ошибка валидации Schematron: {f.message} Путь: {f.location}"
     where = f" ({f.location})" if f.location else ""
     return f"Ошибка валидации СЭМД: {f.message}{where}"
+
+
+def _nsi_text(f: validation.Finding, kind: int) -> str:
+    """Worded as ИЭМК's XDSDictionaryValidationError answers are (docs/emulator.md: the real texts and which of
+    these are ours): «Element … code [...] is not actual.», «Справочник OID [...]. Версия [...] недопустима …»."""
+    element = f.location.rsplit("/", 1)[-1].split("[", 1)[0] or "?"
+    detail = f" {f.message} Путь: {f.location}"
+    if f.rule == nsi_control.NSI_VERSION:
+        oid, version = _bracketed(f.message, "OID ["), _bracketed(f.message, "версия [")
+        return f"Справочник OID [{oid}]. Версия [{version}] недопустима для документа вида [{kind}].{detail}"
+    if f.rule == nsi_control.SNILS_CHECK:
+        return f"Element {element}. СНИЛС [{_bracketed(f.message, 'СНИЛС [')}] не валидно контрольное число.{detail}"
+    code = _bracketed(f.message, "код [")
+    if f.rule == nsi_control.NSI_NAME:
+        return f"Element {element}. code [{code}] displayName is not actual.{detail}"
+    return f"Element {element}. code [{code}] is not actual.{detail}"
+
+
+def _bracketed(text: str, after: str) -> str:
+    start = text.find(after)
+    if start < 0:
+        return ""
+    start += len(after)
+    return text[start:text.find("]", start)]
 
 
 def _cda_time(value: str) -> dt.datetime | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from iemk_etl import errors
-from iemk_etl.flk import logical, packs
+from iemk_etl.flk import logical, nsi_control, packs
 from iemk_etl.protocol import xml
 from iemk_etl.semd.header import NS, SNILS_ROOT
 
@@ -28,12 +28,15 @@ _STAGE_KIND = {
     "builtin": errors.FLK_BUILTIN,
     "parse": errors.FLK_NOT_XML,
     "policy": errors.FLK_PACK_MISSING,     # our configuration (a pack required but absent): held, not ended
+    "nsi": errors.FLK_NSI,
 }
 
 
 @dataclass(frozen=True)
 class Finding:
-    stage: str          # "format" (XSD), "logic" (Schematron or flk.logical), "builtin" (no pack), "policy", "parse"
+    # "format" (XSD), "logic" (Schematron or flk.logical), "nsi" (НСИ control), "builtin" (no pack), "policy",
+    # "parse"
+    stage: str
     rule: str           # an XSD error type, a Schematron rule id, a built-in rule id, ...
     message: str
     location: str = ""
@@ -96,12 +99,26 @@ def xsd_findings(schema: etree.XMLSchema, root: etree._Element, pack: str = "") 
 
 
 def validate(kind_code: int, data: bytes, *, packs_dir: packs.Sources, require_packs: bool,
-             logical: bool) -> list[Finding]:
-    """ФЛК: format control, then — if it passed and ``logical`` — logical control with the kind's Schematron."""
+             logical: bool, nsi: nsi_control.DictionarySource | None = None,
+             require_nsi: bool = False) -> list[Finding]:
+    """ФЛК: format control, then — if it passed and ``logical`` — logical control with the kind's Schematron, then —
+    if that passed and a dictionary source is given — НСИ control (ИЭМК's order)."""
     findings = validate_format(kind_code, data, packs_dir=packs_dir, require_packs=require_packs)
-    if findings or not logical:
+    if findings:
         return findings
-    return validate_logic(kind_code, data, packs_dir=packs_dir)
+    if logical:
+        findings = validate_logic(kind_code, data, packs_dir=packs_dir)
+    if findings or nsi is None:
+        return findings
+    return validate_nsi(data, nsi, require=require_nsi)
+
+
+def validate_nsi(data: bytes, source: nsi_control.DictionarySource, *, require: bool) -> list[Finding]:
+    """НСИ control: codes against the dictionaries held, СНИЛС check digits; a dictionary required but not held is
+    our configuration (``policy``: the document is held, not ended)."""
+    root = xml.parse(data)
+    return [Finding("policy" if rule == nsi_control.NSI_MISSING else "nsi", rule, message, path)
+            for rule, message, path in nsi_control.check(root, source, require=require)]
 
 
 def validate_logic(kind_code: int, data: bytes, *, packs_dir: packs.Sources) -> list[Finding]:

@@ -23,6 +23,12 @@ NAME_COLUMNS = ("NAME", "FULLNAME", "MKB_NAME", "S_NAME", "DISPLAY_NAME", "NAME_
 CDA_CODE_COLUMNS = {
     "1.2.643.5.1.13.13.11.1005": "MKB_CODE",    # МКБ-10: documents carry the МКБ code, not the record ID
     "1.2.643.5.1.13.13.11.1070": "S_CODE",      # Номенклатура медицинских услуг: the service code (A05.10.006)
+    "1.2.643.5.1.13.13.99.2.197": "CODE",       # Секции CDA документов: documents carry the section code (SUR)
+    "1.2.643.5.1.13.13.99.2.285": "CODE",       # Уровень конфиденциальности: documents carry N / R / V
+}
+# Where the CDA displayName is not the passport's VALUE column (or the passport marks none).
+CDA_NAME_COLUMNS = {
+    "1.2.643.5.1.13.13.11.1358": "SHORTNAME",   # Единицы измерения: the guides' examples write the short name (г/л)
 }
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 
@@ -134,7 +140,7 @@ def build(oid: str, version: str, name: str, columns: tuple[Column, ...], code_c
     code = pick_column(CDA_CODE_COLUMNS.get(oid) or code_column, names, CODE_COLUMNS)
     if code is None:
         raise NsiFileError(f"справочник {oid} v{version}: не найдена колонка кода (ключ PRIMARY или {CODE_COLUMNS})")
-    display = pick_column(name_column, names, NAME_COLUMNS)
+    display = pick_column(CDA_NAME_COLUMNS.get(oid) or name_column, names, NAME_COLUMNS)
     # A row without a code cannot be cited; a repeated code (a few ФНСИ dictionaries repeat a CDA code on an
     # outdated row) keeps its first row, as ФНСИ lists the current rows first.
     kept: dict[str, dict[str, str | None]] = {}

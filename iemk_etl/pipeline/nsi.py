@@ -21,6 +21,33 @@ from iemk_etl.store import nsi as store
 log = logging.getLogger(__name__)
 
 
+class StoreSource:
+    """НСИ control's dictionary source over the database (``flk.nsi_control.DictionarySource``): a version's rows
+    are read once, on first use, and kept for the run."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self._versions: dict[str, set[str]] = {}
+        self._names: dict[tuple[str, str], dict[str, str | None]] = {}
+        self._empty: bool | None = None
+
+    def versions(self, oid: str) -> set[str]:
+        if oid not in self._versions:
+            self._versions[oid] = store.versions(self._conn, oid)
+        return self._versions[oid]
+
+    def names(self, oid: str, version: str) -> dict[str, str | None]:
+        key = (oid, version)
+        if key not in self._names:
+            self._names[key] = store.names(self._conn, oid, version)
+        return self._names[key]
+
+    def is_empty(self) -> bool:
+        if self._empty is None:
+            self._empty = not store.any_held(self._conn)
+        return self._empty
+
+
 def cited_versions() -> dict[str, str]:
     """OID → the version the builders cite, of every dictionary in ``semd.codes``."""
     tables = [v for v in vars(codes).values() if isinstance(v, codes.CodeTable)]

@@ -9,8 +9,8 @@ import logging
 import psycopg
 
 from iemk_etl import errors, kinds
-from iemk_etl.flk import validation
-from iemk_etl.pipeline import guard
+from iemk_etl.flk import nsi_control, validation
+from iemk_etl.pipeline import guard, nsi
 from iemk_etl.settings import Settings
 from iemk_etl.signing import cades
 from iemk_etl.signing.backend import get_backend
@@ -27,6 +27,7 @@ def validate(conn: psycopg.Connection, ids: list[int], settings: Settings) -> li
     """Format control of the not-yet-checked documents; returns the ids that may go on."""
     guard.require_autocommit(conn, "validate")
     checked = 0
+    dictionaries = nsi.StoreSource(conn)    # НСИ control reads each dictionary version once per run
     # In chunks, so a large backlog never holds every document's bytes in memory at once.
     for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
         queued = exchange.ledger_queued_content(conn, chunk)
@@ -35,7 +36,7 @@ def validate(conn: psycopg.Connection, ids: list[int], settings: Settings) -> li
             # An exception on one document (unreadable bytes, a checker's bug) ends or holds that document only.
             with guard.each(conn, "validate", doc.ledger_id, functools.partial(_check_failed, conn, doc.ledger_id)):
                 _check_one(conn, doc.ledger_id, _problem(doc.kind_code, doc.cda, doc.content_hash, settings,
-                                                         signatures.get(doc.ledger_id)))
+                                                         signatures.get(doc.ledger_id), dictionaries))
         checked += len(queued)
     passed = ledger.ids_in_states(conn, ids, (State.VALID, State.SENT))
     log.info("format control: %d checked now, %d of %d may go on", checked, len(passed), len(ids))
@@ -60,7 +61,8 @@ def _check_failed(conn: psycopg.Connection, ledger_id: int, kind: errors.ErrorKi
 
 
 def _problem(kind_code: int, data: bytes, content_hash: str, settings: Settings,
-             signed: exchange.QueuedSignatures | None) -> tuple[errors.ErrorKind, str] | None:
+             signed: exchange.QueuedSignatures | None,
+             dictionaries: nsi_control.DictionarySource) -> tuple[errors.ErrorKind, str] | None:
     """What keeps the document from going on: its kind and the text users read; None when it may go."""
     if kind_code not in kinds.KINDS:
         # No template, no metadata, no builder: it can never be sent; the МИС must give it a kind ИЭМК knows.
@@ -69,7 +71,8 @@ def _problem(kind_code: int, data: bytes, content_hash: str, settings: Settings,
         # The МИС changed the bytes after they were queued under this version: a new version is needed.
         return errors.CONTENT_CHANGED, errors.CONTENT_CHANGED.title
     findings = validation.validate(kind_code, data, packs_dir=settings.pack_sources,
-                                   require_packs=settings.require_packs, logical=settings.logical_control)
+                                   require_packs=settings.require_packs, logical=settings.logical_control,
+                                   nsi=dictionaries, require_nsi=settings.require_nsi)
     if findings:
         return findings[0].kind, "; ".join(f.text() for f in findings[:3])
     return _signature_problem(kind_code, data, signed, settings)

@@ -18,7 +18,7 @@ class CodeTable:
 
 ICD10 = CodeTable("1.2.643.5.1.13.13.11.1005", "2.24",
                   "Международная классификация болезней и состояний, связанных со здоровьем 10 пересмотра. Версия 4")
-SERVICES = CodeTable("1.2.643.5.1.13.13.11.1070", "2.24", "Номенклатура медицинских услуг")
+SERVICES = CodeTable("1.2.643.5.1.13.13.11.1070", "2.10", "Номенклатура медицинских услуг")
 CASE_ORDER = CodeTable("1.2.643.5.1.13.13.11.1007", "2.1",
                        "Вид случая госпитализации или обращения (первичный, повторный)")
 CARE_KINDS = CodeTable("1.2.643.5.1.13.13.11.1034", "4.2", "Виды медицинской помощи")
@@ -29,7 +29,7 @@ POSITIONS = CodeTable("1.2.643.5.1.13.13.11.1002", "9.6",
                       "Должности работников организаций медицинского и фармацевтического профиля")
 SEX = CodeTable("1.2.643.5.1.13.13.11.1040", "2.1", "Пол пациента")
 CONFIDENTIALITY = CodeTable("1.2.643.5.1.13.13.99.2.285", "1.2", "Уровень конфиденциальности медицинского документа")
-DOC_TYPES = CodeTable("1.2.643.5.1.13.13.11.1522", "1.12", "Виды медицинской документации")
+DOC_TYPES = CodeTable("1.2.643.5.1.13.13.11.1522", "7.24", "Виды медицинской документации")
 REGIONS = CodeTable("1.2.643.5.1.13.13.99.2.206", "6.3", "Субъекты Российской Федерации")
 
 SECTIONS = CodeTable("1.2.643.5.1.13.13.99.2.197", "4.2", "Секции CDA документов")
@@ -101,8 +101,9 @@ CONSULTATIONS = (
 CONDITIONS = CodeTable("1.2.643.5.1.13.13.11.1006", "2.4", "Степень тяжести состояния пациента")
 CONDITION_NAMES = {1: "Удовлетворительное", 2: "Средней тяжести", 3: "Тяжелое", 4: "Крайне тяжелое",
                    5: "Клиническая смерть", 6: "Терминальное"}
-# The serviceEvent code of a consultation; the value comes from public templates (not yet checked against ФНСИ).
-EVENT_TYPES = CodeTable("1.2.643.5.1.13.13.99.2.726", "3.38", "Типы документированных событий")
+# The serviceEvent code of a consultation: checked against 99.2.726 v3.10 in the ФНСИ mirror (the newest public copy;
+# the 3.38 cited before has none).
+EVENT_TYPES = CodeTable("1.2.643.5.1.13.13.99.2.726", "3.10", "Типы документированных событий")
 # НСИ 1008 (v5.1): where the consultation took place.
 CARE_PLACE_OUTPATIENT = ("1", "Амбулаторно-поликлиническое учреждение")
 CARE_PLACE_HOSPITAL = ("7", "Стационар")
@@ -134,13 +135,13 @@ CARE_CONDITIONS = CodeTable("1.2.643.5.1.13.13.99.2.322", "3.1", "Условия
 # НСИ 1471 «Федеральный справочник инструментальных диагностических исследований» (ФСИДИ): kind 174 codes the study
 # in it (rule У3-5). A МИС records the НСИ 1070 service, so each study it renders needs a row here: the 1070 code
 # (1471's «Код НМУ» column) → the ФСИДИ code and name. A service missing here is refused, not guessed.
-# UNVERIFIED: the mirror holds no copy of 1471, so the codes and the version below are placeholders the validators
-# accept (they check the OID only); replace them from the НСИ portal before production use.
-FSIDI = CodeTable("1.2.643.5.1.13.13.11.1471", "4.9", "Федеральный справочник инструментальных диагностических "
+# Checked against 1471 v2.38 in the ФНСИ mirror (devtools/nsi_demo): 7014145 and 7005408, whose «Код НМУ» (NMU)
+# columns list A05.10.006 and A04.16.001.
+FSIDI = CodeTable("1.2.643.5.1.13.13.11.1471", "2.38", "Федеральный справочник инструментальных диагностических "
                                                      "исследований")
 FSIDI_BY_SERVICE: dict[str, tuple[str, str]] = {
-    "A05.10.006": ("1001001", "Электрокардиография в 12 отведениях"),
-    "A04.16.001": ("1003016", "Ультразвуковое исследование органов брюшной полости (комплексное)"),
+    "A05.10.006": ("7014145", "Электрокардиография"),
+    "A04.16.001": ("7005408", "Ультразвуковое исследование органов брюшной полости"),
 }
 
 # --- kind 41 ---
@@ -164,10 +165,11 @@ ADMISSION_DIAGNOSIS = ("1", "Предварительный клинически
 FINAL_DIAGNOSIS = ("3", "Заключительный клинический диагноз")
 
 # --- kind 186 ---
-# Checked against the ФНСИ mirror (1CMedicine/semd_validator data/fnsi): 1080 v3.40 (tests), 1358 v2.3 (units),
-# 1437 v3.32 (profiles), 99.2.257 v1.1 (interpretations), 1034 v4.2. UNVERIFIED: 99.2.1019 (materials) — the code
-# comes from the public ПЛИ Ред. 5 example — and the displayNames of the 99.2.166 fields 833/900/10000.
-LAB_TESTS = CodeTable("1.2.643.5.1.13.13.11.1080", "3.40",
+# Checked against the ФНСИ mirror (1CMedicine/semd_validator data/fnsi): 1080 v3.42 (tests), 1358 v2.3 (units),
+# 1034 v4.2, 99.2.166 v2.1 (fields 833/900/10000). UNVERIFIED (no copy in the mirror: the demo set carries our own
+# constants for them, devtools/nsi_demo/SOURCES.md): 1437 v3.32 (profiles), 99.2.257 v1.1 (interpretations) and
+# 99.2.1019 (materials; the code comes from the public ПЛИ Ред. 5 example).
+LAB_TESTS = CodeTable("1.2.643.5.1.13.13.11.1080", "3.42",
                       "Федеральный справочник лабораторных исследований. Справочник лабораторных тестов")
 LAB_UNITS = CodeTable("1.2.643.5.1.13.13.11.1358", "2.3", "Единицы измерения")
 LAB_PROFILES = CodeTable("1.2.643.5.1.13.13.11.1437", "3.32", "ФСЛИ. Профили лабораторных исследований")

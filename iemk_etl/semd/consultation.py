@@ -184,7 +184,7 @@ def _text_section(body: Element, code: str, display: str, text: str | None) -> N
 
 def _consultation(body: Element, service: Service) -> None:
     """RESCONS: the consultant's findings and conclusion, with the diagnoses and recommendations inside."""
-    node = section(body, "RESCONS", "Консультации врачей специалистов", f"Консультация: {service.name}")
+    node = section(body, "RESCONS", "Результаты консультации/осмотра врача", f"Консультация: {service.name}")
     condition = service.condition or 0
     condition_name = codes.CONDITION_NAMES[condition]
     protocol = " ".join(p for p in (service.complaints, service.findings and f"Объективно: {service.findings}") if p)

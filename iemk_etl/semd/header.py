@@ -220,7 +220,8 @@ def _identity_documents(role: Element, patient: Patient, style: Style) -> None:
         null(role, "identity:InsurancePolicy")
     else:
         policy = el(role, "identity:InsurancePolicy")
-        coded(policy, "identity:InsurancePolicyType", codes.POLICY_TYPES, "3", "Полис ОМС единого образца",
+        coded(policy, "identity:InsurancePolicyType", codes.POLICY_TYPES, "3",
+              "Полис ОМС единого образца, со сроком действия",
               xsi_type=style.xsi("CD"))
         el(policy, "identity:Number", patient.oms_policy, xsi_type=style.xsi("ST"))
 
@@ -356,7 +357,8 @@ def payer(doc: Element, patient: Patient, style: Style) -> None:
     info = el(entity, "identity:DocInfo")
     coded(info, "identity:IdentityDocType", codes.BASIS_DOCS, "1", "Полис ОМС", xsi_type=style.xsi("CD"))
     if patient.oms_policy:
-        coded(info, "identity:InsurancePolicyType", codes.POLICY_TYPES, "3", "Полис ОМС единого образца",
+        coded(info, "identity:InsurancePolicyType", codes.POLICY_TYPES, "3",
+              "Полис ОМС единого образца, со сроком действия",
               xsi_type=style.xsi("CD"))
         null(info, "identity:Series", "NA")
         el(info, "identity:Number", patient.oms_policy, xsi_type=style.xsi("ST"))

@@ -51,7 +51,7 @@ def build(case: Case) -> bytes:
     _state_sections(body, hosp, case.stay_index)
     _studies_section(body, stay)
     _treatment_section(body, stay)
-    _text_section(body, "SUR", "Хирургические вмешательства", stay.surgery)
+    _text_section(body, "SUR", "Оперативное вмешательство", stay.surgery)
     _recommendations_section(body, stay)
     if stay.services:
         header.services_section(body, [(s.code, s.name, s.performed_at) for s in stay.services])
@@ -167,7 +167,7 @@ def _component_of(doc: Element, ctx: DocumentContext, hosp: Hospitalisation, sta
 
 def _hospitalisation_section(body: Element, ctx: DocumentContext, hosp: Hospitalisation, index: int) -> None:
     stay = hosp.stays[index]
-    node = section(body, "HOSP", "Сведения о госпитализации")
+    node = section(body, "HOSP", "Пребывание в стационаре")
     urgency = codes.URGENCY_CODES[hosp.urgent]
     result = _result(hosp, stay)
     text = el(node, "text")
@@ -270,10 +270,10 @@ def _service_line(s: Service) -> str:
 
 def _studies_section(body: Element, stay: DepartmentStay) -> None:
     node = section(body, "PROC", "Исследования и процедуры")
-    for code, display, type_ in (("RESINSTR", "Результаты инструментальных исследований", SERVICE_INSTRUMENTAL),
-                                 ("RESLAB", "Результаты лабораторных исследований", SERVICE_LAB),
+    for code, display, type_ in (("RESINSTR", "Результаты инструментального исследования", SERVICE_INSTRUMENTAL),
+                                 ("RESLAB", "Результаты лабораторного исследования", SERVICE_LAB),
                                  ("RESMOR", "Результаты морфологических исследований", None),
-                                 ("RESCONS", "Консультации врачей-специалистов", SERVICE_VISIT)):
+                                 ("RESCONS", "Результаты консультации/осмотра врача", SERVICE_VISIT)):
         lines = [_service_line(s) for s in stay.services if s.type == type_]
         sub = section(node, code, display)
         text = el(sub, "text")
@@ -282,13 +282,13 @@ def _studies_section(body: Element, stay: DepartmentStay) -> None:
 
 
 def _treatment_section(body: Element, stay: DepartmentStay) -> None:
-    node = section(body, "SUM", "Проведенное лечение")
+    node = section(body, "SUM", "Информация о лечении")
     if stay.treatment:
         _text_section(node, "DRUG", "Медикаментозное лечение", stay.treatment)
 
 
 def _recommendations_section(body: Element, stay: DepartmentStay) -> None:
     node = section(body, "REGIME", "Режим и рекомендации", "Рекомендации")
-    _text_section(node, "RECDIET", "Рекомендации по режиму и диете", stay.diet)
-    _text_section(node, "RECTREAT", "Рекомендации по лечению", stay.recommendations)
+    _text_section(node, "RECDIET", "Режим и диета", stay.diet)
+    _text_section(node, "RECTREAT", "Рекомендованное лечение", stay.recommendations)
     _text_section(node, "RECWORK", "Трудовые рекомендации", stay.work)

@@ -128,7 +128,7 @@ def _docinfo_section(body: Element, service: Service, study: tuple[str, str]) ->
     coded(_field(node, "800", "Обращение"), "value", codes.CASE_ORDER, "1", "Первичный", xsi_type="CD")
     coded(_field(node, "801", "Место проведения"), "value", codes.CARE_PLACES, "1",
           "Амбулаторно-поликлиническое учреждение", xsi_type="CD")
-    diagnosis = _field(node, "838", "Шифр по МКБ-10")
+    diagnosis = _field(node, "838", "Диагноз")
     if main is None:
         null(diagnosis, "value", xsi_type="CD")
     else:
@@ -147,13 +147,14 @@ def _services_section(body: Element, service: Service) -> None:
 
 
 def _resinfo_section(body: Element, service: Service) -> None:
-    node = section(body, "RESINFO", "Результаты инструментального исследования", "Результаты исследования")
-    texts = [("1805", "Протокол исследования", service.findings),
-             ("1806", "Заключение", service.conclusion),
+    node = section(body, "RESINFO", "Заключение", "Результаты исследования")
+    texts = [("1805", "Протокол инструментального исследования", service.findings),
+             ("1806", "Заключение инструментального исследования", service.conclusion),
              ("807", "Рекомендации", service.recommendations)]
     _rows(el(node, "text"), [(label, text) for _, label, text in texts if text])
-    # 8024 «Методика исследования» is mandatory but the МИС keeps no method apart from the protocol text.
-    null(_field(node, "8024", "Методика исследования"), "value", xsi_type="ST")
+    # 8024 is «Номер протокола инструментального исследования» (99.2.166 v2.1), mandatory: the МИС numbers the
+    # study's protocol by its record of the service.
+    el(_field(node, "8024", "Номер протокола инструментального исследования"), "value", service.local_id, xsi_type="ST")
     for code, label, text in texts:
         if text:
             el(_field(node, code, label), "value", text, xsi_type="ST")

@@ -254,7 +254,7 @@ def _reslab_text(node: Element, service: Service) -> None:
 
 
 def _reslab_section(body: Element, ctx: DocumentContext, service: Service, specimen: Specimen) -> None:
-    node = section(body, "RESLAB", "Результаты лабораторных исследований")
+    node = section(body, "RESLAB", "Результаты лабораторного исследования")
     _reslab_text(node, service)
     top = el(el(node, "entry"), "organizer", classCode="CLUSTER", moodCode="EVN")
     el(top, "statusCode", code="completed")
@@ -272,7 +272,7 @@ def _reslab_section(body: Element, ctx: DocumentContext, service: Service, speci
         _observation(battery, ctx, service, specimen, result)
     if service.conclusion:
         act = el(el(battery, "component"), "act", classCode="ACT", moodCode="EVN")
-        coded(act, "code", codes.CODED_FIELDS, "900", "Заключение по лабораторному исследованию")
+        coded(act, "code", codes.CODED_FIELDS, "900", "Текстовое примечание к лабораторному исследованию")
         el(act, "text", service.conclusion)
 
 
@@ -297,7 +297,7 @@ def _observation(battery: Element, ctx: DocumentContext, service: Service, speci
     _device(obs, ctx, service, named=False)
     if result.comment:
         act = el(el(obs, "entryRelationship", typeCode="COMP"), "act", classCode="ACT", moodCode="EVN")
-        coded(act, "code", codes.CODED_FIELDS, "10000", "Комментарий к результату теста")
+        coded(act, "code", codes.CODED_FIELDS, "10000", "Комментарий")
         el(act, "text", result.comment)
     if unit is not None and (result.low or result.high):
         _reference_range(obs, result, unit)

@@ -56,6 +56,16 @@ def versions(conn: psycopg.Connection, oid: str) -> set[str]:
     return {r[0] for r in conn.execute("SELECT version FROM iemk.nsi_dictionary WHERE oid = %s", (oid,))}
 
 
+def names(conn: psycopg.Connection, oid: str, version: str) -> dict[str, str | None]:
+    """Code → display name of one version (НСИ control reads only these two columns)."""
+    return dict(conn.execute("SELECT code, display_name FROM iemk.nsi_row WHERE oid = %s AND version = %s",
+                             (oid, version)).fetchall())
+
+
+def any_held(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM iemk.nsi_dictionary)").fetchone()[0]
+
+
 def load(conn: psycopg.Connection, oid: str, version: str) -> Dictionary | None:
     head = conn.execute(
         "SELECT name, columns, code_column, name_column, publish_date FROM iemk.nsi_dictionary"

@@ -59,14 +59,17 @@ def test_a_broken_file_is_refused(tmp_path: Path):
         list(files.read(tmp_path))
 
 
-def test_sync_loads_the_demo_set_and_a_second_sync_downloads_nothing(conn):
+def test_sync_loads_the_demo_set_and_a_second_sync_downloads_nothing(conn, monkeypatch):
+    # a cited version ФНСИ does not list (semd.codes cited 1471 v4.9 before issue 13 corrected it to 2.38)
+    cited = {**nsi.cited_versions(), "1.2.643.5.1.13.13.11.1471": "4.9"}
+    monkeypatch.setattr(nsi, "cited_versions", lambda: cited)
     with FnsiStandIn(user_key="k") as standin, FnsiClient(standin.url, "k", timeout=10) as client:
         oids = [SEX, ICD10, "1.2.643.5.1.13.13.11.1471"]
         first = nsi.sync(conn, client, oids)
         assert {(o, v) for o, v in first.loaded} == {(SEX, "2.1"), (ICD10, "2.24"),
                                                      ("1.2.643.5.1.13.13.11.1471", "2.38")}
         assert standin.requests["passport"] == 3 and standin.requests["data"] >= 3
-        # the cited version of 1471 (4.9 in semd.codes) is not in ФНСИ's list: said, not invented
+        # the cited version of 1471 is not in ФНСИ's list: said, not invented
         assert "1.2.643.5.1.13.13.11.1471" in first.missing
         fsidi = store.load(conn, "1.2.643.5.1.13.13.11.1471", "2.38")
         assert fsidi is not None and fsidi.names()["7014145"] == "Электрокардиография"

@@ -47,6 +47,9 @@ def test_the_study_data_is_in_the_document():
     icd = root.xpath("//h:section[h:code/@code='DOCINFO']/h:entry/h:observation[h:code/@code='838']/h:value/@code",
                      namespaces=H)
     assert icd == [study.diagnoses[0].icd10]
+    protocol = root.xpath("//h:section[h:code/@code='RESINFO']//h:observation[h:code/@code='8024']/h:value/text()",
+                          namespaces=H)
+    assert protocol == [study.local_id]          # «Номер протокола инструментального исследования», not nullFlavor
     performer = root.xpath("h:documentationOf/h:serviceEvent/h:performer/h:assignedEntity/h:id[2]/@extension",
                            namespaces=H)
     assert performer == [study.performer.snils]
