@@ -157,7 +157,7 @@ def check_snils(root: etree._Element) -> list[tuple[str, str, str]]:
         owner = el.getparent()
         who = _name(owner) if owner is not None else "id"
         found.append((SNILS_CHECK, f"Элемент {who}/id: СНИЛС [{number}] не валидно контрольное число "
-                                   f"(справочник OID [{SNILS_ROOT}])", element_path(el)))
+                                   f"(id/@root [{SNILS_ROOT}])", element_path(el)))
     return found
 
 

@@ -112,16 +112,17 @@ def test_three_day_export_gives_every_document_a_true_status(chain, flk_packs):
             assert unique not in received, "a document that failed format control was sent"
             kinds_seen.add("bad format")
         elif not snils.is_valid(patient_snils):
-            # ИЭМК's patient index refused the patient (PIX ack): the document is not sent
-            assert status == ("Ошибка: [CRE-122]: PAT-001; Пациент не определен: "
-                              f"[СНИЛС [{patient_snils}] не валидно контрольное число]")
+            # НСИ control checks the СНИЛС check digit before sending, as ИЭМК's patient index would (CRE-122)
+            assert status == (f"Ошибка: Ошибка контроля НСИ: Элемент patientRole/id: СНИЛС [{patient_snils}] не "
+                              "валидно контрольное число (id/@root [1.2.643.100.3]) "
+                              "(/ClinicalDocument[1]/recordTarget[1]/patientRole[1]/id[2])")
             assert unique not in received
-            kinds_seen.add("rejected by ИЭМК")
+            kinds_seen.add("bad СНИЛС")
         else:
             assert status == "Сохранен в ИЭМК"
             assert unique in received
             kinds_seen.add("stored")
-    assert kinds_seen == {"unsigned", "outside", "bad format", "rejected by ИЭМК", "stored"}
+    assert kinds_seen == {"unsigned", "outside", "bad format", "bad СНИЛС", "stored"}
     with psycopg.connect(dsn) as conn:
         codes = {r[0] for r in conn.execute("SELECT DISTINCT error_code FROM iemk.ledger WHERE error_code IS NOT NULL")}
     # Every ledger error code is one of the taxonomy's, and each failure kind is told apart.
