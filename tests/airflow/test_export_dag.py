@@ -126,7 +126,7 @@ def test_three_day_export_gives_every_document_a_true_status(chain, flk_packs):
     with psycopg.connect(dsn) as conn:
         codes = {r[0] for r in conn.execute("SELECT DISTINCT error_code FROM iemk.ledger WHERE error_code IS NOT NULL")}
     # Every ledger error code is one of the taxonomy's, and each failure kind is told apart.
-    assert codes == {"FLK_XSD", "PATIENT_REJECTED"}
+    assert codes == {"FLK_XSD", "FLK_NSI"}
     assert all(errors.known(code) for code in codes)
     _every_exchange_archived(dsn, expired)
 
