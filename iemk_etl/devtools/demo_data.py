@@ -19,7 +19,7 @@ from lxml import etree
 
 from iemk_etl import periods, statuses
 from iemk_etl import settings as settings_mod
-from iemk_etl.devtools import certs
+from iemk_etl.devtools import certs, clinical
 from iemk_etl.devtools.generate import MSK as MSK  # the demo's zone, for the tests
 from iemk_etl.devtools.generate import Generator, insurer_code, make_patient, staff_pool
 from iemk_etl.pipeline import forming
@@ -32,6 +32,7 @@ from iemk_etl.semd.model import (
     DepartmentStay,
     Hospitalisation,
     Organization,
+    Patient,
     Service,
     Staff,
     Visit,
@@ -104,10 +105,10 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
                 totals["patients"] += 1
                 chosen = sorted(rng.sample(range(days), k=min(days, rng.randint(1, 2))))
                 for day_offset in chosen:
-                    added |= _seed_visit(conn, rng, gen, oid, patient_id, first_day + dt.timedelta(days=day_offset),
-                                         staff_ids)
+                    added |= _seed_visit(conn, rng, gen, oid, (patient_id, patient),
+                                         first_day + dt.timedelta(days=day_offset), staff_ids)
                 if rng.random() < 0.35:
-                    added |= _seed_hospitalisation(conn, rng, gen, oid, patient_id,
+                    added |= _seed_hospitalisation(conn, rng, gen, oid, (patient_id, patient),
                                                    first_day + dt.timedelta(days=chosen[-1]), staff_ids)
             if not added:
                 continue
@@ -146,12 +147,13 @@ def _staff_id(conn: psycopg.Connection, oid: str, person: Staff, staff_ids: dict
     return staff_ids[person.local_id]
 
 
-def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
-                day: dt.date, staff_ids: dict[str, int]) -> bool:
+def _seed_visit(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str,
+                patient_row: tuple[int, Patient], day: dt.date, staff_ids: dict[str, int]) -> bool:
+    patient_id, patient = patient_row
     services = tuple(t for t, share in ((SERVICE_LAB, 0.35), (SERVICE_INSTRUMENTAL, 0.3)) if rng.random() < share)
     referrals = (rng.choice(("hospitalisation", "consultation", "lab", "diagnostic")),) if rng.random() < 0.3 else ()
     visit: Visit = gen.visit(day, sparse=rng.random() < 0.15, report=rng.random() < 0.15, referrals=referrals,
-                             services=services)
+                             services=services, patient=patient)
     visit_id = mis_seed.insert_visit(conn, oid, patient_id, staff_ids[visit.doctor.local_id], visit)
     if visit_id is None:     # seeded before
         return False
@@ -178,13 +180,17 @@ def _insert_service(conn: psycopg.Connection, oid: str, patient_id: int, svc: Se
                                  sp.collected_by and _staff_id(conn, oid, sp.collected_by, staff_ids))
 
 
-def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str, patient_id: int,
-                          day: dt.date, staff_ids: dict[str, int]) -> bool:
-    hosp: Hospitalisation = gen.hospitalisation(day, departments=rng.randint(1, 3), sparse=rng.random() < 0.15)
+def _seed_hospitalisation(conn: psycopg.Connection, rng: random.Random, gen: Generator, oid: str,
+                          patient_row: tuple[int, Patient], day: dt.date, staff_ids: dict[str, int]) -> bool:
+    patient_id, patient = patient_row
+    hosp: Hospitalisation = gen.hospitalisation(day, departments=rng.randint(1, 3), sparse=rng.random() < 0.15,
+                                                patient=patient)
     consult = None
-    if rng.random() < 0.8:   # a specialist consulted the patient in the last department, before discharge
+    if rng.random() < 0.8:   # a specialist consulted the patient in the last department about its disease
         last = hosp.stays[-1]
-        consult = _in_department(gen.service(last.ended_at.date(), SERVICE_VISIT, from_hospital=True), last)
+        profile = clinical.PROFILES[last.diagnoses[0].icd10]
+        consult = _in_department(gen.service(last.ended_at.date(), SERVICE_VISIT, from_hospital=True,
+                                             patient=patient, profile=profile), last)
     hosp_id = mis_seed.insert_hospitalisation(conn, oid, patient_id, hosp)
     if hosp_id is None:
         return False
