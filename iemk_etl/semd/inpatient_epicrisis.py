@@ -8,7 +8,8 @@ the discharge date. Both encounter ids are the hospitalisation's, which ties the
 Body: HOSP (the stay, its result and diagnoses, coded), STATEADM, STATEDIS, PROC (four result subsections), SUM,
 SUR, REGIME (three recommendation subsections) and SERVICES. PROC, SUM and REGIME carry no text of their own
 (У2-8, У2-14, У2-19); SUR and the subsections of PROC and REGIME are mandatory even when the МИС has nothing to
-say, and then read «Нет данных».
+say, and then read «Нет данных» (a results subsection «Не проводились.» when the stay's services hold none of its
+type).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from iemk_etl.semd.model import (
 
 KIND = 41
 NO_DATA = "Нет данных"
+NOT_DONE = "Не проводились."
 CASE_ID = 15      # <МО OID>.100.<МИС>.<экземпляр>.15: the case (история болезни)
 RECORD_ID = 17    # … .17: the medical record; 41.sch wants two encounter ids with different roots (У3-1)
 
@@ -277,7 +279,9 @@ def _studies_section(body: Element, stay: DepartmentStay) -> None:
         lines = [_service_line(s) for s in stay.services if s.type == type_]
         sub = section(node, code, display)
         text = el(sub, "text")
-        for line in lines or [NO_DATA]:
+        # The stay's services are the МИС's record: none of this type means none was done; no services at all
+        # means the МИС recorded none for the stay, and only then is it «Нет данных».
+        for line in lines or [NOT_DONE if stay.services else NO_DATA]:
             el(text, "paragraph", line)
 
 
