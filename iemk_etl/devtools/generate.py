@@ -454,10 +454,10 @@ class Generator:
     def case(self, kind: int, day: dt.date, variant: int = 0) -> Case:
         """A case of ``kind``; ``variant`` cycles through the shapes that matter for that kind.
 
-        Patients are adults, but for every fourth kind 186 case (a child's blood count, with children's ranges).
+        Patients are adults, but in kind 186 variants 4, 10, 16, … (a child's blood count, children's ranges).
         """
         sparse = variant % 3 == 2
-        patient = self.patient(sparse=sparse, child=kind == 186 and variant % 4 == 0)
+        patient = self.patient(sparse=sparse, child=kind == 186 and variant % 6 == 4)
         if kind == 41:
             # (departments, which stay): discharges from 2, 3 and 1 departments, then transfers out of a middle and
             # a first department (variant 5: sparse).

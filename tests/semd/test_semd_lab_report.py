@@ -74,10 +74,11 @@ def test_every_analyte_has_its_value_unit_and_reference_range():
 
 
 def test_an_out_of_range_value_is_flagged_high_or_low(packs_dir):
-    case = cases(KIND, count=1)[0]
+    case = next(c for c in cases(KIND, count=12) if any(r.interpretation == "H" for r in c.subject.lab_results))
     high = next(r for r in case.subject.lab_results if r.interpretation == "H")
     assert float(high.value) > float(high.high)
-    low = dataclasses.replace(case.subject.lab_results[0], value="98", interpretation="L")
+    other = next(r for r in case.subject.lab_results if r.test_code != high.test_code)
+    low = dataclasses.replace(other, value=f"{float(other.low) * 0.8:g}", interpretation="L")
     flagged = _with_results(case, high, low)
     data = semd.build(flagged)
     root = etree.fromstring(data)

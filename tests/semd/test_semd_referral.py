@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from iemk_etl import semd
+from iemk_etl.devtools import clinical
 from iemk_etl.devtools.generate import Generator
 from iemk_etl.flk import logical, validation
 from iemk_etl.semd.model import REFERRAL_KINDS
@@ -80,14 +81,16 @@ def test_a_target_known_by_id_and_name_only_gets_no_invented_address(packs_dir):
     ("hospitalisation", False, "1", "На плановую госпитализацию", None),
     ("hospitalisation", True, "2", "На госпитализацию по экстренным показаниям", None),
     ("consultation", False, "6", "На консультацию", "B01.015.001"),
-    ("lab", False, "4", "На обследование", "B03.016.002"),
+    ("lab", False, "4", "На обследование", "B03.016.004"),
     ("diagnostic", False, "4", "На обследование", "A04.10.002"),
 ])
 def test_each_referral_kind_gives_its_1009_type_and_requested_service(packs_dir, kind, urgent, type_code, type_name,
                                                                       service):
     gen = Generator(11)
     case = gen.case(KIND, DAY, 0)
-    ref = gen.referral(DAY, kind, case.subject.doctor, urgent=urgent)
+    # The target follows the diagnosis: hypertension with heart involvement asks for a cardiologist, the
+    # biochemistry panel and an echocardiography.
+    ref = gen.referral(DAY, kind, case.subject.doctor, urgent=urgent, profile=clinical.PROFILES["I11.9"])
     data = semd.build(dataclasses.replace(case, subject=ref))
     root = etree.fromstring(data)
     code = root.xpath(f"{REQUEST}/h:code", namespaces=H)[0]
