@@ -15,7 +15,7 @@ import pandas as pd
 import psycopg
 
 from iemk_etl import errors, kinds, periods, statuses
-from iemk_etl.store import reports
+from iemk_etl.store.mis import reports
 
 STATUS_ORDER = list(statuses.ORDER)
 TOTAL = "Всего"
