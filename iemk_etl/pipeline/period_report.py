@@ -124,7 +124,9 @@ def by_day(frame: pd.DataFrame, period: Period | None = None) -> pd.DataFrame:
 
 def _error_class(code: str | None, title: str | None) -> tuple[str, str, str]:
     """(who must act, code, class) of an error: the ledger's code decides; without one, the title its text starts
-    with, when exactly that title is in the catalogue."""
+    with, when exactly that title is in the catalogue. A missing value may come as NaN from a frame."""
+    code = code if isinstance(code, str) else None
+    title = title if isinstance(title, str) else None
     if code:
         kind = errors.kind(code)
         return kind.actor.value, code, kind.title

@@ -139,8 +139,8 @@ def test_report_writes_a_workbook_csvs_and_plots_with_the_databases_counts(db, t
         csv = pd.read_csv(out / f"{name}.csv", encoding="utf-8-sig")
         xlsx = sheets[sheet]
         assert list(csv.columns) == list(xlsx.columns)
-        assert csv.drop(columns=["Время статуса"], errors="ignore").astype(str).equals(
-            xlsx.drop(columns=["Время статуса"], errors="ignore").astype(str)), name
+        pd.testing.assert_frame_equal(csv.drop(columns=["Время статуса"], errors="ignore"),
+                                      xlsx.drop(columns=["Время статуса"], errors="ignore"), check_dtype=False)
     days = pd.read_csv(out / "day_status.csv", encoding="utf-8-sig")
     assert days["День"].tolist() == ["2026-03-01", "2026-03-02", "2026-03-03"]
     assert _wide(days, "День") == _expected(lambda d: d[2].date().isoformat())
