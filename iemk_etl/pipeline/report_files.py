@@ -2,7 +2,8 @@
 
 ``write_report`` is the one entry point, for `iemk-etl report` and the report DAG alike. The workbook has a sheet
 per table (headers frozen, columns sized to their content) and native Excel charts; the plots are drawn with
-matplotlib's Agg canvas directly (no pyplot: no global state, no display, safe in a worker process).
+matplotlib's Agg canvas directly (no pyplot: no global state, no display, safe in a worker process). Import this
+module where a report is made (a command, a task), not where a DAG is parsed: matplotlib takes a while to load.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import psycopg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from openpyxl.chart import BarChart, Reference
+from openpyxl.utils import get_column_letter
 
 from iemk_etl import statuses
 from iemk_etl.pipeline import period_report as pr
@@ -107,8 +113,6 @@ def write_workbook(path: Path, tables: pr.Tables, period: pr.Period) -> None:
 
 
 def _format_sheet(ws: object, frame: pd.DataFrame, *, freeze: str) -> None:
-    from openpyxl.utils import get_column_letter
-
     ws.freeze_panes = freeze  # type: ignore[attr-defined]
     for i, column in enumerate(frame.columns, start=1):
         values = [str(v) for v in frame[column].head(500)]
@@ -120,8 +124,6 @@ def _format_sheet(ws: object, frame: pd.DataFrame, *, freeze: str) -> None:
 
 def _chart_statuses(ws: object, table: pd.DataFrame, title: str, anchor: str, first_col: int = 2) -> None:
     """A stacked bar chart of the status columns, categories from the first column; nothing for an empty table."""
-    from openpyxl.chart import BarChart, Reference
-
     if table.empty:
         return
     chart = BarChart()
@@ -146,9 +148,6 @@ def _chart_statuses(ws: object, table: pd.DataFrame, title: str, anchor: str, fi
 # --- the plots ---------------------------------------------------------------------------------------------------
 
 def _figure(width: float, height: float) -> tuple[object, object]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
@@ -165,8 +164,8 @@ def _empty(ax: object, text: str = "нет документов за перио�
 
 def plot_days(by_day: pd.DataFrame, path: Path, period: pr.Period) -> None:
     """Per day: the documents as bars stacked by status."""
-    fig, ax = _figure(max(6.0, 0.35 * len(by_day) + 2), 4.5)
-    ax.set_title(f"Документы по дням и статусам ({period_title(period)})")
+    fig, ax = _figure(max(8.0, 0.35 * len(by_day) + 4), 4.5)
+    ax.set_title(f"Документы по дням и статусам\n{period_title(period)}")
     if by_day[pr.TOTAL].sum() == 0:
         _empty(ax)
     else:
@@ -176,15 +175,16 @@ def plot_days(by_day: pd.DataFrame, path: Path, period: pr.Period) -> None:
             ax.bar(labels, by_day[status], bottom=bottom, label=status, color=f"#{COLOURS[status]}")
             bottom = bottom + by_day[status]
         ax.set_ylabel(pr.DOCUMENTS)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(axis="x", labelrotation=90 if len(labels) > 14 else 0)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     _save(fig, path)
 
 
 def plot_saved(by_mo: pd.DataFrame, path: Path, period: pr.Period) -> None:
     """Per МО: the share of its documents «Сохранен в ИЭМК»."""
     fig, ax = _figure(7.0, max(2.5, 0.45 * len(by_mo) + 1.5))
-    ax.set_title(f"Доля «{statuses.STORED}» по МО ({period_title(period)})")
+    ax.set_title(f"Доля «{statuses.STORED}» по МО\n{period_title(period)}")
     if by_mo.empty:
         _empty(ax)
     else:
@@ -202,7 +202,7 @@ def plot_error_classes(classes: pd.DataFrame, path: Path, period: pr.Period, top
     """The classes of error with the most documents, each labelled with who must act."""
     shown = classes.nlargest(top, pr.DOCUMENTS) if not classes.empty else classes
     fig, ax = _figure(9.0, max(2.5, 0.45 * len(shown) + 1.5))
-    ax.set_title(f"Частые ошибки ({period_title(period)})")
+    ax.set_title(f"Частые ошибки\n{period_title(period)}")
     if shown.empty:
         _empty(ax, "ошибок за период нет")
     else:
@@ -210,6 +210,7 @@ def plot_error_classes(classes: pd.DataFrame, path: Path, period: pr.Period, top
         bars = ax.barh(labels, shown[pr.DOCUMENTS], color=f"#{COLOURS[statuses.ERROR]}")
         ax.bar_label(bars, padding=3, fontsize="small")
         ax.set_xlabel(pr.DOCUMENTS)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize="small")
     _save(fig, path)

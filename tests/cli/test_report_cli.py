@@ -64,8 +64,9 @@ def _seed(conn):
             " FROM mis.patient p JOIN mis.staff s ON s.mo_oid = p.mo_oid WHERE p.mo_oid = %s RETURNING id",
             (oid, kind, f"D-{n}", created, signed, status, created + dt.timedelta(hours=1), oid)).fetchone()[0]
         if state:
-            conn.execute("INSERT INTO iemk.ledger (mo_oid, unique_id, version, document_id, kind_code, signed_at, state,"
-                         " content_hash, error_code, last_error) VALUES (%s, %s, 1, %s, %s, %s, %s, 'h', %s, %s)",
+            conn.execute("INSERT INTO iemk.ledger (mo_oid, unique_id, version, document_id, kind_code, signed_at,"
+                         " state, content_hash, error_code, last_error) VALUES (%s, %s, 1, %s, %s, %s, %s, 'h', %s,"
+                         " %s)",
                          (oid, f"{oid}.100.1.1.51^D-{n}", doc, kind, signed, state, code,
                           status.removeprefix(E) if code else None))
 

@@ -1,9 +1,9 @@
 """Reads for the reports: МИС documents of a period with their ledger rows, counted in the database.
 
-A period is of documents *created* in [start, end) (either side may be open, None) (``mis.semd_document.created_at``, indexed with the МО): every
-document has that instant, unsigned ones included, so one period holds every status. A day is the local day of
-``created_at`` in the time zone given. Counting is done here, not in pandas: a report over a year of a large МО
-moves a few hundred groups, never the documents themselves.
+A period is of documents *created* in [start, end) (``mis.semd_document.created_at``, indexed with the МО; either side
+may be open, None): every document has that instant, unsigned ones included, so one period holds every status. A day
+is the local day of ``created_at`` in the time zone given. Counting is done here, not in pandas: a report over a year
+of a large МО moves a few hundred groups, never the documents themselves.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def _params(start: dt.datetime | None, end: dt.datetime | None, mo: str | None, 
             "prefix_len": len(statuses.ERROR_PREFIX) + 1, **extra}
 
 
-def counts(conn: psycopg.Connection, start: dt.datetime | None, end: dt.datetime | None, mo: str | None, tz: str) -> list[Count]:
+def counts(conn: psycopg.Connection, start: dt.datetime | None, end: dt.datetime | None, mo: str | None,
+           tz: str) -> list[Count]:
     """Documents created in [start, end) (of one МО, by OID or code, or all), counted per МО, kind, local day,
     status family and error class."""
     rows = conn.execute(
