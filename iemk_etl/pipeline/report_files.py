@@ -201,7 +201,7 @@ def plot_saved(by_mo: pd.DataFrame, path: Path, period: pr.Period) -> None:
 def plot_error_classes(classes: pd.DataFrame, path: Path, period: pr.Period, top: int = 10) -> None:
     """The classes of error with the most documents, each labelled with who must act."""
     shown = classes.nlargest(top, pr.DOCUMENTS) if not classes.empty else classes
-    fig, ax = _figure(9.0, max(2.5, 0.45 * len(shown) + 1.5))
+    fig, ax = _figure(11.0, max(2.5, 0.45 * len(shown) + 1.5))
     ax.set_title(f"Частые ошибки\n{period_title(period)}")
     if shown.empty:
         _empty(ax, "ошибок за период нет")
@@ -209,6 +209,7 @@ def plot_error_classes(classes: pd.DataFrame, path: Path, period: pr.Period, top
         labels = [f"{_short(c)} [{a}]" for c, a in zip(shown[pr.ERROR_CLASS], shown[pr.ACTOR], strict=True)]
         bars = ax.barh(labels, shown[pr.DOCUMENTS], color=f"#{COLOURS[statuses.ERROR]}")
         ax.bar_label(bars, padding=3, fontsize="small")
+        ax.set_xlim(0, shown[pr.DOCUMENTS].max() * 1.1)    # room for the largest bar's label
         ax.set_xlabel(pr.DOCUMENTS)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.invert_yaxis()
