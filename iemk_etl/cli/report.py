@@ -9,6 +9,13 @@ from iemk_etl.cli.common import Subparsers, check_period, connect, date
 from iemk_etl.settings import Settings
 
 
+def positive(value: str) -> int:
+    """An argparse type: a whole number above zero."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {value!r}")
+    return int(value)
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from iemk_etl.pipeline import report_files
 
@@ -29,5 +36,5 @@ def register(sub: Subparsers) -> None:
     rp.add_argument("--to", dest="end", type=date, required=True, help="last day, inclusive")
     rp.add_argument("--mo", help="one МО (OID or code); default every МО")
     rp.add_argument("--out", required=True, help="folder to write report.xlsx, *.csv and *.png into")
-    rp.add_argument("--latest", type=int, default=200, help="how many of the latest errors to list (default 200)")
+    rp.add_argument("--latest", type=positive, default=200, help="how many of the latest errors to list (default 200)")
     rp.set_defaults(func=cmd_report)
