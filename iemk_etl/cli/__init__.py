@@ -16,6 +16,7 @@ from iemk_etl.cli import (
     nsi,
     packs,
     patients,
+    report,
     requeue,
     servers,
     signing,
@@ -27,8 +28,8 @@ from iemk_etl.errors import IemkError
 log = logging.getLogger("iemk_etl")
 
 # The command groups, in the order `iemk-etl --help` lists them.
-GROUPS = (db_commands, integration, export, requeue, status, audit, documents, packs, patients, signing, servers,
-          nsi, demo)
+GROUPS = (db_commands, integration, export, requeue, status, report, audit, documents, packs, patients, signing,
+          servers, nsi, demo)
 
 # Errors a user can act on: one line on stderr and exit code 2, not a traceback.
 _USER_ERRORS = (IemkError,)

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 
 from iemk_etl import periods
-from iemk_etl.cli.common import Subparsers, connect, date, iemk_client, mo_code
+from iemk_etl.cli.common import Subparsers, check_period, connect, date, iemk_client, mo_code
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store.mis import documents
@@ -22,9 +22,24 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     with conn:
         if args.document is not None:
             return print_document(conn, args.document, args.refresh)
-        frame = report.documents(conn, args.mo)
+        if args.start and args.end:
+            check_period(args.start, args.end)
+        if args.by != "mo":
+            return print_by(conn, args, settings)
+        start, end = periods.open_day_bounds(args.start, args.end, settings.timezone)
+        frame = report.documents(conn, args.mo, start, end)
         quarantine = report.quarantined(conn)
     sys.stdout.write(report.render(frame, args.format, quarantine))
+    return 0
+
+
+def print_by(conn: psycopg.Connection, args: argparse.Namespace, settings: Settings) -> int:
+    """Documents of the period per kind or per local day, and status (the МО given, or all together)."""
+    from iemk_etl.pipeline import period_report
+
+    mo = mo_code(conn, args.mo)[0] if args.mo else None
+    table = period_report.status_by(conn, period_report.Period(args.start, args.end, mo, settings.timezone), args.by)
+    sys.stdout.write(period_report.render_by(table, args.format))
     return 0
 
 
@@ -68,6 +83,11 @@ def register(sub: Subparsers) -> None:
     sp = sub.add_parser("status", help="documents by status and МО, or one document")
     sp.add_argument("--mo")
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.add_argument("--from", dest="start", type=date, help="documents created from this day, inclusive")
+    sp.add_argument("--to", dest="end", type=date, help="documents created up to this day, inclusive")
+    sp.add_argument("--by", choices=("mo", "kind", "day"), default="mo",
+                    help="group by МО (default), СЭМД kind or local day; csv/json for kind and day: "
+                         "kind|day,status,documents")
     sp.add_argument("--document", type=int, help="one МИС document id")
     sp.add_argument("--refresh", action="store_true", help="with --document: re-read its answers first («Обновить»)")
     sp.set_defaults(func=cmd_status)

@@ -3,6 +3,8 @@ replies held in quarantine by reason (``quarantined_<reason>``: answers to nothi
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import psycopg
 
@@ -13,8 +15,10 @@ from iemk_etl.store.mis import exchange
 STATUS_ORDER = statuses.ORDER
 
 
-def documents(conn: psycopg.Connection, mo: str | None = None) -> pd.DataFrame:
-    columns, rows = exchange.documents_with_ledger(conn, mo)
+def documents(conn: psycopg.Connection, mo: str | None = None, start: dt.datetime | None = None,
+              end: dt.datetime | None = None) -> pd.DataFrame:
+    """The documents (of one МО; created in [start, end) when given) with their ledger rows."""
+    columns, rows = exchange.documents_with_ledger(conn, mo, start, end)
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -223,15 +223,19 @@ def ledger_sent_copy(conn: psycopg.Connection, unique_id: str) -> SentCopy | Non
     return SentCopy(row[0], bytes(row[1]) if row[1] is not None else None)
 
 
-def documents_with_ledger(conn: psycopg.Connection, mo: str | None = None) -> tuple[list[str], list[tuple]]:
-    """Every МИС document (of one МО, by OID or code) with its ledger row: (column names, rows)."""
+def documents_with_ledger(conn: psycopg.Connection, mo: str | None = None, start: dt.datetime | None = None,
+                          end: dt.datetime | None = None) -> tuple[list[str], list[tuple]]:
+    """Every МИС document (of one МО, by OID or code; created in [start, end) when given) with its ledger row:
+    (column names, rows)."""
     cur = conn.execute(
         "SELECT m.code AS mo, m.oid AS mo_oid, d.id AS document_id, d.local_uid, d.version, d.kind_code,"
         " d.signed_at, d.status, l.state, l.attempts, l.error_code"
         " FROM mis.semd_document d JOIN mis.mo m ON m.oid = d.mo_oid"
         " LEFT JOIN iemk.ledger l ON l.document_id = d.id AND l.version = d.version"
-        " WHERE %s::text IS NULL OR m.oid = %s OR m.code = %s ORDER BY m.code, d.id",
-        (mo, mo, mo),
+        " WHERE (%(mo)s::text IS NULL OR m.oid = %(mo)s OR m.code = %(mo)s)"
+        " AND (%(start)s::timestamptz IS NULL OR d.created_at >= %(start)s)"
+        " AND (%(end)s::timestamptz IS NULL OR d.created_at < %(end)s) ORDER BY m.code, d.id",
+        {"mo": mo, "start": start, "end": end},
     )
     return [c.name for c in cur.description or []], cur.fetchall()
 
