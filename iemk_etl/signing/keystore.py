@@ -29,7 +29,6 @@ from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
 from iemk_etl.signing.backend import GostBackend, get_backend
 
-
 Role = Literal["request", "org", "staff"]
 # (role, МО code, staff local id or None) → a signer, or None when the caller holds nothing for it.
 SignerLookup = Callable[[Role, str, str | None], "keys.AnySigner | None"]

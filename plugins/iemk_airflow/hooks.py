@@ -38,12 +38,6 @@ class IemkHook(BaseHook):
         super().__init__(**kwargs)
         self.iemk_conn_id = iemk_conn_id
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        from iemk_airflow import provider
-
-        return provider.ui_field_behaviour()
-
     def get_conn(self) -> connection.IemkEndpoint:
         conn = self.get_connection(self.iemk_conn_id)
         return connection.endpoint_from(conn.conn_id, host=conn.host, port=conn.port, login=conn.login,

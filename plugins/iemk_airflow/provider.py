@@ -4,7 +4,8 @@ pyproject.toml's entry point ``apache_airflow_provider`` → ``provider = "iemk_
 Airflow's ProvidersManager reads it in every component (the api-server's connection form, ``airflow connections
 add --conn-type iemk``, ``airflow providers hooks``). The form is declared here as data (``conn-fields`` for the
 extra, ``ui-field-behaviour`` for the standard fields), which Airflow 3's React UI renders without importing the
-hook; the hook gives the same behaviour through ``get_ui_field_behaviour``.
+hook: the hook's ``get_connection_form_widgets`` / ``get_ui_field_behaviour`` are deprecated since Airflow 3.2
+(and need wtforms), so the hook has neither.
 """
 
 from __future__ import annotations

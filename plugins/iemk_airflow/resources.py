@@ -78,8 +78,9 @@ def mo_settings(settings: Settings, mo_code: str) -> Settings:
     endpoint = connection.endpoint_from(conn.conn_id, host=conn.host, port=conn.port, login=conn.login,
                                         extra=conn.extra_dejson)
     applied, notes = connection.apply(settings, endpoint)
-    for overrides, note in notes:
-        log.log(logging.WARNING if overrides else logging.INFO, "МО %s: %s", mo_code, note)
+    if overriding := [note for overrides, note in notes if overrides]:
+        log.warning("МО %s: %s", mo_code, "; ".join(overriding))
+    log.info("МО %s: ИЭМК settings: %s", mo_code, "; ".join(note for overrides, note in notes if not overrides))
     return applied
 
 
