@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -38,14 +39,28 @@ def test_airflow_cli_adds_an_iemk_connection_and_lists_the_type(tmp_path):
                      "--conn-host", "http://127.0.0.1:8510", "--conn-login", ENTITY,
                      "--conn-extra", json.dumps(extra))
     assert added.returncode == 0, added.stderr
-    got = _airflow(home, "connections", "get", "iemk__gkb7801", "-o", "json")
-    [conn] = json.loads(got.stdout)
-    assert (conn["conn_type"], conn["host"], conn["login"]) == ("iemk", "http://127.0.0.1:8510", ENTITY)
+    with sqlite3.connect(home / "airflow.db") as db:     # what the CLI stored (one CLI start less than `get`)
+        stored = db.execute("SELECT conn_type, host, login, extra FROM connection WHERE conn_id = 'iemk__gkb7801'"
+                            ).fetchone()
+    assert stored[:3] == ("iemk", "http://127.0.0.1:8510", ENTITY) and stored[3]    # the extra: Fernet-encrypted
     hooks = _airflow(home, "providers", "hooks", "-o", "json")
     listed = {h["connection_type"]: h for h in json.loads(hooks.stdout)}
     assert listed["iemk"]["class"] == "iemk_airflow.hooks.IemkHook"
-    providers = _airflow(home, "providers", "list", "-o", "json")
-    assert "iemk-etl" in {p["package_name"] for p in json.loads(providers.stdout)}
+
+
+def test_the_ui_connection_form_gets_the_type_with_labels_placeholders_and_secret_fields():
+    # What the api-server's /ui/connections/hook_meta serves the React form.
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    [meta] = [m.model_dump() for m in HookMetaService.hook_meta_data() if m.connection_type == "iemk"]
+    assert meta["hook_name"] == "ИЭМК (ЕГИСЗ)"
+    assert meta["standard_fields"]["host"]["title"] == "Базовый URL ИЭМК / IEMK base URL"
+    assert meta["standard_fields"]["login"]["title"] == "clientEntityId"
+    assert meta["standard_fields"]["port"]["hidden"] is True
+    extra = meta["extra_fields"]
+    assert {"repository_path", "pix_path", "callback_url", "cert", "private_key", "p12_base64"} <= set(extra)
+    assert extra["repository_path"]["value"] == "/xds/repository"
+    assert extra["private_key"]["schema"]["format"] == extra["p12_base64"]["schema"]["format"] == "password"
 
 
 @pytest.fixture
