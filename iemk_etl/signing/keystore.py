@@ -14,7 +14,7 @@ named by IEMK_GOST_BACKEND (``Settings.gost_backend``).
 
 A caller may hand in a ``SignerLookup``: asked first for every signer, its answer wins over the files; ``None``
 means "not there, use the files". Inside Airflow it reads the Airflow connections ``iemk_sign__<mo code>``,
-``iemk_sign__<mo code>__org`` and ``iemk_sign__<mo code>__staff__<local id>`` (iemk_airflow.keys); this package
+``iemk_sign__<mo code>__org`` and ``iemk_sign__<mo code>__staff__<local id>`` (iemk_airflow.resources); this package
 never reads them itself. What the lookup says is kept for the key store's life (one task), so a period of
 thousands of documents asks once per signer, and a bad key refuses only its own documents.
 """

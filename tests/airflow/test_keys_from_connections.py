@@ -2,14 +2,18 @@
 ``iemk_sign__<mo>__staff__<local id>``), as the sign-and-send DAG's sign task signs: a connection wins over the key
 files, a signer without one keeps its files, a bad key in a connection refuses only its author's documents."""
 
+import base64
 import datetime as dt
 import json
 
 import psycopg
 import pytest
 from asn1crypto import cms
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
-from iemk_airflow import resources
+from iemk_airflow import connection, resources
 from iemk_etl import settings
 from iemk_etl.devtools import certs, demo_data
 from iemk_etl.pipeline import sign as sign_step
@@ -109,3 +113,16 @@ def test_a_request_key_in_the_mo_iemk_connection_wins_over_iemk_sign(monkeypatch
         {"conn_type": "iemk", "host": "http://127.0.0.1:1",
          "extra": {"cert": mine[0].read_text(), "private_key": mine[1].read_text()}}))
     assert resources.key_store(settings.load()).request_signer(GKB).certificate_der == _der(mine[0])
+
+
+def test_a_pkcs12_container_in_a_connection_with_its_password(tmp_path):
+    cert_path, key_path = certs.create_dev_certificate(tmp_path, algorithm="rsa", prefix="p12")
+    cert = keys.read_certificate(cert_path.read_bytes())
+    container = pkcs12.serialize_key_and_certificates(
+        b"req", serialization.load_pem_private_key(key_path.read_bytes(), None), x509.load_der_x509_certificate(cert),
+        None, serialization.BestAvailableEncryption(b"secret"))
+    extra = {"p12_base64": base64.b64encode(container).decode()}
+    assert connection.signer_from("iemk__m1", extra, "secret").certificate_der == cert
+    with pytest.raises(keys.KeyMaterialError, match="^подключение iemk__m1: "):
+        connection.signer_from("iemk__m1", extra, "wrong")
+    assert connection.signer_from("iemk__m1", {"callback_url": "http://x"}, None) is None
