@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,6 @@ class IemkEndpoint:
     client_entity_id: str | None
     callback_url: str | None
     timeout: float | None
-
-    def service_url(self, variable: str) -> str | None:
-        return self.services.get(variable)
 
 
 class ConnectionFieldError(ConfigurationError, ValueError):
@@ -126,7 +124,7 @@ def _timeout(conn_id: str, raw: object) -> float | None:
         value = float(str(raw))
     except ValueError:
         value = 0.0
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConnectionFieldError(f"подключение {conn_id}, поле timeout={raw!r}: ожидалось число секунд больше 0")
     return value
 

@@ -20,6 +20,7 @@ from iemk_etl.protocol import xml
 from iemk_etl.signing import keys
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+WARN_DAYS = 30            # "expires soon" in the Test answer (the tasks use IEMK_CERT_WARN_DAYS)
 TEST_TIMEOUT = 10.0      # seconds per WSDL fetch when the connection sets none: a Test button must not hang
 _SERVICES = {"IEMK_REPOSITORY_URL": "repository", "IEMK_REGISTRY_URL": "registry", "IEMK_PIX_URL": "pix",
              "IEMK_PDQ_URL": "pdq"}
@@ -49,17 +50,26 @@ class IemkHook(BaseHook):
         return connection.signer_from(conn.conn_id, conn.extra_dejson, conn.password)
 
     def test_connection(self) -> tuple[bool, str]:
+        """The certificate (local, quick) and the services; every problem found is said, not just the first."""
         try:
             endpoint = self.get_conn()
-            if endpoint.base_url is None:
-                return False, ("не задан базовый URL ИЭМК (поле host) / the IEMK base URL (host) is not set")
-            fetched = [fetch_wsdl(name, endpoint.services[variable], endpoint.timeout or TEST_TIMEOUT)
-                       for variable, name in _SERVICES.items()]
-            certificate = self._certificate_summary()
-        except TestFailure as exc:
+        except connection.ConnectionFieldError as exc:
             return False, str(exc)
+        problems, certificate = [], ""
+        try:
+            certificate = self._certificate_summary()
         except keys.KeyMaterialError as exc:
-            return False, f"сертификат ЭП запросов не годится: {exc} / the request certificate is not usable"
+            problems.append(f"сертификат ЭП запросов не годится: {exc} / the request certificate is not usable")
+        if endpoint.base_url is None:
+            problems.append("не задан базовый URL ИЭМК (поле host) / the IEMK base URL (host) is not set")
+        else:
+            try:
+                fetched = [fetch_wsdl(name, endpoint.services[variable], endpoint.timeout or TEST_TIMEOUT)
+                           for variable, name in _SERVICES.items()]
+            except TestFailure as exc:
+                problems.append(str(exc))
+        if problems:
+            return False, "; ".join(problems)
         entity = endpoint.client_entity_id or "не задан (поле login) / not set (login)"
         return True, (f"ИЭМК отвечает: WSDL {', '.join(fetched)} получены с {endpoint.base_url}; clientEntityId: "
                       f"{entity}; {certificate} / IEMK answers: WSDL fetched, certificate checked")
@@ -69,8 +79,7 @@ class IemkHook(BaseHook):
         if signer is None:
             return ("сертификата в подключении нет: запросы подпишет iemk_sign__<МО> или файл из IEMK_KEYS_DIR "
                     "(no certificate in the connection)")
-        info = keys.certificate_info(signer.certificate_der)
-        return f"сертификат ЭП запросов: {info.algorithm}, «{info.subject}», до {info.not_after:%Y-%m-%d}"
+        return f"сертификат ЭП запросов: {keys.certificate_info(signer.certificate_der).describe(WARN_DAYS)}"
 
 
 class TestFailure(Exception):
