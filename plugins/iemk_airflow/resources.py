@@ -78,6 +78,9 @@ def mo_settings(settings: Settings, mo_code: str) -> Settings:
     endpoint = connection.endpoint_from(conn.conn_id, host=conn.host, port=conn.port, login=conn.login,
                                         extra=conn.extra_dejson)
     applied, notes = connection.apply(settings, endpoint)
+    if applied == settings:    # nothing to say: these settings hold it already (a task's second client, say)
+        log.debug("МО %s: ИЭМК settings already from connection %s", mo_code, conn.conn_id)
+        return settings
     if overriding := [note for overrides, note in notes if overrides]:
         log.warning("МО %s: %s", mo_code, "; ".join(overriding))
     log.info("МО %s: ИЭМК settings: %s", mo_code, "; ".join(note for overrides, note in notes if not overrides))

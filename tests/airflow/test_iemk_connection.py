@@ -133,6 +133,10 @@ def test_the_mo_connection_wins_over_the_default_and_the_environment_and_says_so
         ("https://iemk.example/opaque/rep", "https://iemk.example/pix", "https://mis.example/cb", ENTITY, 7.0)
     assert (other.iemk_url, other.client_entity_id) == ("http://default.example:1", "default-entity")
     overrides = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="iemk_airflow.resources"):
+        assert resources.mo_settings(mine, "gkb7801") is mine        # a task's second client: said once only
+    assert not caplog.records
     assert any("IEMK_URL: connection iemk__gkb7801 ('https://iemk.example') overrides the environment "
                "('http://127.0.0.1:8510')" in m for m in overrides), overrides
     assert any("IEMK_CLIENT_ENTITY_ID: connection iemk_default" in m for m in overrides), overrides
