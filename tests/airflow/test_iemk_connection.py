@@ -147,3 +147,29 @@ def test_without_a_connection_the_environment_stands_and_the_log_says_so(caplog)
     with caplog.at_level(logging.INFO, logger="iemk_airflow.resources"):
         assert resources.mo_settings(env, "gkb7801") is env
     assert "no Airflow connection iemk__gkb7801 or iemk_default" in caplog.text
+
+
+def test_a_tasks_client_talks_to_the_connections_iemk_with_its_identity_and_certificate(
+        define, dev_keys, fresh_dsn, tmp_path):
+    """No IEMK_URL, no IEMK_CLIENT_ENTITY_ID, no key file: everything from iemk__gkb7801. The emulator requires a
+    valid signature and knows only ENTITY, so its acceptance proves both came from the connection."""
+    from iemk_etl.transport import client
+
+    from cda_factory import document
+    from exchange_helpers import _submission
+
+    config = EmulatorConfig(reply_delay=0.05, known_clients=frozenset({ENTITY}))
+    with EmulatorServer(config, fresh_dsn) as emulator:
+        define("iemk__gkb7801", host=emulator.url, login=ENTITY, extra=_pem(*dev_keys))
+        env = settings.load({"IEMK_HOME": str(tmp_path), "IEMK_SOURCE_DSN": fresh_dsn})
+        assert (env.iemk_url, env.client_entity_id) == (None, None)
+        with resources.iemk_client(env, "gkb7801") as iemk:
+            assert iemk.repository_url == f"{emulator.url}/xds/repository"
+            result = iemk.provide_and_register(_submission(document()), message_id="urn:uuid:conn-1",
+                                               reply_to="http://127.0.0.1:9/callback")
+        define("iemk__gkb7801", host=emulator.url, login="someone-else", extra=_pem(*dev_keys))
+        with resources.iemk_client(env, "gkb7801") as iemk:
+            refused = iemk.provide_and_register(_submission(document(), "D-2"), message_id="urn:uuid:conn-2",
+                                                reply_to="http://127.0.0.1:9/callback")
+    assert result.verdict is client.Verdict.ACCEPTED, result.error
+    assert refused.verdict is not client.Verdict.ACCEPTED and "UnknownClient" in refused.error, refused
