@@ -32,7 +32,6 @@ from iemk_etl.pipeline import sign as sign_step
 from iemk_etl.pipeline import validate as validate_step
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
-from iemk_etl.signing.keystore import KeyStore
 from iemk_etl.store import audit, db, integration, ledger
 from iemk_etl.store.integration import MoEntry
 from iemk_etl.store.mis import documents
@@ -112,7 +111,8 @@ def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
     cfg = settings_mod.load()
     start, end, kind_codes = _sign_and_send_params(params or {}, cfg)
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        report = sign_step.sign_period(conn, KeyStore(cfg), mo_oid, start, end, kind_codes)
+        # The МО's and authors' keys: Airflow connections first (iemk_sign__<mo>__org, __staff__<id>), then files.
+        report = sign_step.sign_period(conn, resources.key_store(cfg), mo_oid, start, end, kind_codes)
         already = documents.signed_in_period(conn, mo_oid, start, end)
     log.info("signed now: %s; signed documents of the period: %d", report.counts(), len(already))
     return already
@@ -144,7 +144,7 @@ def _client_or_hold(cfg: Settings, dsn: str, ids: list[int], mo_code: str) -> cl
 @task
 def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
     """Patients before documents: PIX add/revise for the patients ИЭМК does not hold in their current state."""
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk, db.connect(dsn, autocommit=True) as conn:
@@ -156,7 +156,7 @@ def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
 
 @task
 def send(ids: list[int], mo_code: str) -> list[int]:
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk:
@@ -194,7 +194,7 @@ def wait_for_replies(ids: list[int]) -> PokeReturnValue:
 @task(trigger_rule="none_failed")
 def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
     """Documents sent in earlier runs whose answer never came: looked up in ИЭМК (ITI-18), stored or sent again."""
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     try:
         with db.connect(resources.source_dsn(cfg), autocommit=True) as conn, \
                 resources.iemk_client(cfg, mo_code) as iemk:
@@ -287,7 +287,7 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
 def reconcile_period(mo_oid: str, mo_code: str, params: dict[str, Any] | None = None) -> dict[str, int]:
     from iemk_etl.pipeline import reconcile
 
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     start, end = _period(params or {}, None, None, cfg.timezone)
     if start is None or end is None:
         raise ValueError("reconcile needs params 'from' and 'to' (dates)")
