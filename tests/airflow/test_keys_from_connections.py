@@ -44,7 +44,7 @@ def _der(cert_path) -> bytes:
 def test_the_sign_task_takes_org_and_staff_keys_from_connections(fresh_dsn, define, tmp_path):
     cfg = settings.load()
     with psycopg.connect(fresh_dsn, autocommit=True) as conn:
-        demo_data.seed(conn, patients=3, days=1, end=END, fail_share=0.0, unsigned_share=1.0)
+        demo_data.seed(conn, patients=12, days=1, end=END, fail_share=0.0, unsigned_share=1.0)
         authors = sorted({r[0] for r in conn.execute(
             "SELECT s.local_id FROM mis.semd_document d JOIN mis.staff s ON s.id = d.author_id"
             " WHERE d.mo_oid = %s AND d.signed_at IS NULL", (GKB_OID,))})
