@@ -42,9 +42,8 @@ def api(dags):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
         mp.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "trigger-params-test-" + "0" * 48)
-        from fastapi.testclient import TestClient
-
         from airflow.api_fastapi.app import create_app
+        from fastapi.testclient import TestClient
 
         with TestClient(create_app()) as client:
             yield client
