@@ -12,8 +12,10 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
+if TYPE_CHECKING:   # annotations only: the DAG file reads this module at parse time, cheaply
+    import psycopg
 
 from iemk_etl import errors
 from iemk_etl.errors import ConfigurationError
