@@ -112,3 +112,17 @@ def test_mo_sources_setting_is_checked():
         settings_mod.load({"IEMK_MO_SOURCES": "variable,consul"})
     assert settings_mod.load({"IEMK_MO_SOURCES": " Database , file"}).mo_sources == ("database", "file")
     assert settings_mod.load({}).mo_sources == ("variable", "file")
+
+
+def test_building_the_dags_imports_no_pipeline_store_signing_or_transport(mo_file):
+    """What keeps a worker's parse cheap: the task bodies' modules are imported when a task runs, not at parse."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from iemk_airflow.export_dag import build_all; assert len(build_all()) == 10; "
+            "print(sorted(m for m in sys.modules if m.startswith(('iemk_etl.pipeline', 'iemk_etl.signing', "
+            "'iemk_etl.transport', 'iemk_etl.flk', 'iemk_etl.semd', 'psycopg', 'lxml', 'zeep'))))")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
