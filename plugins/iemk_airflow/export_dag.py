@@ -6,7 +6,7 @@ write_statuses → publish_counts (an asset event ``iemk://export/<mo code>`` ca
 A run by hand takes the params ``from``/``to`` (days, inclusive; they win over the run's data interval),
 ``document_ids`` (exactly these МИС documents) and ``reprocess`` (ended states whose documents of the period go
 again in a new round, e.g. ["failed"]). Airflow validates each param when the run is triggered; a key that is not
-a param is refused by extract before anything is read.
+a param is refused at trigger time by the API server's guard (trigger_guard) and again by extract before it reads.
 
 ``iemk_report``: scheduled on the export assets of every МО; writes the status report of the МО whose export
 just finished.
