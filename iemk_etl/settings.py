@@ -49,6 +49,7 @@ P12_VARIABLE = "IEMK_P12_PASSWORD"  # a variable name; the passwords are read at
 GOST_BACKENDS = ("auto", "openssl", "python")
 PROCESSING_CODES = ("P", "D", "T")
 REPLY_SIGNATURE_MODES = ("off", "require")
+MO_SOURCES = ("variable", "file", "database")   # where the DAG glue finds the МО that get DAGs (IEMK_MO_SOURCES)
 XDS_LAYOUTS = ("evidence", "legacy")   # protocol.xds.common.LAYOUTS; the first is the default
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -130,6 +131,8 @@ class Settings:
     fnsi_url: str = DEFAULT_FNSI_URL        # IEMK_FNSI_URL: the ФНСИ REST API `iemk-etl nsi sync` downloads from
     fnsi_user_key: str | None = field(default=None, repr=False, compare=False)   # IEMK_FNSI_USER_KEY: a secret
     require_nsi: bool = False               # IEMK_REQUIRE_NSI: a dictionary not held is an error, not a warning
+    # IEMK_MO_SOURCES: where the МО that get DAGs are listed, tried in this order; the first that answers wins.
+    mo_sources: tuple[str, ...] = ("variable", "file")
 
     @property
     def pack_sources(self) -> tuple[Path, ...]:
@@ -337,6 +340,13 @@ def _faults(raw: str) -> str:
     return raw
 
 
+def _mo_sources(raw: str) -> tuple[str, ...]:
+    sources = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    if not sources or any(s not in MO_SOURCES for s in sources) or len(set(sources)) != len(sources):
+        raise ValueError(raw)
+    return sources
+
+
 # -- cron --------------------------------------------------------------------------------------------------------
 
 _CRON_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
@@ -469,4 +479,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         fnsi_url=env.url("IEMK_FNSI_URL") or DEFAULT_FNSI_URL,
         fnsi_user_key=env.text("IEMK_FNSI_USER_KEY"),
         require_nsi=env.boolean("IEMK_REQUIRE_NSI", False),
+        mo_sources=env.checked("IEMK_MO_SOURCES", _mo_sources,
+                               f"ожидается список через запятую из: {', '.join(MO_SOURCES)}", ("variable", "file")),
     )
