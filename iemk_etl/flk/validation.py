@@ -131,7 +131,8 @@ def _nsi_findings(root: etree._Element, source: nsi_control.DictionarySource, re
             for rule, message, path in nsi_control.check(root, source, require=require)]
 
 
-def validate_logic(kind_code: int, data: bytes, *, packs_dir: packs.Sources, engine: str | None = None) -> list[Finding]:
+def validate_logic(kind_code: int, data: bytes, *, packs_dir: packs.Sources,
+                   engine: str | None = None) -> list[Finding]:
     try:
         root = xml.parse(data)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
