@@ -130,6 +130,8 @@ class Settings:
     fnsi_url: str = DEFAULT_FNSI_URL        # IEMK_FNSI_URL: the ФНСИ REST API `iemk-etl nsi sync` downloads from
     fnsi_user_key: str | None = field(default=None, repr=False, compare=False)   # IEMK_FNSI_USER_KEY: a secret
     require_nsi: bool = False               # IEMK_REQUIRE_NSI: a dictionary not held is an error, not a warning
+    # IEMK_FLK_PROCESSES: worker processes validate's ФЛК of a large batch uses (1: in the task's own process)
+    flk_processes: int = 1
 
     @property
     def pack_sources(self) -> tuple[Path, ...]:
@@ -469,4 +471,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         fnsi_url=env.url("IEMK_FNSI_URL") or DEFAULT_FNSI_URL,
         fnsi_user_key=env.text("IEMK_FNSI_USER_KEY"),
         require_nsi=env.boolean("IEMK_REQUIRE_NSI", False),
+        flk_processes=env.integer("IEMK_FLK_PROCESSES", os.cpu_count() or 1, minimum=1),
     )
