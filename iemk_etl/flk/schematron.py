@@ -80,35 +80,31 @@ def compile_schematron(sch_path: Path, engine: str = DEFAULT_ENGINE) -> str:
     results = sub(root_template, "findings")
     for index, pattern in enumerate(schema.iterfind(f"{{{SCH}}}pattern")):
         mode = f"p{index}"
-        _x(sheet, "mode", name=mode, **{"on-no-match": "shallow-skip"})
         rules = list(pattern.iterfind(f"{{{SCH}}}rule"))
         if engine == "walk":
+            _x(sheet, "mode", name=mode, **{"on-no-match": "shallow-skip"})
             _x(results, "apply-templates", select="/", mode=mode)
         else:
-            _select_pattern(sheet, results, mode, [rule.get("context", "") for rule in rules])
+            # Only the nodes selected get a template: one no rule matches is skipped, not descended into.
+            _x(sheet, "mode", name=mode, **{"on-no-match": "deep-skip"})
+            _select_pattern(results, mode, [rule.get("context", "") for rule in rules])
         for position, rule in enumerate(rules):
             # Earlier rules win: the first rule in a pattern whose context matches a node is the one that fires.
             template = _x(sheet, "template", match=rule.get("context", ""), mode=mode,
                           priority=str(len(rules) - position))
-            if engine == "select":
-                _x(template, "param", name="walk", tunnel="yes", select="false()")
             _rule_checks(template, rule)
-            descend = _x(template, "if", test="$walk") if engine == "select" else template
-            _x(descend, "apply-templates", select="@*|node()", mode=mode)
+            if engine == "walk":
+                _x(template, "apply-templates", select="@*|node()", mode=mode)
     return etree.tostring(sheet, encoding="unicode")
 
 
-def _select_pattern(sheet: etree._Element, results: etree._Element, mode: str, contexts: list[str]) -> None:
-    """Fire the pattern's templates on the nodes its contexts select, in document order; should selecting raise a
-    dynamic error (a pattern treats that node as not matching, an expression fails), walk the document instead."""
+def _select_pattern(results: etree._Element, mode: str, contexts: list[str]) -> None:
+    """Fire the pattern's templates on the nodes its contexts select, in document order. Should selecting raise a
+    dynamic error (a pattern treats that node as not matching, an expression fails as a whole), every node of the
+    document is offered to the templates instead, in document order: what the walk visits, in its order."""
     attempt = _x(results, "try")
     _x(attempt, "apply-templates", select=" | ".join(_selection(c) for c in contexts), mode=mode)
-    fallback = _x(_x(attempt, "catch"), "apply-templates", select="/", mode=mode)
-    _x(fallback, "with-param", name="walk", tunnel="yes", select="true()")
-    # A node the walk meets that no rule matches: carry on below it (only while walking).
-    skip = _x(sheet, "template", match="@*|node()", mode=mode, priority="-10")
-    _x(skip, "param", name="walk", tunnel="yes", select="false()")
-    _x(_x(skip, "if", test="$walk"), "apply-templates", select="@*|node()", mode=mode)
+    _x(_x(attempt, "catch"), "apply-templates", select="/ | //node() | //@*", mode=mode)
 
 
 def _selection(context: str) -> str:

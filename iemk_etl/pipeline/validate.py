@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 200
 # A batch this large or larger is checked in worker processes (IEMK_FLK_PROCESSES > 1): below it, starting them
-# (≈1 s each, plus a Schematron compile per kind) costs more than the checks themselves.
-POOL_MIN_DOCUMENTS = 64
+# (≈1 s each, plus a Schematron compile per kind and process, 1–2 s) costs more than it saves.
+POOL_MIN_DOCUMENTS = 100
 
 Problem = tuple[errors.ErrorKind, str]
 
