@@ -1,5 +1,9 @@
 """Logical control of a СЭМД: the kind's official Schematron, compiled once to XSLT 3.0 and run by Saxon.
 
+Compiled once per process, Schematron content (sha256) and engine. Two engines, same findings in the same order:
+"select" (the default: each pattern fires on the nodes its rule contexts select) and "walk" (the first one, kept
+for comparison: each pattern walks the whole document); see ``ENGINES``.
+
 The packs declare ``queryBinding="xslt2"`` but use XPath 3.1 (``count(given)=[1,2]``), and their rule contexts
 are written without the CDA namespace, so — like the reference validator — the document's default namespace
 ``urn:hl7-org:v3`` is removed before the check. Schematron semantics kept: within a pattern only the first rule
