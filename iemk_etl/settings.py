@@ -133,6 +133,8 @@ class Settings:
     require_nsi: bool = False               # IEMK_REQUIRE_NSI: a dictionary not held is an error, not a warning
     # IEMK_MO_SOURCES: where the МО that get DAGs are listed, tried in this order; the first that answers wins.
     mo_sources: tuple[str, ...] = ("variable", "file")
+    # IEMK_FLK_PROCESSES: worker processes validate's ФЛК of a large batch uses (1: in the task's own process)
+    flk_processes: int = 1
 
     @property
     def pack_sources(self) -> tuple[Path, ...]:
@@ -481,4 +483,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         require_nsi=env.boolean("IEMK_REQUIRE_NSI", False),
         mo_sources=env.checked("IEMK_MO_SOURCES", _mo_sources,
                                f"ожидается список через запятую из: {', '.join(MO_SOURCES)}", ("variable", "file")),
+        flk_processes=env.integer("IEMK_FLK_PROCESSES", os.cpu_count() or 1, minimum=1),
     )
