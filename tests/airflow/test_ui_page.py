@@ -245,6 +245,11 @@ def test_a_logged_in_user_sees_the_databases_counts_errors_and_runs(server):
             page.click("#sent td.run a")
             page.wait_for_load_state("load")
             run_page_url = page.url
+            # The same page inside the UI: the navigation entry's view embeds it.
+            page.goto(url + "/plugin/iemk-documents", wait_until="load", timeout=30_000)
+            embedded = page.frame_locator("iframe")
+            embedded.locator("#by-mo").wait_for(timeout=30_000)
+            embedded_title = embedded.locator("h1").inner_text()
         finally:
             browser.close()
 
@@ -253,6 +258,7 @@ def test_a_logged_in_user_sees_the_databases_counts_errors_and_runs(server):
     assert shown[("alpha", statuses.STORED)] == 2 and shown[("beta", statuses.ERROR)] == 2
     totals = {mo: int(n) for mo, status, n in cells if status == period_report.TOTAL}
     assert totals == {"alpha": 5, "beta": 3}
+    assert embedded_title == "Документы в ИЭМК"
 
     # The errors of the period, with their Russian text and who must act; the one after the period is not there.
     assert len(error_rows) == 4
