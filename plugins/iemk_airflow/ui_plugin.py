@@ -64,6 +64,8 @@ async def _refused(request: Request, exc: StarletteHTTPException) -> Response:
 @app.get("/", response_class=HTMLResponse, dependencies=_ACCESS)
 def page(first: Annotated[str | None, Query(alias="from")] = None,
          last: Annotated[str | None, Query(alias="to")] = None, mo: str | None = None) -> HTMLResponse:
+    import psycopg
+
     from iemk_airflow import resources
     from iemk_etl import settings as settings_mod
     from iemk_etl.pipeline import status_page
@@ -74,8 +76,15 @@ def page(first: Annotated[str | None, Query(alias="from")] = None,
         period = status_page.parse_period(first, last, mo, cfg.timezone)
     except ValueError as exc:
         return HTMLResponse(status_page.error_page(f"Период не понят: {exc}"), status_code=400)
-    with db.connect(resources.source_dsn(cfg)) as conn:
-        data = status_page.load(conn, period)
+    if not (cfg.source_conn_id or cfg.source_dsn):     # never start the embedded server inside the api-server
+        return HTMLResponse(status_page.error_page(
+            "База данных iemk не задана: IEMK_SOURCE_CONN_ID или IEMK_SOURCE_DSN в окружении api-server"), 503)
+    try:
+        with db.connect(resources.source_dsn(cfg)) as conn:
+            data = status_page.load(conn, period)
+    except psycopg.OperationalError as exc:
+        log.warning("iemk page: the iemk database is unreachable (%s)", type(exc).__name__)
+        return HTMLResponse(status_page.error_page("База данных iemk недоступна"), status_code=503)
     return HTMLResponse(status_page.render(data, runs_of(data.sendings())))
 
 

@@ -196,6 +196,14 @@ def test_the_plugin_adds_a_view_to_the_ui_navigation(server):
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/iemk"]
 
 
+def test_a_period_that_ends_before_it_starts_is_refused_with_a_reason(server):
+    url, _, _ = server
+    answer = httpx.get(url + "/iemk/?from=2026-03-05&to=2026-03-01",
+                       headers={"Authorization": f"Bearer {_token(url)}"}, timeout=10)
+    assert answer.status_code == 400
+    assert "Период не понят" in answer.text and "before it starts" in answer.text
+
+
 def _chromium() -> str:
     import shutil
 
