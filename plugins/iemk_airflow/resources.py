@@ -73,3 +73,8 @@ def iemk_client(settings: Settings, mo_code: str) -> client.IemkClient:
     archived (iemk.audit_exchange)."""
     return client.client_for_mo(settings, mo_code, request_signer=functools.partial(request_signer, settings),
                                 observer=audit.Recorder(source_dsn(settings), mo_code))
+
+
+# The Airflow pool of the tasks that call ИЭМК, across every МО's DAGs; `python -m iemk_airflow.setup` creates it
+# with IEMK_API_POOL_SLOTS slots.
+API_POOL = "iemk_api"
