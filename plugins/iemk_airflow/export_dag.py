@@ -19,14 +19,14 @@ import logging
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from iemk_airflow import reply_wait, resources
 from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.errors import IemkError
-from iemk_etl.pipeline import extract as extract_step
 from iemk_etl.pipeline import chunks, lost, patients, replies, retry
+from iemk_etl.pipeline import extract as extract_step
 from iemk_etl.pipeline import send as send_step
 from iemk_etl.pipeline import sign as sign_step
 from iemk_etl.pipeline import validate as validate_step
@@ -244,7 +244,7 @@ def check_answers(sent: Any) -> dict[str, int]:
 
 def _iemk_task(settings: Settings) -> dict[str, Any]:
     """Task arguments of a task that calls ИЭМК: the shared pool, exponential backoff between retries."""
-    return {"pool": resources.API_POOL, "retry_exponential_backoff": True,
+    return {"pool": resources.API_POOL, "retry_exponential_backoff": 2.0,
             "max_retry_delay": dt.timedelta(seconds=settings.task_max_retry_seconds),
             "execution_timeout": _task_timeout(settings)}
 

@@ -48,10 +48,10 @@ def _chain(pg_template, dev_keys, flk_packs, tmp_root, name: str, faults: str | 
             EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05, require_registered_patient=True,
                                           logical_control=True, faults=FaultProfile.load(faults)), dsn) as emulator, \
             CallbackServer(dsn) as callback:
-        for env, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
+        for name_, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
                            "IEMK_SIGN_CERT": str(dev_keys[0]), "IEMK_SIGN_KEY": str(dev_keys[1]),
                            "IEMK_MO_CONFIG": str(mo_config), "IEMK_CHUNK_DOCUMENTS": "4", **(env or {})}.items():
-            mp.setenv(env, value)
+            mp.setenv(name_, value)
         from iemk_airflow import runner
 
         runner.init_metadata_db()
