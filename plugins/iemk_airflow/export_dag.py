@@ -358,7 +358,8 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
     with built:
         # After the statuses are written back: the asset event carries write_statuses' counts.
         written = built.get_task("write_statuses").output
-        publish_counts.override(outlets=[export_asset(mo.code)])(mo.oid, mo.code, written)
+        publish_counts.override(outlets=[export_asset(mo.code)],
+                                execution_timeout=_task_timeout(settings))(mo.oid, mo.code, written)
     return built
 
 
