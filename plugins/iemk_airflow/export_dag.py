@@ -21,7 +21,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
-from iemk_airflow import resources
+from iemk_airflow import alerts, resources
 from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.errors import IemkError
@@ -243,13 +243,14 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
                                                "round (as iemk-etl requeue), e.g. [\"failed\"]")},
         tags=["iemk", mo.code],
         doc_md=__doc__,
+        **alerts.dag_kwargs(mo, settings),
     )
     def iemk_export() -> None:
         ids = extract(mo.oid)
         check_integration(mo.oid, mo.code) >> ids
         _deliver(ids, mo, settings)
 
-    return iemk_export()
+    return alerts.watch_tasks(iemk_export(), mo)
 
 
 def _hand_run(settings: Settings) -> dict[str, Any]:
@@ -274,13 +275,14 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
                 "kinds": Param([], type="array", items={"type": "integer"}, description="НСИ 1520 codes; [] = all")},
         tags=["iemk", mo.code, "sign"],
         doc_md=__doc__,
+        on_failure_callback=alerts.RunFailed(mo.oid, mo.code),
     )
     def iemk_sign_and_send() -> None:
         signed = sign(mo.oid)
         check_integration(mo.oid, mo.code) >> form(mo.oid) >> signed
         _deliver(extract_documents(mo.oid, signed), mo, settings)
 
-    return iemk_sign_and_send()
+    return alerts.watch_tasks(iemk_sign_and_send(), mo)
 
 
 @task
