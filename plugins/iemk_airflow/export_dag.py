@@ -22,6 +22,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
 
 from iemk_airflow import alerts, resources
+from iemk_airflow.sensor_task import sensor_task
 from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.errors import IemkError
@@ -182,7 +183,7 @@ def _sent_in_this_run(dsn: str, ids: list[int], sent_now: list[int]) -> list[int
         return sorted(set(sent_now) | set(ledger.ids_sent_since(conn, ids, started)))
 
 
-@task.sensor(mode="reschedule", soft_fail=True)
+@sensor_task(mode="reschedule", soft_fail=True)
 def wait_for_replies(ids: list[int]) -> PokeReturnValue:
     """``ids``: the documents this run sent (the send task's return value), never the older unanswered ones."""
     with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
