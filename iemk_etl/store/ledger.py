@@ -324,3 +324,9 @@ def rounds(conn: psycopg.Connection, ledger_id: int) -> list[Round]:
     return [Round(*r) for r in conn.execute(
         "SELECT round, message_id, state, error_code, last_error, attempts, first_sent_at, last_sent_at, ended_at,"
         " next_reason FROM iemk.ledger_round WHERE ledger_id = %s ORDER BY round", (ledger_id,))]
+
+
+def identity(conn: psycopg.Connection, ledger_id: int) -> tuple[str, str, int] | None:
+    """(МО OID, uniqueId, version) of a ledger row: what a log line may name of a document."""
+    row = conn.execute("SELECT mo_oid, unique_id, version FROM iemk.ledger WHERE id = %s", (ledger_id,)).fetchone()
+    return (row[0], row[1], row[2]) if row else None
