@@ -130,7 +130,6 @@ def test_an_email_alert_reaches_the_smtp_server_with_mo_run_and_counts():
 
 def test_the_email_channel_reads_its_airflow_smtp_connection(monkeypatch):
     from iemk_airflow import alerts
-
     from iemk_etl import settings
 
     with SmtpSink() as sink:
@@ -191,9 +190,8 @@ def export_env(fresh_dsn, dev_keys, tmp_root, monkeypatch):
     return fresh_dsn
 
 
-def test_a_failed_export_run_sends_one_alert_with_its_run_and_counts(export_env, monkeypatch):
+def test_a_failed_export_run_sends_one_alert_with_its_run_and_counts(export_env, monkeypatch, capfd):
     from iemk_airflow.export_dag import build_all
-
     from iemk_etl import settings
 
     with WebhookSink() as sink:
@@ -208,6 +206,8 @@ def test_a_failed_export_run_sends_one_alert_with_its_run_and_counts(export_env,
     assert (post["event"], post["mo"], post["dag_id"], post["run_id"]) == (
         "run_failed", "gkb7801", "iemk_export__gkb7801", run.run_id)
     assert "send" in post["detail"]
+    # the task's own callback: one line after its last try (retries: 2)
+    assert f"task send of run {run.run_id} (МО gkb7801) failed on try 3: ConfigurationError" in capfd.readouterr().out
     with psycopg.connect(export_env) as conn:
         expected = notify.run_counts(conn, GKB, run.data_interval_start, run.data_interval_end,
                                      settings.load().timezone)
@@ -245,7 +245,6 @@ def test_the_deadline_is_an_airflow_deadline_alert_whose_callback_sends(export_e
 
 def test_a_time_of_day_deadline_needs_a_daily_schedule():
     from iemk_airflow import alerts
-
     from iemk_etl.settings import SettingsError
 
     assert alerts.clock_interval("0 21 * * *", dt.time(6, 0)) == dt.timedelta(days=1, hours=9)

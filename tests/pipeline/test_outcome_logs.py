@@ -45,7 +45,7 @@ def test_each_refused_document_is_one_line_with_ids_code_and_actor_and_no_patien
     codes = {code for *_, code, _ in rows}
     assert errors.FLK_NSI.code in codes, "a document refused for its patient's СНИЛС is the case that matters here"
     lines = [r.getMessage() for r in caplog.get_records("setup") if r.name == "iemk_etl.pipeline.outcomes"]
-    for ledger_id, unique_id, version, code, last_error in rows:
+    for ledger_id, unique_id, version, code, _error in rows:
         mine = [line for line in lines if f"ledger_id={ledger_id} " in line]
         assert len(mine) == 1, (ledger_id, mine)
         kind = errors.kind(code)
