@@ -190,7 +190,7 @@ def export_env(fresh_dsn, dev_keys, tmp_root, monkeypatch):
     return fresh_dsn
 
 
-def test_a_failed_export_run_sends_one_alert_with_its_run_and_counts(export_env, monkeypatch, capfd):
+def test_a_failed_export_run_sends_one_alert_with_its_run_and_counts(export_env, monkeypatch, caplog):
     from iemk_airflow.export_dag import build_all
     from iemk_etl import settings
 
@@ -207,7 +207,8 @@ def test_a_failed_export_run_sends_one_alert_with_its_run_and_counts(export_env,
         "run_failed", "gkb7801", "iemk_export__gkb7801", run.run_id)
     assert "send" in post["detail"]
     # the task's own callback: one line after its last try (retries: 2)
-    assert f"task send of run {run.run_id} (МО gkb7801) failed on try 3: ConfigurationError" in capfd.readouterr().out
+    logged = [r.getMessage() for r in caplog.records if r.name == "iemk_airflow.alerts"]
+    assert f"task send of run {run.run_id} (МО gkb7801) failed on try 3: ConfigurationError" in logged
     with psycopg.connect(export_env) as conn:
         expected = notify.run_counts(conn, GKB, run.data_interval_start, run.data_interval_end,
                                      settings.load().timezone)
