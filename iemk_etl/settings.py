@@ -49,6 +49,7 @@ P12_VARIABLE = "IEMK_P12_PASSWORD"  # a variable name; the passwords are read at
 GOST_BACKENDS = ("auto", "openssl", "python")
 PROCESSING_CODES = ("P", "D", "T")
 REPLY_SIGNATURE_MODES = ("off", "require")
+MO_SOURCES = ("variable", "file", "database")   # where the DAG glue finds the МО that get DAGs (IEMK_MO_SOURCES)
 XDS_LAYOUTS = ("evidence", "legacy")   # protocol.xds.common.LAYOUTS; the first is the default
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ALERT_CHANNELS = ("log", "email", "webhook")   # iemk_etl.notify: where a failed or late export run is reported
@@ -140,6 +141,8 @@ class Settings:
     # IEMK_EXPORT_DEADLINE: "HH:MM" (local time on the morning the nightly run starts) or an interval (8h, 90m)
     # after the run is queued; None: no deadline alert.
     export_deadline: str | None = None
+    # IEMK_MO_SOURCES: where the МО that get DAGs are listed, tried in this order; the first that answers wins.
+    mo_sources: tuple[str, ...] = ("variable", "file")
 
     @property
     def pack_sources(self) -> tuple[Path, ...]:
@@ -368,6 +371,13 @@ def _faults(raw: str) -> str:
     return raw
 
 
+def _mo_sources(raw: str) -> tuple[str, ...]:
+    sources = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    if not sources or any(s not in MO_SOURCES for s in sources) or len(set(sources)) != len(sources):
+        raise ValueError(raw)
+    return sources
+
+
 # -- cron --------------------------------------------------------------------------------------------------------
 
 _CRON_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
@@ -507,4 +517,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         alert_timeout=env.number("IEMK_ALERT_TIMEOUT", 10.0),
         export_deadline=env.checked("IEMK_EXPORT_DEADLINE", _deadline, "ожидается время ЧЧ:ММ или интервал, "
                                     "например 07:30, 8h или 90m", None),
+        mo_sources=env.checked("IEMK_MO_SOURCES", _mo_sources,
+                               f"ожидается список через запятую из: {', '.join(MO_SOURCES)}", ("variable", "file")),
     )

@@ -183,6 +183,11 @@ def load_pkcs12(path: Path, password: str | None, *, backend: GostBackend | None
         data = path.read_bytes()
     except FileNotFoundError:
         raise KeyMaterialError(f"не найден контейнер PKCS#12: {path}") from None
+    return pkcs12_signer(data, password, backend=backend)
+
+
+def pkcs12_signer(data: bytes, password: str | None, *, backend: GostBackend | None = None) -> AnySigner:
+    """A checked signer from a PKCS#12 container's bytes (a file's, or a secret handed in by the caller)."""
     try:
         key, cert, _ = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
     except (ValueError, TypeError):

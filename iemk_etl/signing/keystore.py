@@ -9,24 +9,52 @@ Layout under IEMK_KEYS_DIR (default ``$IEMK_HOME/keys``), PEM files, keys PKCS#8
     <mo code>/staff/<local id>-cert.pem, -key.pem  a doctor's signature on the СЭМД they author
 
 A МО without its own request certificate uses IEMK_SIGN_CERT / IEMK_SIGN_KEY when they are set; with neither,
-asking for its request signer is a configuration error that names what to provide. Inside Airflow an Airflow
-connection ``iemk_sign__<mo code>`` takes precedence (see iemk_airflow.resources). GOST keys sign with the backend
+asking for its request signer is a configuration error that names what to provide. GOST keys sign with the backend
 named by IEMK_GOST_BACKEND (``Settings.gost_backend``).
+
+A caller may hand in a ``SignerLookup``: asked first for every signer, its answer wins over the files; ``None``
+means "not there, use the files". Inside Airflow it reads the Airflow connections ``iemk_sign__<mo code>``,
+``iemk_sign__<mo code>__org`` and ``iemk_sign__<mo code>__staff__<local id>`` (iemk_airflow.resources); this package
+never reads them itself. What the lookup says is kept for the key store's life (one task), so a period of
+thousands of documents asks once per signer, and a bad key refuses only its own documents.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
 from iemk_etl.signing.backend import GostBackend, get_backend
 
+Role = Literal["request", "org", "staff"]
+# (role, МО code, staff local id or None) → a signer, or None when the caller holds nothing for it.
+SignerLookup = Callable[[Role, str, str | None], "keys.AnySigner | None"]
+
 
 class KeyStore:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lookup: SignerLookup | None = None) -> None:
         self.settings = settings
         self.root = settings.keys_dir
+        self.lookup = lookup
+        self._looked_up: dict[tuple[Role, str, str | None], keys.AnySigner | keys.KeyMaterialError | None] = {}
+
+    def _injected(self, role: Role, mo_code: str, staff_local_id: str | None = None) -> keys.AnySigner | None:
+        """The lookup's signer (None: use the files); its refusal is remembered and raised again, per signer."""
+        if self.lookup is None:
+            return None
+        slot = (role, mo_code, staff_local_id)
+        if slot not in self._looked_up:
+            try:
+                self._looked_up[slot] = self.lookup(role, mo_code, staff_local_id)
+            except keys.KeyMaterialError as exc:
+                self._looked_up[slot] = exc
+        found = self._looked_up[slot]
+        if isinstance(found, keys.KeyMaterialError):
+            raise found
+        return found
 
     @property
     def backend(self) -> GostBackend:
@@ -36,6 +64,8 @@ class KeyStore:
         return folder / f"{prefix}-cert.pem", folder / f"{prefix}-key.pem"
 
     def request_signer(self, mo_code: str) -> keys.AnySigner:
+        if (injected := self._injected("request", mo_code)) is not None:
+            return injected
         container = self.root / mo_code / "request.p12"
         if container.exists():
             return keys.load_pkcs12(container, self.settings.p12_password(mo_code), backend=self.backend)
@@ -51,9 +81,13 @@ class KeyStore:
         return self.settings.sign_cert, self.settings.sign_key
 
     def org_signer(self, mo_code: str) -> keys.AnySigner:
+        if (injected := self._injected("org", mo_code)) is not None:
+            return injected
         return keys.load_signer(*self._pair(self.root / mo_code, "mo"), backend=self.backend)
 
     def staff_signer(self, mo_code: str, staff_local_id: str) -> keys.AnySigner:
+        if (injected := self._injected("staff", mo_code, staff_local_id)) is not None:
+            return injected
         return keys.load_signer(*self._pair(self.root / mo_code / "staff", staff_local_id), backend=self.backend)
 
     def request_certificate(self, mo_code: str) -> bytes | None:

@@ -12,8 +12,10 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
+if TYPE_CHECKING:   # annotations only: the DAG file reads this module at parse time, cheaply
+    import psycopg
 
 from iemk_etl import errors
 from iemk_etl.errors import ConfigurationError
@@ -96,8 +98,32 @@ def read_mo_config(path: Path) -> list[MoEntry]:
     """The МО that get DAGs; no database involved, so it is safe at DAG parse time."""
     if not path.is_file():
         return []
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [MoEntry(**item) for item in data.get("mo", [])]
+    return parse_mo_list(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_mo_list(text: str, origin: str) -> list[MoEntry]:
+    """An МО list as JSON: the file's shape ``{"mo": [{"oid", "code", "name"}, ...]}`` or just the list.
+
+    ``origin`` names where the text came from, for the error; a malformed list is an error, never an empty one."""
+    try:
+        data = json.loads(text)
+        items = data.get("mo", []) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise TypeError("ожидается список МО")
+        return [MoEntry(oid=str(i["oid"]), code=str(i["code"]), name=str(i.get("name") or i["code"]))
+                for i in items]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigurationError(f"список МО {origin}: ожидается JSON {{\"mo\": [{{\"oid\", \"code\", "
+                                 f"\"name\"}}]}}: {exc}") from None
+
+
+def integrated_mo(conn: psycopg.Connection) -> list[MoEntry]:
+    """The МО the integration section has ever been switched for (on now or off since): they keep their DAGs, whose
+    check_integration task skips a run while the switch is off, so a switched-off МО's history stays visible."""
+    rows = conn.execute(
+        "SELECT m.oid, m.code, m.name FROM mis.mo m"
+        " WHERE EXISTS (SELECT 1 FROM iemk.mo_integration i WHERE i.mo_oid = m.oid) ORDER BY m.code").fetchall()
+    return [MoEntry(*r) for r in rows]
 
 
 def remember_mo(path: Path, entry: MoEntry) -> None:

@@ -22,14 +22,18 @@ from typing import Any
 
 from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback
 
-from iemk_airflow import resources
-from iemk_etl import notify
+from iemk_airflow.lazy import lazy
 from iemk_etl import settings as settings_mod
 from iemk_etl.settings import Settings
-from iemk_etl.store import db, integration
+from iemk_etl.store import integration
 from iemk_etl.store.integration import MoEntry
 
 log = logging.getLogger(__name__)
+
+# Only a callback needs these (psycopg, the report queries): parsing the DAG file stays cheap.
+resources = lazy("iemk_airflow.resources")
+notify = lazy("iemk_etl.notify")
+db = lazy("iemk_etl.store.db")
 
 _DAILY = re.compile(r"^([0-5]?[0-9]) ([01]?[0-9]|2[0-3]) \* \* \*$")
 

@@ -2,7 +2,14 @@
 
 ``iemk_export__<mo code>``: the nightly export of a data interval (and a backfill's days):
 check_integration → extract → validate → feed_patients → send → wait_for_replies → recover_lost_answers →
-write_statuses. Param ``reprocess`` (e.g. ["failed"]) sends the period's ended documents again in a new round.
+write_statuses → publish_counts (an asset event ``iemk://export/<mo code>`` carrying the run's counts).
+A run by hand takes the params ``from``/``to`` (days, inclusive; they win over the run's data interval),
+``document_ids`` (exactly these МИС documents) and ``reprocess`` (ended states whose documents of the period go
+again in a new round, e.g. ["failed"]). Airflow validates each param when the run is triggered; a key that is not
+a param is refused at trigger time by the API server's guard (trigger_guard) and again by extract before it reads.
+
+``iemk_report``: scheduled on the export assets of every МО; writes the status report of the МО whose export
+just finished.
 
 ``iemk_sign_and_send__<mo code>``: the seed's script "sign and send over a period", run by hand with
 params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; empty = all):
@@ -19,34 +26,57 @@ import logging
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetAny,
+    CronDataIntervalTimetable,
+    Param,
+    PokeReturnValue,
+    dag,
+    get_current_context,
+    get_parsing_context,
+    task,
+)
 
-from iemk_airflow import alerts, resources
+from iemk_airflow import alerts, mo_list
+from iemk_airflow.lazy import lazy
 from iemk_airflow.sensor_task import sensor_task
 from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.errors import IemkError
-from iemk_etl.pipeline import extract as extract_step
-from iemk_etl.pipeline import lost, patients, replies, retry
-from iemk_etl.pipeline import send as send_step
-from iemk_etl.pipeline import sign as sign_step
-from iemk_etl.pipeline import validate as validate_step
 from iemk_etl.settings import Settings
-from iemk_etl.signing import keys
-from iemk_etl.signing.keystore import KeyStore
-from iemk_etl.store import audit, db, integration, ledger
+from iemk_etl.store import integration
 from iemk_etl.store.integration import MoEntry
-from iemk_etl.store.mis import documents
-from iemk_etl.transport import client
+
+# What the task bodies use is imported when a task first needs it, never at parse time (a worker parses this file
+# before every task: building one DAG costs milliseconds, importing the pipeline about a second). Keep new imports
+# of the pipeline, the store, signing and transport in this form.
+resources = lazy("iemk_airflow.resources")
+extract_step = lazy("iemk_etl.pipeline.extract")
+lost = lazy("iemk_etl.pipeline.lost")
+patients = lazy("iemk_etl.pipeline.patients")
+replies = lazy("iemk_etl.pipeline.replies")
+retry = lazy("iemk_etl.pipeline.retry")
+send_step = lazy("iemk_etl.pipeline.send")
+sign_step = lazy("iemk_etl.pipeline.sign")
+validate_step = lazy("iemk_etl.pipeline.validate")
+keys = lazy("iemk_etl.signing.keys")
+audit = lazy("iemk_etl.store.audit")
+db = lazy("iemk_etl.store.db")
+ledger = lazy("iemk_etl.store.ledger")
+documents = lazy("iemk_etl.store.mis.documents")
+client = lazy("iemk_etl.transport.client")
 
 log = logging.getLogger(__name__)
 
 
 def _period(conf: dict[str, Any], start: dt.datetime | None, end: dt.datetime | None,
             tz: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    # A run without a data interval (manual, sign-and-send) takes {"from": D1, "to": D2} (whole local days).
+    # {"from": D1, "to": D2} (whole local days) win over the run's data interval: a run triggered by hand with a
+    # logical date has an interval inferred from the trigger time, and the form must do what it says.
     first, last = periods.open_day_bounds(_day(conf.get("from")), _day(conf.get("to")), tz)
-    return start or first, end or last
+    return first or start, last or end
 
 
 def _day(value: object) -> dt.date | None:
@@ -66,24 +96,49 @@ def check_integration(mo_oid: str, mo_code: str) -> bool:
     return on
 
 
+def export_params() -> dict[str, Param]:
+    """The export DAG's trigger form: every key a run reads, each validated by Airflow when the run is created."""
+    ended = ["failed", "rejected"]   # = retry.REQUEUABLE (a test holds them equal); not imported at parse time
+    return {
+        **_period_params(),
+        "document_ids": Param([], type="array", items={"type": "integer", "minimum": 1}, uniqueItems=True,
+                              description="МИС document ids (mis.semd_document.id) to send, exactly these; "
+                                          "[] = the period's documents"),
+        "reprocess": Param([], type="array", items={"type": "string", "enum": ended}, uniqueItems=True,
+                           description=f"ended states ({', '.join(ended)}) whose documents of the period go again "
+                                       "in a new round (as iemk-etl requeue); [] = none"),
+    }
+
+
+def run_params(params: dict[str, Any], conf: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    """The run's params, once more refusing what Airflow lets through: keys that are not params (Airflow adds
+    them to params without a schema) and a period that ends before it starts."""
+    unknown = sorted(set(conf) - allowed)
+    if unknown:
+        raise ValueError(f"unknown param(s) {unknown}: this DAG takes only {sorted(allowed)}")
+    first, last = _day(params.get("from")), _day(params.get("to"))
+    if first and last and first > last:
+        raise ValueError(f"param 'from' ({first}) is after 'to' ({last})")
+    return params
+
+
 @task
 def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
             data_interval_end: dt.datetime | None = None) -> list[int]:
     cfg = settings_mod.load()
     context = get_current_context()
-    conf = context["dag_run"].conf or {}
-    reprocess = list((context.get("params") or {}).get("reprocess") or conf.get("reprocess") or [])
-    if reprocess and not conf.get("document_ids"):
+    params = run_params(dict(context.get("params") or {}), context["dag_run"].conf or {}, set(export_params()))
+    document_ids = [int(i) for i in params.get("document_ids") or []]
+    reprocess = list(params.get("reprocess") or [])
+    start, end = _period(params, data_interval_start, data_interval_end, cfg.timezone)
+    if reprocess and not document_ids:
         # Ended documents of the period chosen by the run's params go again in a new round (as `iemk-etl requeue`).
-        start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
         with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
             retry.requeue(conn, mo_oid, reprocess, start=start, end=end)
     with db.connect(resources.source_dsn(cfg)) as conn:
-        if conf.get("document_ids"):
+        if document_ids:
             # «Передать документ в ИЭМК» for chosen documents: exactly those, same ledger and rules.
-            return extract_step.extract_documents(conn, mo_oid, [int(i) for i in conf["document_ids"]],
-                                                mis_number=cfg.mis_number)
-        start, end = _period(conf, data_interval_start, data_interval_end, cfg.timezone)
+            return extract_step.extract_documents(conn, mo_oid, document_ids, mis_number=cfg.mis_number)
         return extract_step.extract(conn, mo_oid, start, end, mis_number=cfg.mis_number)
 
 
@@ -113,7 +168,8 @@ def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
     cfg = settings_mod.load()
     start, end, kind_codes = _sign_and_send_params(params or {}, cfg)
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        report = sign_step.sign_period(conn, KeyStore(cfg), mo_oid, start, end, kind_codes)
+        # The МО's and authors' keys: Airflow connections first (iemk_sign__<mo>__org, __staff__<id>), then files.
+        report = sign_step.sign_period(conn, resources.key_store(cfg), mo_oid, start, end, kind_codes)
         already = documents.signed_in_period(conn, mo_oid, start, end)
     log.info("signed now: %s; signed documents of the period: %d", report.counts(), len(already))
     return already
@@ -145,7 +201,7 @@ def _client_or_hold(cfg: Settings, dsn: str, ids: list[int], mo_code: str) -> cl
 @task
 def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
     """Patients before documents: PIX add/revise for the patients ИЭМК does not hold in their current state."""
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk, db.connect(dsn, autocommit=True) as conn:
@@ -157,7 +213,7 @@ def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
 
 @task
 def send(ids: list[int], mo_code: str) -> list[int]:
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk:
@@ -195,7 +251,7 @@ def wait_for_replies(ids: list[int]) -> PokeReturnValue:
 @task(trigger_rule="none_failed")
 def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
     """Documents sent in earlier runs whose answer never came: looked up in ИЭМК (ITI-18), stored or sent again."""
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     try:
         with db.connect(resources.source_dsn(cfg), autocommit=True) as conn, \
                 resources.iemk_client(cfg, mo_code) as iemk:
@@ -238,10 +294,7 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=settings.task_retry_seconds)},
-        params={"mo_oid": Param(mo.oid, type="string", description="МО OID (ФРМО)"),
-                "reprocess": Param([], type="array", items={"type": "string", "enum": ["failed", "rejected"]},
-                                   description="ended states whose documents of the period go again in a new "
-                                               "round (as iemk-etl requeue), e.g. [\"failed\"]")},
+        params=export_params(),
         tags=["iemk", mo.code],
         doc_md=__doc__,
         **alerts.dag_kwargs(mo, settings),
@@ -251,7 +304,36 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         check_integration(mo.oid, mo.code) >> ids
         _deliver(ids, mo, settings)
 
-    return alerts.watch_tasks(iemk_export(), mo)
+    built = iemk_export()
+    with built:
+        # After the statuses are written back: the asset event carries write_statuses' counts.
+        written = built.get_task("write_statuses").output
+        publish_counts.override(outlets=[export_asset(mo.code)])(mo.oid, mo.code, written)
+    return alerts.watch_tasks(built, mo)
+
+
+def export_asset(mo_code: str) -> Asset:
+    """The asset an МО's export updates: one event per run whose statuses were written, its extra the counts."""
+    return Asset(name=f"iemk_export__{mo_code}", uri=f"iemk://export/{mo_code}", group="iemk")
+
+
+@task
+def publish_counts(mo_oid: str, mo_code: str, counts: Any) -> dict[str, Any]:
+    context = get_current_context()
+    interval = (context.get("data_interval_start"), context.get("data_interval_end"))
+    extra = {"mo_oid": mo_oid, "mo_code": mo_code, "run_id": context["dag_run"].run_id,
+             "counts": _json_counts(counts),
+             "interval": [d.isoformat() if d else None for d in interval]}
+    context["outlet_events"][export_asset(mo_code)].extra = extra
+    log.info("asset %s: %s", export_asset(mo_code).uri, extra)
+    return extra
+
+
+def _json_counts(counts: Any) -> dict[str, Any]:
+    # write_statuses returns {name: count}; anything else is carried as it is, JSON-safe.
+    if isinstance(counts, dict):
+        return {str(k): (int(v) if isinstance(v, int | float) else v) for k, v in counts.items()}
+    return {"value": counts}
 
 
 def _hand_run(settings: Settings) -> dict[str, Any]:
@@ -262,8 +344,10 @@ def _hand_run(settings: Settings) -> dict[str, Any]:
 
 def _period_params() -> dict[str, Param]:
     """The days a hand-run DAG works on (documents created then), both inclusive."""
-    return {"from": Param(None, type=["null", "string"], format="date", description="first day (created)"),
-            "to": Param(None, type=["null", "string"], format="date", description="last day, inclusive")}
+    return {"from": Param(None, type=["null", "string"], format="date",
+                          description="first day (documents created), YYYY-MM-DD; empty = the run's data interval"),
+            "to": Param(None, type=["null", "string"], format="date",
+                        description="last day, inclusive, YYYY-MM-DD; empty = the run's data interval")}
 
 
 def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
@@ -290,7 +374,7 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
 def reconcile_period(mo_oid: str, mo_code: str, params: dict[str, Any] | None = None) -> dict[str, int]:
     from iemk_etl.pipeline import reconcile
 
-    cfg = settings_mod.load()
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     start, end = _period(params or {}, None, None, cfg.timezone)
     if start is None or end is None:
         raise ValueError("reconcile needs params 'from' and 'to' (dates)")
@@ -320,12 +404,61 @@ def build_reconcile_dag(mo: MoEntry, settings: Settings) -> DAG:
     return iemk_reconcile()
 
 
+REPORT_DAG_ID = "iemk_report"
+
+
+@task
+def report_statuses() -> dict[str, Any]:
+    """The status report of the МО whose export events started this run."""
+    from iemk_airflow import report_hook
+
+    context = get_current_context()
+    events = [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
+    mo_oids = sorted({str(e.extra["mo_oid"]) for e in events if e.extra and e.extra.get("mo_oid")})
+    for event in events:
+        log.info("export finished: %s %s", event.extra.get("mo_code") if event.extra else "?",
+                 event.extra.get("counts") if event.extra else {})
+    cfg = settings_mod.load()
+    return report_hook.write_report(cfg, mo_oids, context["dag_run"].run_id)
+
+
+def build_report_dag(entries: list[MoEntry], settings: Settings) -> DAG:
+    @dag(
+        dag_id=REPORT_DAG_ID,
+        description="Отчёт о передаче СЭМД в ИЭМК после экспорта МО",
+        schedule=AssetAny(*(export_asset(mo.code) for mo in entries)),
+        start_date=pendulum.parse(settings.start_date, tz=settings.timezone),
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=settings.task_retry_seconds)},
+        tags=["iemk", "report"],
+        doc_md="Runs when any МО's export run has written its statuses (asset `iemk://export/<mo code>`); "
+               "reports the МО of the triggering events (files under IEMK_HOME/reports).",
+    )
+    def iemk_report() -> None:
+        report_statuses()
+
+    return iemk_report()
+
+
+_FACTORIES = ((integration.EXPORT_DAG, build_export_dag), (integration.SIGN_AND_SEND_DAG, build_sign_and_send_dag),
+              (integration.RECONCILE_DAG, build_reconcile_dag))
+
+
 def build_all() -> dict[str, DAG]:
-    """The DAGs of every МО in the configuration file; reads no database, so it is safe at parse time."""
+    """The DAGs of every МО of the МО list (iemk_airflow.mo_list), and the report DAG.
+
+    When a worker runs a task, Airflow's parsing context names the DAG being run: only that one is built (with
+    200 МО a full parse builds 601 DAGs). The dag-processor parses without a context and gets them all."""
     settings = settings_mod.load()
-    dags = {}
-    for mo in integration.read_mo_config(settings.mo_config_path):
-        for factory in (build_export_dag, build_sign_and_send_dag, build_reconcile_dag):
-            built = factory(mo, settings)
-            dags[built.dag_id] = built
+    wanted = get_parsing_context().dag_id
+    entries = mo_list.configured_mo(settings)
+    dags: dict[str, DAG] = {}
+    for mo in entries:
+        for prefix, factory in _FACTORIES:
+            if wanted is None or wanted == integration.dag_id(prefix, mo.code):
+                built = factory(mo, settings)
+                dags[built.dag_id] = built
+    if entries and wanted in (None, REPORT_DAG_ID):
+        dags[REPORT_DAG_ID] = build_report_dag(entries, settings)
     return dags

@@ -146,10 +146,10 @@ def export_period(mo: list[str], start: dt.date, end: dt.date, out: TextIO = sys
 
 
 def _select(dags: dict[str, object], mo: list[str], prefix: str = EXPORT_DAG) -> list[str]:
+    from iemk_airflow import mo_list
     from iemk_etl import settings as settings_mod
-    from iemk_etl.store import integration
 
-    entries = integration.read_mo_config(settings_mod.load().mo_config_path)
+    entries = mo_list.configured_mo(settings_mod.load())   # the same list the DAGs were built from
     if "all" in mo:
         return sorted(d for d in dags if d.startswith(prefix))
     chosen = []

@@ -19,6 +19,7 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
         {"oid": "1.2.643.5.1.13.13.12.2.50.5012", "code": "orb5012", "name": "Одинцовская ОБ"},
     ]}, ensure_ascii=False))
     monkeypatch.setenv("IEMK_MO_CONFIG", str(config))
+    monkeypatch.delenv("AIRFLOW_VAR_IEMK_MO_LIST", raising=False)
 
     def no_database(*args, **kwargs):
         raise AssertionError("a DAG file touched a database at parse time")
@@ -32,19 +33,21 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
     assert sorted(bag.dags) == ["iemk_export__gkb7801", "iemk_export__orb5012", "iemk_nsi_sync",
-                                "iemk_reconcile__gkb7801", "iemk_reconcile__orb5012", "iemk_sign_and_send__gkb7801",
-                                "iemk_sign_and_send__orb5012"]
+                                "iemk_reconcile__gkb7801", "iemk_reconcile__orb5012", "iemk_report",
+                                "iemk_sign_and_send__gkb7801", "iemk_sign_and_send__orb5012"]
     nsi = bag.dags["iemk_nsi_sync"]
     assert nsi.task_ids == ["sync_dictionaries"] and nsi.timetable.expression == "0 0 * * 0"   # weekly
     dag = bag.dags["iemk_export__gkb7801"]
     assert set(dag.task_ids) == {"check_integration", "extract", "validate", "feed_patients", "send",
-                                 "wait_for_replies", "recover_lost_answers", "write_statuses"}
+                                 "wait_for_replies", "recover_lost_answers", "write_statuses", "publish_counts"}
     # lost answers are looked up after the wait and before the statuses are written back
     assert dag.get_task("recover_lost_answers").downstream_task_ids == {"write_statuses"}
+    assert dag.get_task("write_statuses").downstream_task_ids == {"publish_counts"}   # the asset event after it
     assert dag.get_task("wait_for_replies").downstream_task_ids == {"recover_lost_answers"}
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
-    assert dag.params["mo_oid"] == "1.2.643.5.1.13.13.12.2.77.7801" and dag.params["reprocess"] == []
+    assert set(dag.params) == {"from", "to", "document_ids", "reprocess"}     # the trigger form: what a run reads
+    assert dag.params["reprocess"] == [] and dag.params["document_ids"] == []
     sensor = dag.get_task("wait_for_replies")
     assert sensor.mode == "reschedule" and sensor.soft_fail
     sign = bag.dags["iemk_sign_and_send__gkb7801"]
@@ -57,6 +60,7 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
 @pytest.mark.parametrize("missing", [True])
 def test_no_configured_mo_means_no_export_dags(tmp_path, monkeypatch, missing):
     monkeypatch.setenv("IEMK_MO_CONFIG", str(tmp_path / "absent.json"))
+    monkeypatch.delenv("AIRFLOW_VAR_IEMK_MO_LIST", raising=False)
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import psycopg
+if TYPE_CHECKING:   # annotations only: the DAG file reads this module at parse time, cheaply
+    import psycopg
 
 
 @dataclass(frozen=True)
