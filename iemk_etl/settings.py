@@ -53,6 +53,7 @@ MO_SOURCES = ("variable", "file", "database")   # where the DAG glue finds the �
 XDS_LAYOUTS = ("evidence", "legacy")   # protocol.xds.common.LAYOUTS; the first is the default
 REPLY_WAIT_MODES = ("deferrable", "reschedule")   # the export DAG's reply wait: in the triggerer, or rescheduled pokes
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+ALERT_CHANNELS = ("log", "email", "webhook")   # iemk_etl.notify: where a failed or late export run is reported
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _MIS_NUMBER = re.compile(r"^100\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
@@ -132,6 +133,15 @@ class Settings:
     fnsi_url: str = DEFAULT_FNSI_URL        # IEMK_FNSI_URL: the ФНСИ REST API `iemk-etl nsi sync` downloads from
     fnsi_user_key: str | None = field(default=None, repr=False, compare=False)   # IEMK_FNSI_USER_KEY: a secret
     require_nsi: bool = False               # IEMK_REQUIRE_NSI: a dictionary not held is an error, not a warning
+    # Alerts (iemk_etl.notify, plugins/iemk_airflow/alerts.py): a failed export run or one not finished in time.
+    alert_channel: str = "log"              # IEMK_ALERT: log | email | webhook
+    alert_smtp_conn_id: str = "smtp_default"    # IEMK_ALERT_SMTP_CONN_ID: the Airflow connection of the SMTP server
+    alert_email_to: tuple[str, ...] = ()    # IEMK_ALERT_EMAIL_TO: recipients, comma-separated
+    alert_webhook_url: str | None = None    # IEMK_ALERT_WEBHOOK_URL: JSON POST of each alert
+    alert_timeout: float = 10.0             # IEMK_ALERT_TIMEOUT: seconds for the SMTP dialogue or the webhook POST
+    # IEMK_EXPORT_DEADLINE: "HH:MM" (local time on the morning the nightly run starts) or an interval (8h, 90m)
+    # after the run is queued; None: no deadline alert.
+    export_deadline: str | None = None
     # IEMK_MO_SOURCES: where the МО that get DAGs are listed, tried in this order; the first that answers wins.
     mo_sources: tuple[str, ...] = ("variable", "file")
     # IEMK_FLK_PROCESSES: worker processes validate's ФЛК of a large batch uses (1: in the task's own process)
@@ -293,6 +303,27 @@ def _date(raw: str) -> str:
 
 _STEP = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+_CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def _deadline(raw: str) -> str:
+    """HH:MM (a time of day) or one positive interval such as 8h or 90m."""
+    if _CLOCK.match(raw) is None and len(_ladder(raw)) != 1:    # _ladder raises on a malformed interval
+        raise ValueError(raw)
+    return raw
+
+
+def deadline_clock(raw: str) -> dt.time | None:
+    """The time of day of an IEMK_EXPORT_DEADLINE given as HH:MM; None when it is an interval."""
+    match = _CLOCK.match(raw)
+    return dt.time(int(match.group(1)), int(match.group(2))) if match else None
+
+
+def deadline_interval(raw: str) -> dt.timedelta:
+    """The interval of an IEMK_EXPORT_DEADLINE given as one (8h, 90m)."""
+    return _ladder(raw)[0]
 
 
 def _ladder(raw: str) -> tuple[dt.timedelta, ...]:
@@ -491,6 +522,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         fnsi_url=env.url("IEMK_FNSI_URL") or DEFAULT_FNSI_URL,
         fnsi_user_key=env.text("IEMK_FNSI_USER_KEY"),
         require_nsi=env.boolean("IEMK_REQUIRE_NSI", False),
+        alert_channel=env.choice("IEMK_ALERT", "log", ALERT_CHANNELS),
+        alert_smtp_conn_id=env.text("IEMK_ALERT_SMTP_CONN_ID", "smtp_default") or "smtp_default",
+        alert_email_to=tuple(sorted(env.listed("IEMK_ALERT_EMAIL_TO") or ())),
+        alert_webhook_url=env.url("IEMK_ALERT_WEBHOOK_URL"),
+        alert_timeout=env.number("IEMK_ALERT_TIMEOUT", 10.0),
+        export_deadline=env.checked("IEMK_EXPORT_DEADLINE", _deadline, "ожидается время ЧЧ:ММ или интервал, "
+                                    "например 07:30, 8h или 90m", None),
         mo_sources=env.checked("IEMK_MO_SOURCES", _mo_sources,
                                f"ожидается список через запятую из: {', '.join(MO_SOURCES)}", ("variable", "file")),
         flk_processes=env.integer("IEMK_FLK_PROCESSES", os.cpu_count() or 1, minimum=1),

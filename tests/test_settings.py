@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -94,6 +95,12 @@ def test_values_are_parsed(tmp_path):
     ("IEMK_REPOSITORY_UNIQUE_ID", "not-an-oid"),
     ("IEMK_AIRFLOW_LOG_LEVEL", "LOUD"),
     ("IEMK_EMULATOR_FAULTS", "/nonexistent/faults.json"),
+    ("IEMK_ALERT", "pager"),
+    ("IEMK_ALERT_WEBHOOK_URL", "ftp://hooks.example"),
+    ("IEMK_ALERT_TIMEOUT", "0"),
+    ("IEMK_EXPORT_DEADLINE", "7:5"),
+    ("IEMK_EXPORT_DEADLINE", "25:00"),
+    ("IEMK_EXPORT_DEADLINE", "1h,2h"),
 ])
 def test_a_malformed_setting_fails_at_load_naming_the_variable(tmp_path, variable, value):
     with pytest.raises(SettingsError) as caught:
@@ -144,3 +151,14 @@ def test_no_module_reads_the_environment_but_settings():
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+def test_alert_settings_are_read(tmp_path):
+    cfg = _load(tmp_path, IEMK_ALERT="EMAIL", IEMK_ALERT_EMAIL_TO="b@x.test, a@x.test", IEMK_EXPORT_DEADLINE="07:30",
+                IEMK_ALERT_SMTP_CONN_ID="mail")
+    assert (cfg.alert_channel, cfg.alert_smtp_conn_id) == ("email", "mail")
+    assert cfg.alert_email_to == ("a@x.test", "b@x.test")
+    assert settings.deadline_clock(cfg.export_deadline) == dt.time(7, 30)
+    assert settings.deadline_interval(_load(tmp_path, IEMK_EXPORT_DEADLINE="90m").export_deadline) == \
+        dt.timedelta(minutes=90)
+    assert _load(tmp_path).alert_channel == "log" and _load(tmp_path).export_deadline is None

@@ -15,7 +15,7 @@ import psycopg
 
 from iemk_etl import errors
 from iemk_etl.errors import IemkError
-from iemk_etl.pipeline import queries, retry
+from iemk_etl.pipeline import outcomes, queries, retry
 from iemk_etl.settings import Settings
 from iemk_etl.store import ledger
 from iemk_etl.store.ledger import State, Unanswered
@@ -94,4 +94,5 @@ def _settle(conn: psycopg.Connection, document: Unanswered, held: bool, settings
     first, last = retry.when(end.since, settings.timezone), retry.when(document.last_sent_at, settings.timezone)
     ledger.set_state(conn, document.ledger_id, State.FAILED, error_code=errors.NO_ANSWER.code,
                      error=f"ИЭМК не ответила на документ, переданный {first} … {last}")
+    outcomes.log_refusal(conn, document.ledger_id, errors.NO_ANSWER.code, "lost_answers")
     return "failed"

@@ -16,7 +16,7 @@ import psycopg
 from lxml import etree
 
 from iemk_etl import errors
-from iemk_etl.pipeline import guard
+from iemk_etl.pipeline import guard, outcomes
 from iemk_etl.protocol.hl7v3 import pix
 from iemk_etl.protocol.hl7v3.common import (
     IDENTITY_DOC_TYPE,
@@ -185,6 +185,7 @@ def _block_refused(conn: psycopg.Connection, ledger_ids: list[int]) -> int:
     for ledger_id, text in rows:
         with conn.transaction():
             ledger.set_state(conn, ledger_id, State.REJECTED, error=text, error_code=errors.PATIENT_REJECTED.code)
+            outcomes.log_refusal(conn, ledger_id, errors.PATIENT_REJECTED.code, "patients")
     return len(rows)
 
 

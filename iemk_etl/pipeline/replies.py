@@ -11,7 +11,7 @@ import psycopg
 
 from iemk_etl import errors
 from iemk_etl.errors import IemkError
-from iemk_etl.pipeline import guard
+from iemk_etl.pipeline import guard, outcomes
 from iemk_etl.protocol import soap
 from iemk_etl.protocol.xds.common import RegistryResponse, read_registry_response
 from iemk_etl.store import inbox, ledger
@@ -121,9 +121,11 @@ def _apply(conn: psycopg.Connection, ledger_id: int, outcome: RegistryResponse, 
         # Refused for a cause on our side (registration, certificate): sent again once it is fixed.
         ledger.send_again(conn, ledger_id, reason=outcome.error_text(), code=kind.code)
         counts["held"] = counts.get("held", 0) + 1
+        outcomes.log_refusal(conn, ledger_id, kind.code, "replies")
     else:
         ledger.set_state(conn, ledger_id, State.REJECTED, error=outcome.error_text(), error_code=kind.code)
         counts["rejected"] += 1
+        outcomes.log_refusal(conn, ledger_id, kind.code, "replies")
 
 
 def _outcome(bodies: list[bytes]) -> RegistryResponse | None:

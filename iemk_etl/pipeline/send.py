@@ -10,7 +10,7 @@ import psycopg
 
 from iemk_etl import errors
 from iemk_etl.errors import ConfigurationError
-from iemk_etl.pipeline import guard, patients, retry
+from iemk_etl.pipeline import guard, outcomes, patients, retry
 from iemk_etl.protocol.xds import submit
 from iemk_etl.semd.header import local_root
 from iemk_etl.settings import Settings
@@ -114,6 +114,8 @@ def _record_failure(conn: psycopg.Connection, ledger_id: int, report: SendReport
     else:
         ledger.note_transient(conn, ledger_id, text, kind.code)
         report.transient += 1
+        return
+    outcomes.log_refusal(conn, ledger_id, kind.code, "send")
 
 
 def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: client.CallResult,
@@ -124,10 +126,12 @@ def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: cli
     elif result.verdict is client.Verdict.REJECTED:
         ledger.set_state(conn, ledger_id, State.REJECTED, error=result.error, error_code=result.code)
         report.rejected += 1
+        outcomes.log_refusal(conn, ledger_id, result.code, "send")
     elif result.verdict is client.Verdict.HELD:
         # Our settings, certificate or clock: the document waits, visibly, and goes by itself once fixed.
         ledger.set_state(conn, ledger_id, State.VALID, error=result.error, error_code=result.code)
         report.held += 1
+        outcomes.log_refusal(conn, ledger_id, result.code, "send")
     else:
         # Transport or ИЭМК trouble: the next try waits a step of the backoff ladder; past its last step, the end.
         end = retry.next_try(conn, ledger_id, settings.retry_ladder, result.error, result.code or errors.TRANSPORT.code)
@@ -138,6 +142,7 @@ def _record(conn: psycopg.Connection, ledger_id: int, attempts: int, result: cli
                          error=f"не удалось передать документ в ИЭМК за {end.tries} попыток "
                                f"({end.dates(settings.timezone)}): {result.error}")
         report.failed += 1
+        outcomes.log_refusal(conn, ledger_id, errors.TRANSPORT.code, "send")
 
 
 def hold_for_signing_key(dsn: str, ids: list[int], problem: str) -> int:
@@ -148,5 +153,6 @@ def hold_for_signing_key(dsn: str, ids: list[int], problem: str) -> int:
         for ledger_id in waiting:
             with conn.transaction():
                 ledger.set_state(conn, ledger_id, State.VALID, error=text, error_code=errors.SIGNING_KEY.code)
+                outcomes.log_refusal(conn, ledger_id, errors.SIGNING_KEY.code, "send")
     log.error("МО documents held back (%d): %s", len(waiting), problem)
     return len(waiting)

@@ -13,7 +13,7 @@ import psycopg
 
 from iemk_etl import errors, kinds
 from iemk_etl.flk import nsi_control, parallel, validation
-from iemk_etl.pipeline import guard, nsi
+from iemk_etl.pipeline import guard, nsi, outcomes
 from iemk_etl.settings import Settings
 from iemk_etl.signing import cades
 from iemk_etl.signing.backend import get_backend
@@ -157,7 +157,7 @@ def _check_one(conn: psycopg.Connection, ledger_id: int, problem: Problem | None
         # it, visibly, until the next check after the fix.
         ledger.set_state(conn, ledger_id, State.QUEUED if kind.holds else State.INVALID, error=text,
                          error_code=kind.code)
-        log.info("ledger %s failed format control: %s", ledger_id, kind.code)
+        outcomes.log_refusal(conn, ledger_id, kind.code, "validate")
 
 
 def _check_failed(conn: psycopg.Connection, ledger_id: int, kind: errors.ErrorKind, text: str) -> None:

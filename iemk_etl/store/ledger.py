@@ -341,3 +341,9 @@ def note_unanswered(conn: psycopg.Connection, ledger_ids: list[int], text: str) 
         "UPDATE iemk.ledger SET last_error = %s, error_code = %s, updated_at = now()"
         " WHERE id = ANY(%s) AND state = 'sent' RETURNING id",
         (statuses.clip(text), errors.NO_ANSWER.code, ledger_ids)).fetchall()]
+
+
+def identity(conn: psycopg.Connection, ledger_id: int) -> tuple[str, str, int] | None:
+    """(МО OID, uniqueId, version) of a ledger row: what a log line may name of a document."""
+    row = conn.execute("SELECT mo_oid, unique_id, version FROM iemk.ledger WHERE id = %s", (ledger_id,)).fetchone()
+    return (row[0], row[1], row[2]) if row else None

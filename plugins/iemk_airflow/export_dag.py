@@ -38,7 +38,7 @@ from airflow.sdk import (
     task,
 )
 
-from iemk_airflow import mo_list, reply_wait
+from iemk_airflow import alerts, mo_list, reply_wait
 from iemk_airflow.lazy import lazy
 from iemk_airflow.pools import API_POOL
 from iemk_etl import periods
@@ -348,6 +348,7 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         params=export_params(),
         tags=["iemk", mo.code],
         doc_md=__doc__,
+        **alerts.dag_kwargs(mo, settings),
     )
     def iemk_export() -> None:
         ids = extract(mo.oid)
@@ -360,7 +361,7 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         written = built.get_task("write_statuses").output
         publish_counts.override(outlets=[export_asset(mo.code)],
                                 execution_timeout=_task_timeout(settings))(mo.oid, mo.code, written)
-    return built
+    return alerts.watch_tasks(built, mo)
 
 
 def export_asset(mo_code: str) -> Asset:
@@ -411,13 +412,14 @@ def build_sign_and_send_dag(mo: MoEntry, settings: Settings) -> DAG:
                 "kinds": Param([], type="array", items={"type": "integer"}, description="НСИ 1520 codes; [] = all")},
         tags=["iemk", mo.code, "sign"],
         doc_md=__doc__,
+        on_failure_callback=alerts.RunFailed(mo.oid, mo.code),
     )
     def iemk_sign_and_send() -> None:
         signed = sign(mo.oid)
         check_integration(mo.oid, mo.code) >> form(mo.oid) >> signed
         _deliver(extract_documents(mo.oid, signed), mo, settings)
 
-    return iemk_sign_and_send()
+    return alerts.watch_tasks(iemk_sign_and_send(), mo)
 
 
 @task

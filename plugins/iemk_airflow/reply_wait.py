@@ -16,9 +16,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from airflow.sdk import BaseOperator, PokeReturnValue, task
+from airflow.sdk import BaseOperator, PokeReturnValue
 
 from iemk_airflow.lazy import lazy
+from iemk_airflow.sensor_task import sensor_task
 from iemk_etl import settings as settings_mod
 from iemk_etl.settings import Settings
 
@@ -76,7 +77,7 @@ def backstop_margin(poll_seconds: float) -> float:
     return max(10 * poll_seconds, 300.0)
 
 
-@task.sensor(task_id=TASK_ID, mode="reschedule")
+@sensor_task(task_id=TASK_ID, mode="reschedule")
 def _wait_rescheduled(sent: Any, timeout_seconds: float) -> PokeReturnValue:
     state = _state(_ids(sent), timeout_seconds)
     log.info("asynchronous answers: %d of %d", state.answered, state.awaited)
