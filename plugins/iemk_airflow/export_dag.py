@@ -471,7 +471,8 @@ def report_statuses() -> dict[str, Any]:
         log.info("export finished: %s %s", event.extra.get("mo_code") if event.extra else "?",
                  event.extra.get("counts") if event.extra else {})
     cfg = settings_mod.load()
-    return report_hook.write_report(cfg, mo_oids, context["dag_run"].run_id)
+    days = report_hook.days_of([e.extra.get("interval") or [] for e in events if e.extra])
+    return report_hook.write_report(cfg, mo_oids, context["dag_run"].run_id, days)
 
 
 def build_report_dag(entries: list[MoEntry], settings: Settings) -> DAG:

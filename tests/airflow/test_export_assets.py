@@ -82,3 +82,8 @@ def test_the_report_dag_runs_on_any_mo_export_and_writes_the_report(chain, tmp_r
     out = run.get_task_instance("report_statuses").xcom_pull(task_ids="report_statuses")
     text = open(out["csv"], encoding="utf-8").read()
     assert text.startswith("mo,status,documents") and "gkb7801" in text
+    # and the period report of `iemk-etl report`: a workbook openpyxl reads, with the МО × status sheet
+    import openpyxl
+
+    (workbook,) = out["workbooks"]
+    assert "МО × статус" in openpyxl.load_workbook(workbook, read_only=True).sheetnames
