@@ -144,7 +144,7 @@ def _base_env(meta: str, api_port: int) -> dict[str, str]:
             # Every component must agree on these; each has its own AIRFLOW_HOME, so none may come from a
             # generated airflow.cfg.
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-            "AIRFLOW__API_AUTH__JWT_SECRET": "celery-test-" + os.urandom(24).hex(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
             "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(api_port),
@@ -198,6 +198,10 @@ def cluster(pg_template, dev_keys, flk_packs, tmp_root) -> Iterator[Cluster]:
                 _setup(c, mo, dev_keys, socket_dir, conninfo_to_dict(dsn)["dbname"])
                 c.start("dag-processor", ["dag-processor"], central, homes["scheduler-side"])
                 c.start("triggerer", ["triggerer"], central, homes["scheduler-side"])
+                # The api-server builds its Execution API on the first call (≈10 s here): made now, while the
+                # dag-processor parses, rather than by the first task, whose client would time out and retry.
+                c.wait("the api-server's Execution API", lambda: _answers(f"http://127.0.0.1:{api_port}/execution/health"),
+                       120)
                 yield c
             finally:
                 c.stop()
@@ -220,6 +224,15 @@ def _setup(c: Cluster, mo: integration.MoEntry, dev_keys: tuple[Path, Path], soc
     for args, proc in running:
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0, f"airflow {args[:3]}: {out}"
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=30).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _has_document_code(xml: str) -> bool:
@@ -251,15 +264,22 @@ def test_the_export_runs_on_a_celery_worker_with_everything_from_airflow(cluster
         tis = conn.execute(
             "SELECT task_id, state, external_executor_id, queue FROM task_instance WHERE dag_id = %s AND run_id = %s",
             (DAG_ID, RUN_ID)).fetchall()
-        celery_ok = {r[0] for r in conn.execute("SELECT task_id FROM celery_taskmeta WHERE status = 'SUCCESS'")}
     ran = [t for t in tis if t[1] == "success"]
     assert {"extract", "validate", "send", "write_statuses"} <= {t[0] for t in ran}, tis
-    worker_log = (c.logs / "celery-worker.log").read_text(errors="replace")
     for task_id, _, celery_id, queue in ran:
-        # Sent through the broker as a Celery task, received and finished by our worker process.
         assert celery_id and queue == "default", (task_id, celery_id, queue)
-        assert celery_id in celery_ok, (task_id, celery_id)
-        assert celery_id in worker_log, (task_id, celery_id)
+    celery_ids = {t[2] for t in ran}
+
+    def celery_results():
+        # Each task went through the broker as a Celery task and our worker stored its result; the last result
+        # may land a moment after the task told the api-server it succeeded.
+        with psycopg.connect(c.meta) as conn:
+            done = {r[0] for r in conn.execute("SELECT task_id FROM celery_taskmeta WHERE status = 'SUCCESS'")}
+        return celery_ids <= done
+
+    c.wait("the Celery results of every task", celery_results, 30)
+    worker_log = (c.logs / "celery-worker.log").read_text(errors="replace")
+    assert all(celery_id in worker_log for celery_id in celery_ids), "a task the worker log does not name"
     task_logs = {p.parent.name for p in (c.worker_home / "logs").rglob("*.log") if f"dag_id={DAG_ID}" in str(p)}
     assert {f"task_id={t[0]}" for t in ran} <= task_logs, task_logs
 
