@@ -79,6 +79,17 @@ class Cluster:
         assert done.returncode == 0, f"airflow {shlex.join(args)}:\n{done.stdout}\n{done.stderr}\n{self.tails()}"
         return done.stdout
 
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['AIRFLOW__API__PORT']}"
+
+    def api(self, method: str, path: str, body: dict) -> dict:
+        import httpx
+
+        answer = httpx.request(method, f"{self.api_url}/api/v2{path}", json=body, timeout=60)
+        assert answer.is_success, f"{method} {path}: {answer.status_code} {answer.text}"
+        return answer.json()
+
     def start(self, name: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
         with (self.logs / f"{name}.log").open("wb") as out:
             # A session of its own: the whole process group (task supervisors, pool children) is stopped at the end.
@@ -111,7 +122,7 @@ class Cluster:
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 10
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -175,7 +186,9 @@ def cluster(pg_template, dev_keys, flk_packs, tmp_root) -> Iterator[Cluster]:
         path.mkdir(parents=True)
     api_port = _free_port()
     common = _base_env(meta, api_port)
-    central = {**common, "AIRFLOW_HOME": str(homes["scheduler-side"] / "airflow"),
+    # The REST calls of the test (setup, trigger) need no login: a throwaway api-server on loopback.
+    central = {**common, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+               "AIRFLOW_HOME": str(homes["scheduler-side"] / "airflow"),
                "IEMK_HOME": str(homes["scheduler-side"] / "iemk")}
     socket_dir = conninfo_to_dict(dsn)["host"]
     with EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05), dsn) as emulator:
@@ -195,35 +208,29 @@ def cluster(pg_template, dev_keys, flk_packs, tmp_root) -> Iterator[Cluster]:
                 c.start("celery-worker", ["celery", "worker", "--concurrency", "2", "--celery-hostname",
                                           "iemk-test-worker@%h", "--without-mingle", "--without-gossip"],
                         worker_env, homes["worker-side"])
+                c.wait("the api-server", lambda: _answers(f"{c.api_url}/api/v2/monitor/health"), 180)
                 _setup(c, mo, dev_keys, socket_dir, conninfo_to_dict(dsn)["dbname"])
                 c.start("dag-processor", ["dag-processor"], central, homes["scheduler-side"])
                 c.start("triggerer", ["triggerer"], central, homes["scheduler-side"])
                 # The api-server builds its Execution API on the first call (≈10 s here): made now, while the
                 # dag-processor parses, rather than by the first task, whose client would time out and retry.
-                c.wait("the api-server's Execution API", lambda: _answers(f"http://127.0.0.1:{api_port}/execution/health"),
-                       120)
+                c.wait("the api-server's Execution API", lambda: _answers(f"{c.api_url}/execution/health"), 120)
                 yield c
             finally:
                 c.stop()
 
 
 def _setup(c: Cluster, mo: integration.MoEntry, dev_keys: tuple[Path, Path], socket_dir: str, dbname: str) -> None:
-    """What an operator puts into Airflow once: the МО list, the pool, the connections (in the metadata database,
-    so the worker gets them through the Execution API). Run side by side: each CLI call is seconds of start-up."""
+    """What an operator puts into Airflow once (`airflow variables set`, `pools set`, `connections add`; here
+    through the REST API, which stores the same rows without seconds of CLI start-up each): the МО list, the pool,
+    the connections, all in the metadata database, so the worker gets them through the Execution API."""
     cert, key = dev_keys
-    calls = [
-        ["variables", "set", "iemk_mo_list", json.dumps({"mo": [mo.__dict__]}, ensure_ascii=False)],
-        ["pools", "set", "iemk_api", "4", "ИЭМК"],
-        ["connections", "add", f"iemk_sign__{GKB}", "--conn-json", json.dumps(
-            {"conn_type": "generic", "extra": {"cert": cert.read_text(), "private_key": key.read_text()}})],
-        ["connections", "add", "iemk_source", "--conn-json", json.dumps(
-            {"conn_type": "postgres", "host": socket_dir, "schema": dbname, "login": "postgres"})],
-    ]
-    running = [(args, subprocess.Popen([str(BIN / "airflow"), *args], env=c.env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True)) for args in calls]
-    for args, proc in running:
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0, f"airflow {args[:3]}: {out}"
+    c.api("POST", "/variables", {"key": "iemk_mo_list", "value": json.dumps({"mo": [mo.__dict__]}, ensure_ascii=False)})
+    c.api("POST", "/pools", {"name": "iemk_api", "slots": 4, "description": "ИЭМК"})
+    c.api("POST", "/connections", {"connection_id": f"iemk_sign__{GKB}", "conn_type": "generic",
+                                   "extra": json.dumps({"cert": cert.read_text(), "private_key": key.read_text()})})
+    c.api("POST", "/connections", {"connection_id": "iemk_source", "conn_type": "postgres", "host": socket_dir,
+                                   "schema": dbname, "login": "postgres"})
 
 
 def _answers(url: str) -> bool:
@@ -247,9 +254,9 @@ def test_the_export_runs_on_a_celery_worker_with_everything_from_airflow(cluster
             return conn.execute("SELECT 1 FROM dag WHERE dag_id = %s", (DAG_ID,)).fetchone()
 
     c.wait(f"the dag-processor to parse {DAG_ID} from the Variable iemk_mo_list", dag_parsed, 120)
-    c.airflow("dags", "unpause", DAG_ID)
-    c.airflow("dags", "trigger", DAG_ID, "--run-id", RUN_ID, "--conf",
-              json.dumps({"from": DAY.isoformat(), "to": DAY.isoformat()}))
+    c.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+    c.api("POST", f"/dags/{DAG_ID}/dagRuns", {"dag_run_id": RUN_ID, "logical_date": None,
+                                              "conf": {"from": DAY.isoformat(), "to": DAY.isoformat()}})
 
     def run_finished():
         with psycopg.connect(c.meta) as conn:
