@@ -122,7 +122,7 @@ class Cluster:
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5       # then SIGKILL: nothing of theirs outlives the test
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -195,11 +195,14 @@ def cluster(pg_template, dev_keys, flk_packs, tmp_root) -> Iterator[Cluster]:
         from iemk_etl.transport.callback import CallbackServer
 
         with CallbackServer(dsn) as callback:
-            worker_env = {**common,
+            # What every component that may run task code gets (the worker; the triggerer, should a wait defer):
+            # names and addresses, no file.
+            service = {"IEMK_SOURCE_CONN_ID": "iemk_source", "IEMK_URL": emulator.url,
+                       "IEMK_CALLBACK_URL": callback.url}
+            central.update(service)
+            worker_env = {**common, **service,
                           "AIRFLOW_HOME": str(homes["worker-side"] / "airflow"),
-                          "IEMK_HOME": str(homes["worker-side"] / "iemk"),
-                          "IEMK_SOURCE_CONN_ID": "iemk_source",
-                          "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url}
+                          "IEMK_HOME": str(homes["worker-side"] / "iemk")}
             c = Cluster(dsn, meta, central, homes["logs"], homes["worker-side"] / "airflow", emulator.emulator)
             try:
                 c.airflow("db", "migrate", timeout=180)
