@@ -51,6 +51,7 @@ PROCESSING_CODES = ("P", "D", "T")
 REPLY_SIGNATURE_MODES = ("off", "require")
 MO_SOURCES = ("variable", "file", "database")   # where the DAG glue finds the МО that get DAGs (IEMK_MO_SOURCES)
 XDS_LAYOUTS = ("evidence", "legacy")   # protocol.xds.common.LAYOUTS; the first is the default
+REPLY_WAIT_MODES = ("deferrable", "reschedule")   # the export DAG's reply wait: in the triggerer, or rescheduled pokes
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
@@ -133,6 +134,17 @@ class Settings:
     require_nsi: bool = False               # IEMK_REQUIRE_NSI: a dictionary not held is an error, not a warning
     # IEMK_MO_SOURCES: where the МО that get DAGs are listed, tried in this order; the first that answers wins.
     mo_sources: tuple[str, ...] = ("variable", "file")
+    # IEMK_FLK_PROCESSES: worker processes validate's ФЛК of a large batch uses (1: in the task's own process)
+    flk_processes: int = 1
+    # The export DAG's chunks (issue 14.1): at most this many documents and this many bytes of СЭМД each (a single
+    # larger document makes a chunk of its own).
+    chunk_documents: int = 200              # IEMK_CHUNK_DOCUMENTS
+    chunk_bytes: int = 64 * 1024 * 1024     # IEMK_CHUNK_BYTES
+    api_pool_slots: int = 4                 # IEMK_API_POOL_SLOTS: the Airflow pool iemk_api (concurrent ИЭМК tasks)
+    reply_wait: str = REPLY_WAIT_MODES[0]   # IEMK_REPLY_WAIT: deferrable | reschedule
+    task_timeout_seconds: float = 3 * 3600.0     # IEMK_TASK_TIMEOUT_SECONDS: execution_timeout of each task
+    task_max_retry_seconds: float = 1800.0       # IEMK_TASK_MAX_RETRY_SECONDS: the cap of the exponential backoff
+    dagrun_timeout_seconds: float = 12 * 3600.0  # IEMK_DAGRUN_TIMEOUT_SECONDS: a run not finished by then fails
 
     @property
     def pack_sources(self) -> tuple[Path, ...]:
@@ -481,4 +493,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         require_nsi=env.boolean("IEMK_REQUIRE_NSI", False),
         mo_sources=env.checked("IEMK_MO_SOURCES", _mo_sources,
                                f"ожидается список через запятую из: {', '.join(MO_SOURCES)}", ("variable", "file")),
+        flk_processes=env.integer("IEMK_FLK_PROCESSES", os.cpu_count() or 1, minimum=1),
+        chunk_documents=env.integer("IEMK_CHUNK_DOCUMENTS", 200, minimum=1),
+        chunk_bytes=env.integer("IEMK_CHUNK_BYTES", 64 * 1024 * 1024, minimum=1),
+        api_pool_slots=env.integer("IEMK_API_POOL_SLOTS", 4, minimum=1),
+        reply_wait=env.choice("IEMK_REPLY_WAIT", REPLY_WAIT_MODES[0], REPLY_WAIT_MODES),
+        task_timeout_seconds=env.number("IEMK_TASK_TIMEOUT_SECONDS", 3 * 3600.0),
+        task_max_retry_seconds=env.number("IEMK_TASK_MAX_RETRY_SECONDS", 1800.0),
+        dagrun_timeout_seconds=env.number("IEMK_DAGRUN_TIMEOUT_SECONDS", 12 * 3600.0),
     )

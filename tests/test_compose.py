@@ -110,8 +110,8 @@ def test_init_migrates_creates_the_pool_and_its_script_parses(compose):
     lines = [line.strip() for line in script.splitlines()]
     assert "airflow db migrate" in lines and "iemk-etl db migrate" in lines
     pool = next(shlex.split(line) for line in lines if line.startswith("airflow pools set"))
-    assert pool[3:5] == ["iemk_api", "$IEMK_API_POOL_SIZE"]
-    assert compose["services"]["airflow-init"]["environment"]["IEMK_API_POOL_SIZE"] == "${IEMK_API_POOL_SIZE:-4}"
+    assert pool[3:5] == ["iemk_api", "$IEMK_API_POOL_SLOTS"]
+    assert compose["services"]["airflow-init"]["environment"]["IEMK_API_POOL_SLOTS"] == "${IEMK_API_POOL_SLOTS:-4}"
     subprocess.run(["bash", "-n", "-c", script], check=True)
 
 
@@ -239,7 +239,7 @@ def _run_init(compose, tmp_path: Path, **env: str) -> subprocess.CompletedProces
         _stub(bindir, name, log)
     (bindir / "python").symlink_to(Path(sys.executable)) if not (bindir / "python").exists() else None
     script = _init_script(compose).replace("/opt/airflow/secrets", str(secrets_dir))
-    environ = {"PATH": f"{bindir}:/usr/bin:/bin", "AIRFLOW_ADMIN_USER": "admin", "IEMK_API_POOL_SIZE": "4", **env}
+    environ = {"PATH": f"{bindir}:/usr/bin:/bin", "AIRFLOW_ADMIN_USER": "admin", "IEMK_API_POOL_SLOTS": "4", **env}
     return subprocess.run(["bash", "-c", script], env=environ, capture_output=True, text=True, timeout=60)
 
 

@@ -1,5 +1,9 @@
 """Logical control of a СЭМД: the kind's official Schematron, compiled once to XSLT 3.0 and run by Saxon.
 
+Compiled once per process, Schematron content (sha256) and engine. Two engines, same findings in the same order:
+"select" (the default: each pattern fires on the nodes its rule contexts select) and "walk" (the first one, kept
+for comparison: each pattern walks the whole document); see ``ENGINES``.
+
 The packs declare ``queryBinding="xslt2"`` but use XPath 3.1 (``count(given)=[1,2]``), and their rule contexts
 are written without the CDA namespace, so — like the reference validator — the document's default namespace
 ``urn:hl7-org:v3`` is removed before the check. Schematron semantics kept: within a pattern only the first rule
@@ -9,6 +13,8 @@ test and the others go on. The packs use only pattern/rule/assert/report/ns, whi
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -54,8 +60,18 @@ def _failure(parent: etree._Element, kind: str, message: str) -> None:
     out.text = message
 
 
-def compile_schematron(sch_path: Path) -> str:
+# The engines: "walk" is the first one (each pattern walks every node and attribute of the document and lets
+# template matching pick its rule: 464 walks a document for kind 174); "select" (the default) asks each pattern for
+# only the nodes one of its rule contexts matches, then fires the same templates on them. Findings are the same, in
+# the same order (tests/flk/test_schematron_engines.py compares the two over generated and mutated documents).
+ENGINES = ("select", "walk")
+DEFAULT_ENGINE = "select"
+
+
+def compile_schematron(sch_path: Path, engine: str = DEFAULT_ENGINE) -> str:
     """The XSLT 3.0 text that runs this Schematron and lists <failed> elements."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown Schematron engine {engine!r}: one of {', '.join(ENGINES)}")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
     schema = etree.parse(str(sch_path), parser).getroot()
     nsmap = {"xsl": XSL, "err": ERR}
@@ -68,35 +84,82 @@ def compile_schematron(sch_path: Path) -> str:
     results = sub(root_template, "findings")
     for index, pattern in enumerate(schema.iterfind(f"{{{SCH}}}pattern")):
         mode = f"p{index}"
-        _x(sheet, "mode", name=mode, **{"on-no-match": "shallow-skip"})
-        _x(results, "apply-templates", select="/", mode=mode)
         rules = list(pattern.iterfind(f"{{{SCH}}}rule"))
+        if engine == "walk":
+            _x(sheet, "mode", name=mode, **{"on-no-match": "shallow-skip"})
+            _x(results, "apply-templates", select="/", mode=mode)
+        else:
+            # Only the nodes selected get a template: one no rule matches is skipped, not descended into.
+            _x(sheet, "mode", name=mode, **{"on-no-match": "deep-skip"})
+            _select_pattern(results, mode, [rule.get("context", "") for rule in rules])
         for position, rule in enumerate(rules):
             # Earlier rules win: the first rule in a pattern whose context matches a node is the one that fires.
             template = _x(sheet, "template", match=rule.get("context", ""), mode=mode,
                           priority=str(len(rules) - position))
-            for check in rule:
-                if not isinstance(check.tag, str):
-                    continue
-                kind = etree.QName(check).localname
-                if kind not in ("assert", "report"):
-                    continue
-                message = " ".join("".join(check.itertext()).split())
-                test = check.get("test", "")
-                attempt = _x(template, "try")
-                condition = _x(attempt, "if", test=f"not({test})" if kind == "assert" else test)
-                _failure(condition, kind, message)
-                catch = _x(attempt, "catch")
-                _failure(catch, "error", message)
-                detail = _x(catch, "value-of", select="' [ошибка вычисления проверки: ' || $err:description || ']'")
-                catch.find("failed").append(detail)
-            _x(template, "apply-templates", select="@*|node()", mode=mode)
+            _rule_checks(template, rule)
+            if engine == "walk":
+                _x(template, "apply-templates", select="@*|node()", mode=mode)
     return etree.tostring(sheet, encoding="unicode")
 
 
-def strip_cda_namespace(data: bytes) -> str:
-    """The document with elements of urn:hl7-org:v3 moved to no namespace, the others untouched."""
-    root = xml.parse(data)     # the safe parser: no DTD, no entities, and a СЭМД with a large PDF inside parses
+def _select_pattern(results: etree._Element, mode: str, contexts: list[str]) -> None:
+    """Fire the pattern's templates on the nodes its contexts select, in document order. Should selecting raise a
+    dynamic error (a pattern treats that node as not matching, an expression fails as a whole), every node of the
+    document is offered to the templates instead, in document order: what the walk visits, in its order."""
+    attempt = _x(results, "try")
+    _x(attempt, "apply-templates", select=" | ".join(_selection(c) for c in contexts), mode=mode)
+    _x(_x(attempt, "catch"), "apply-templates", select="/ | //node() | //@*", mode=mode)
+
+
+def _selection(context: str) -> str:
+    """The expression selecting every node a match pattern matches: each branch of a top-level union rooted at the
+    document (``a/b`` matches a ``b`` child of an ``a`` anywhere: ``//a/b``; ``/a`` and ``//a`` stay as they are)."""
+    return " | ".join(branch if branch.startswith("/") else f"//{branch}"
+                      for branch in (b.strip() for b in _top_level_union(context)))
+
+
+def _top_level_union(pattern: str) -> list[str]:
+    """A pattern's branches: split at ``|`` outside brackets, parentheses and string literals."""
+    branches, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(pattern):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def _rule_checks(template: etree._Element, rule: etree._Element) -> None:
+    for check in rule:
+        if not isinstance(check.tag, str):
+            continue
+        kind = etree.QName(check).localname
+        if kind not in ("assert", "report"):
+            continue
+        message = " ".join("".join(check.itertext()).split())
+        test = check.get("test", "")
+        attempt = _x(template, "try")
+        condition = _x(attempt, "if", test=f"not({test})" if kind == "assert" else test)
+        _failure(condition, kind, message)
+        catch = _x(attempt, "catch")
+        _failure(catch, "error", message)
+        detail = _x(catch, "value-of", select="' [ошибка вычисления проверки: ' || $err:description || ']'")
+        catch.find("failed").append(detail)
+
+
+def strip_cda_namespace(data: bytes | etree._Element) -> str:
+    """The document with elements of urn:hl7-org:v3 moved to no namespace, the others untouched (a parsed root given
+    is copied, not changed: the caller's later stages read it as it came)."""
+    # The safe parser: no DTD, no entities, and a СЭМД with a large PDF inside parses.
+    root = xml.parse(data) if isinstance(data, bytes) else copy.deepcopy(data)
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag.startswith(f"{{{CDA}}}"):
             el.tag = el.tag[len(CDA) + 2:]
@@ -105,30 +168,41 @@ def strip_cda_namespace(data: bytes) -> str:
 
 
 class _Saxon:
-    """One Saxon processor per process; compiled stylesheets are kept per Schematron file."""
+    """One Saxon processor per process; compiled stylesheets are kept per Schematron content (sha256) and engine,
+    so a worker process compiles each kind's pack once, and a pack replaced under the same path is recompiled."""
 
     def __init__(self) -> None:
         from saxonche import PySaxonProcessor
 
         self.processor = PySaxonProcessor(license=False)
         self.lock = threading.Lock()
-        self.compiled: dict[Path, object] = {}
+        self.compiled: dict[tuple[str, str], object] = {}
+        self.hashes: dict[tuple[Path, int, int], str] = {}
 
-    def executable(self, sch_path: Path) -> object:
+    def executable(self, sch_path: Path, engine: str) -> object:
         with self.lock:
-            if sch_path not in self.compiled:
-                self.compiled[sch_path] = self._compile(sch_path)
-                log.info("compiled Schematron %s", sch_path)
-            return self.compiled[sch_path]
+            key = (self._content_hash(sch_path), engine)
+            if key not in self.compiled:
+                self.compiled[key] = self._compile(sch_path, engine)
+                log.info("compiled Schematron %s (%s, engine %s)", sch_path, key[0][:12], engine)
+            return self.compiled[key]
+
+    def _content_hash(self, sch_path: Path) -> str:
+        # A stat a document; the file is read and hashed only when it is new or changed.
+        stat = sch_path.stat()
+        key = (sch_path, stat.st_mtime_ns, stat.st_size)
+        if key not in self.hashes:
+            self.hashes[key] = hashlib.sha256(sch_path.read_bytes()).hexdigest()
+        return self.hashes[key]
 
     def check(self, sch_path: Path) -> None:
         """Compile without keeping the result: a pack being installed is checked from a temporary folder."""
         with self.lock:
-            self._compile(sch_path)
+            self._compile(sch_path, DEFAULT_ENGINE)
 
-    def _compile(self, sch_path: Path) -> object:
+    def _compile(self, sch_path: Path, engine: str) -> object:
         try:
-            xslt = compile_schematron(sch_path)
+            xslt = compile_schematron(sch_path, engine)
         except etree.XMLSyntaxError as exc:
             raise SchematronError(f"Schematron {sch_path} is not well-formed XML: {exc}") from None
         try:
@@ -136,8 +210,8 @@ class _Saxon:
         except Exception as exc:  # noqa: BLE001 - Saxon raises its own PySaxonApiError
             raise SchematronError(f"Schematron {sch_path} does not compile: {exc}") from None
 
-    def run(self, sch_path: Path, document: str) -> str:
-        executable = self.executable(sch_path)
+    def run(self, sch_path: Path, document: str, engine: str) -> str:
+        executable = self.executable(sch_path, engine)
         with self.lock:
             node = self.processor.parse_xml(xml_text=document)
             return executable.transform_to_string(xdm_node=node)  # type: ignore[attr-defined]
@@ -158,8 +232,9 @@ def check_compiles(sch_path: Path) -> None:
     _saxon().check(sch_path)
 
 
-def validate(sch_path: Path, data: bytes) -> list[Failure]:
-    output = _saxon().run(sch_path, strip_cda_namespace(data))
+def validate(sch_path: Path, data: bytes | etree._Element, engine: str = DEFAULT_ENGINE) -> list[Failure]:
+    """The Schematron's failures on a document (its bytes, or its parsed root, which is left untouched)."""
+    output = _saxon().run(sch_path, strip_cda_namespace(data), engine)
     failures = []
     for failed in etree.fromstring(output.encode()).iterfind("failed"):
         message = failed.text or ""

@@ -9,7 +9,9 @@ forms (``semd``) pass the official Schematrons and kind 43's own rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from lxml import etree
 
@@ -100,67 +102,85 @@ def xsd_findings(schema: etree.XMLSchema, root: etree._Element, pack: str = "") 
 
 def validate(kind_code: int, data: bytes, *, packs_dir: packs.Sources, require_packs: bool,
              logical: bool, nsi: nsi_control.DictionarySource | None = None,
-             require_nsi: bool = False) -> list[Finding]:
+             require_nsi: bool = False, engine: str | None = None) -> list[Finding]:
     """ФЛК: format control, then — if it passed and ``logical`` — logical control with the kind's Schematron, then —
-    if that passed and a dictionary source is given — НСИ control (ИЭМК's order)."""
-    findings = validate_format(kind_code, data, packs_dir=packs_dir, require_packs=require_packs)
+    if that passed and a dictionary source is given — НСИ control (ИЭМК's order). The document is parsed once and
+    every stage reads that tree. ``engine``: the Schematron engine (``schematron.ENGINES``; the default one if None)."""
+    try:
+        root = xml.parse(data)
+    except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
+        return [Finding("parse", "XML", str(exc))]
+    findings = _format_findings(kind_code, root, packs_dir, require_packs)
     if findings:
         return findings
     if logical:
-        findings = validate_logic(kind_code, data, packs_dir=packs_dir)
+        findings = _logic_findings(kind_code, root, packs_dir, engine)
     if findings or nsi is None:
         return findings
-    return validate_nsi(data, nsi, require=require_nsi)
+    return _nsi_findings(root, nsi, require_nsi)
 
 
 def validate_nsi(data: bytes, source: nsi_control.DictionarySource, *, require: bool) -> list[Finding]:
     """НСИ control: codes against the dictionaries held, СНИЛС check digits; a dictionary required but not held is
     our configuration (``policy``: the document is held, not ended)."""
-    root = xml.parse(data)
+    return _nsi_findings(xml.parse(data), source, require)
+
+
+def _nsi_findings(root: etree._Element, source: nsi_control.DictionarySource, require: bool) -> list[Finding]:
     return [Finding("policy" if rule == nsi_control.NSI_MISSING else "nsi", rule, message, path)
             for rule, message, path in nsi_control.check(root, source, require=require)]
 
 
-def validate_logic(kind_code: int, data: bytes, *, packs_dir: packs.Sources) -> list[Finding]:
-    from iemk_etl.flk import schematron
-
-    pack = packs.resolve(packs_dir, kind_code)
-    sch = pack.schematron if pack else None
-    if sch is None and (own := logical.rules_for(kind_code)) is not None:
-        return _own_rule_findings(own, data, packs_dir)
-    if pack is None or sch is None:
-        packs.warn_once(kind_code, "logical", f"no Schematron for СЭМД kind {kind_code} in its pack: logical control "
-                        "is SKIPPED for this kind")
-        return []
-    return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
-                    schematron_path(f.location), pack.label)
-            for f in schematron.validate(sch, data)]
-
-
-def _own_rule_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: packs.Sources) -> list[Finding]:
-    """Our rules for a kind whose pack has no Schematron (see ``logical``): same stage, same finding shape."""
+def validate_logic(kind_code: int, data: bytes, *, packs_dir: packs.Sources,
+                   engine: str | None = None) -> list[Finding]:
     try:
         root = xml.parse(data)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
         return [Finding("parse", "XML", str(exc))]
-    header = _borrowed_header_findings(rule_set, data, packs_dir)
+    return _logic_findings(kind_code, root, packs_dir, engine)
+
+
+def _logic_findings(kind_code: int, root: etree._Element, packs_dir: packs.Sources,
+                    engine: str | None) -> list[Finding]:
+    pack = packs.resolve(packs_dir, kind_code)
+    sch = pack.schematron if pack else None
+    if sch is None and (own := logical.rules_for(kind_code)) is not None:
+        return _own_rule_findings(own, root, packs_dir, engine)
+    if pack is None or sch is None:
+        packs.warn_once(kind_code, "logical", f"no Schematron for СЭМД kind {kind_code} in its pack: logical control "
+                        "is SKIPPED for this kind")
+        return []
+    return _schematron_findings(pack, sch, root, engine)
+
+
+def _schematron_findings(pack: packs.Pack, sch: Path, root: etree._Element, engine: str | None,
+                         keep: Callable[[str], bool] | None = None) -> list[Finding]:
+    from iemk_etl.flk import schematron
+
+    failures = schematron.validate(sch, root, engine or schematron.DEFAULT_ENGINE)
+    return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
+                    schematron_path(f.location), pack.label)
+            for f in failures if keep is None or keep(f.rule)]
+
+
+def _own_rule_findings(rule_set: logical.RuleSet, root: etree._Element, packs_dir: packs.Sources,
+                       engine: str | None) -> list[Finding]:
+    """Our rules for a kind whose pack has no Schematron (see ``logical``): same stage, same finding shape."""
+    header = _borrowed_header_findings(rule_set, root, packs_dir, engine)
     return header + [Finding("logic", f.rule, f.message, f.location) for f in logical.validate(rule_set.rules, root)]
 
 
-def _borrowed_header_findings(rule_set: logical.RuleSet, data: bytes, packs_dir: packs.Sources) -> list[Finding]:
+def _borrowed_header_findings(rule_set: logical.RuleSet, root: etree._Element, packs_dir: packs.Sources,
+                              engine: str | None) -> list[Finding]:
     if rule_set.header_from is None:
         return []
-    from iemk_etl.flk import schematron
-
     pack = packs.resolve(packs_dir, rule_set.header_from)
     sch = pack.schematron if pack else None
     if pack is None or sch is None:
         packs.warn_once(rule_set.kind, "logical-header", f"no Schematron of kind {rule_set.header_from} whose header "
                         f"rules СЭМД kind {rule_set.kind} borrows: its header is NOT checked, only its own rules run")
         return []
-    return [Finding("logic", f.rule, f.message + (" [ошибка вычисления]" if f.kind == "error" else ""),
-                    schematron_path(f.location), pack.label)
-            for f in schematron.validate(sch, data) if rule_set.header_rule(f.rule)]
+    return _schematron_findings(pack, sch, root, engine, rule_set.header_rule)
 
 
 def schematron_path(location: str) -> str:
@@ -174,6 +194,11 @@ def validate_format(kind_code: int, data: bytes, *, packs_dir: packs.Sources, re
         root = xml.parse(data)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError) as exc:
         return [Finding("parse", "XML", str(exc))]
+    return _format_findings(kind_code, root, packs_dir, require_packs)
+
+
+def _format_findings(kind_code: int, root: etree._Element, packs_dir: packs.Sources,
+                     require_packs: bool) -> list[Finding]:
     try:
         pack = packs.find(packs_dir, kind_code, require=require_packs)
     except packs.PackMissingError as exc:

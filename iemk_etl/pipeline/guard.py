@@ -48,11 +48,12 @@ def each(conn: psycopg.Connection, step: str, item_id: int, record: Record) -> I
             raise      # the database is gone: nothing can be recorded, and nothing committed before is lost
         kind, text = reason(exc)
         # Ids, the exception's type and where it was raised; never its text: it may quote the document.
-        log.error("%s: item %s ended with %s (%s at %s)", step, item_id, kind.code, type(exc).__name__, _where(exc))
+        log.error("%s: item %s ended with %s (%s at %s)", step, item_id, kind.code, type(exc).__name__, where(exc))
         with conn.transaction():
             record(kind, text)
 
 
-def _where(exc: BaseException) -> str:
+def where(exc: BaseException) -> str:
+    """Where an exception was raised (file:line): what a log may say of it, never its text."""
     frames = traceback.extract_tb(exc.__traceback__)
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"

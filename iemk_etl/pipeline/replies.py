@@ -3,11 +3,14 @@ statuses written back to the МИС."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import psycopg
 
 from iemk_etl import errors
+from iemk_etl.errors import IemkError
 from iemk_etl.pipeline import guard
 from iemk_etl.protocol import soap
 from iemk_etl.protocol.xds.common import RegistryResponse, read_registry_response
@@ -23,6 +26,52 @@ def replies_pending(conn: psycopg.Connection, ids: list[int]) -> tuple[int, int]
     """(answered, awaited) among the documents of ``ids`` that wait for ИЭМК's asynchronous answer."""
     inbox.admit_quarantined(conn)       # an answer that beat the commit of its send counts once the send is recorded
     return inbox.answered_of_sent(conn, ids)
+
+
+@dataclass(frozen=True)
+class WaitState:
+    """Where the wait for a run's asynchronous answers stands."""
+    answered: int
+    awaited: int
+    timed_out: bool         # the timeout passed since the latest POST among them
+
+    @property
+    def done(self) -> bool:
+        return self.answered >= self.awaited or self.timed_out
+
+    @property
+    def missing(self) -> int:
+        return max(self.awaited - self.answered, 0)
+
+
+class MissingAnswersError(IemkError):
+    """ИЭМК did not answer some documents of the run in time: the run is not a success, and they take the
+    lost-answer path (lost.recover_lost)."""
+
+    default_kind = errors.NO_ANSWER
+
+
+def wait_state(conn: psycopg.Connection, ids: list[int], timeout: dt.timedelta) -> WaitState:
+    """The answers to ``ids`` so far, and whether ``timeout`` passed since the latest of their POSTs (measured on
+    the database's clock, so a retried wait, a rescheduled poke and the triggerer all agree)."""
+    answered, awaited = replies_pending(conn, ids)
+    last_sent, now = ledger.last_sent_of(conn, ids)
+    return WaitState(answered, awaited, last_sent is not None and now - last_sent >= timeout)
+
+
+def settle_missing(conn: psycopg.Connection, ids: list[int], timeout: dt.timedelta) -> int:
+    """After the statuses were written: the documents of ``ids`` still awaiting an answer get a note saying so
+    (the state stays «Передан в ИЭМК»; lost.recover_lost looks them up in ИЭМК later); how many they are."""
+    hours = timeout.total_seconds() / 3600
+    text = (f"ответ ИЭМК не получен за {hours:g} ч после передачи; документ будет запрошен в ИЭМК (ITI-18) "
+            "и при необходимости передан повторно")
+    with conn.transaction():
+        return len(ledger.note_unanswered(conn, ids, text))
+
+
+def missing_answers_error(missing: int) -> MissingAnswersError:
+    return MissingAnswersError(f"нет ответа ИЭМК на {missing} документ(ов): они ожидают проверки в ИЭМК "
+                               "(поиск потерянных ответов в следующем запуске)")
 
 
 def apply_replies(conn: psycopg.Connection, mo_oid: str) -> dict[str, int]:

@@ -324,3 +324,20 @@ def rounds(conn: psycopg.Connection, ledger_id: int) -> list[Round]:
     return [Round(*r) for r in conn.execute(
         "SELECT round, message_id, state, error_code, last_error, attempts, first_sent_at, last_sent_at, ended_at,"
         " next_reason FROM iemk.ledger_round WHERE ledger_id = %s ORDER BY round", (ledger_id,))]
+
+
+def last_sent_of(conn: psycopg.Connection, ledger_ids: list[int]) -> tuple[dt.datetime | None, dt.datetime]:
+    """(the latest POST among the rows of ``ledger_ids`` awaiting an answer, the database's now): the reply wait
+    counts its timeout from the former, on the one clock that stamped it."""
+    row = conn.execute("SELECT max(last_sent_at) FILTER (WHERE state = 'sent'), now() FROM iemk.ledger"
+                       " WHERE id = ANY(%s)", (ledger_ids,)).fetchone()
+    return (row[0], row[1]) if row else (None, dt.datetime.now(dt.UTC))
+
+
+def note_unanswered(conn: psycopg.Connection, ledger_ids: list[int], text: str) -> list[int]:
+    """Say on the rows of ``ledger_ids`` still awaiting an answer that it did not come in time (their state stays
+    'sent': the lost-answer path takes them up); returns those rows, by id."""
+    return [r[0] for r in conn.execute(
+        "UPDATE iemk.ledger SET last_error = %s, error_code = %s, updated_at = now()"
+        " WHERE id = ANY(%s) AND state = 'sent' RETURNING id",
+        (statuses.clip(text), errors.NO_ANSWER.code, ledger_ids)).fetchall()]

@@ -32,15 +32,15 @@ from airflow.sdk import (
     AssetAny,
     CronDataIntervalTimetable,
     Param,
-    PokeReturnValue,
     dag,
     get_current_context,
     get_parsing_context,
     task,
 )
 
-from iemk_airflow import mo_list
+from iemk_airflow import mo_list, reply_wait
 from iemk_airflow.lazy import lazy
+from iemk_airflow.pools import API_POOL
 from iemk_etl import periods
 from iemk_etl import settings as settings_mod
 from iemk_etl.errors import IemkError
@@ -57,6 +57,7 @@ lost = lazy("iemk_etl.pipeline.lost")
 patients = lazy("iemk_etl.pipeline.patients")
 replies = lazy("iemk_etl.pipeline.replies")
 retry = lazy("iemk_etl.pipeline.retry")
+chunks = lazy("iemk_etl.pipeline.chunks")
 send_step = lazy("iemk_etl.pipeline.send")
 sign_step = lazy("iemk_etl.pipeline.sign")
 validate_step = lazy("iemk_etl.pipeline.validate")
@@ -182,6 +183,18 @@ def extract_documents(mo_oid: str, document_ids: list[int]) -> list[int]:
 
 
 @task
+def plan_chunks(ids: list[int]) -> list[list[int]]:
+    """The run's ledger ids in chunks (IEMK_CHUNK_DOCUMENTS, IEMK_CHUNK_BYTES): validate, the patient feed and send
+    are mapped over them, so a run uses every worker slot and no worker holds the whole night's documents."""
+    cfg = settings_mod.load()
+    with db.connect(resources.source_dsn(cfg)) as conn:
+        planned = chunks.plan(conn, ids or [], max_documents=cfg.chunk_documents, max_bytes=cfg.chunk_bytes)
+    log.info("%d documents in %d chunks (≤ %d documents, ≤ %d bytes each)", len(ids or []), len(planned),
+             cfg.chunk_documents, cfg.chunk_bytes)
+    return planned
+
+
+@task
 def validate(ids: list[int]) -> list[int]:
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
@@ -212,6 +225,8 @@ def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
 
 @task
 def send(ids: list[int], mo_code: str) -> list[int]:
+    """One chunk. Row locks (FOR UPDATE SKIP LOCKED, one document a transaction) keep concurrent chunks and
+    overlapping runs from sending a document twice."""
     cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
@@ -219,7 +234,7 @@ def send(ids: list[int], mo_code: str) -> list[int]:
         report = send_step.send(dsn, ids, cfg, iemk)
     sent = _sent_in_this_run(dsn, ids, report.sent)
     if report.transient:
-        # Recorded in the ledger already; failing the task makes Airflow retry only those.
+        # Recorded in the ledger already; failing the task makes Airflow retry only those (this chunk).
         raise RuntimeError(f"{report.transient} documents met a transient ИЭМК error; they will be retried")
     return sent
 
@@ -238,13 +253,10 @@ def _sent_in_this_run(dsn: str, ids: list[int], sent_now: list[int]) -> list[int
         return sorted(set(sent_now) | set(ledger.ids_sent_since(conn, ids, started)))
 
 
-@task.sensor(mode="reschedule", soft_fail=True)
-def wait_for_replies(ids: list[int]) -> PokeReturnValue:
-    """``ids``: the documents this run sent (the send task's return value), never the older unanswered ones."""
-    with db.connect(resources.source_dsn(settings_mod.load()), autocommit=True) as conn:
-        answered, awaited = replies.replies_pending(conn, ids)
-    log.info("asynchronous answers: %d of %d", answered, awaited)
-    return PokeReturnValue(is_done=answered >= awaited)
+def wait_for_replies(sent: Any, settings: Settings) -> Any:
+    """The wait for the answers to what the run's chunks sent (reply_wait: deferrable or reschedule)."""
+    return reply_wait.wait_for_replies(sent, settings, execution_timeout=dt.timedelta(
+        seconds=settings.reply_timeout_seconds + reply_wait.backstop_margin(settings.reply_poke_seconds)))
 
 
 @task(trigger_rule="none_failed")
@@ -263,21 +275,61 @@ def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
         return {"lookup_failed": 1}
 
 
-@task(trigger_rule="none_failed")
-def write_statuses(ids: list[int], mo_oid: str) -> dict[str, int]:
+@task(trigger_rule="all_done")
+def write_statuses(ids: list[int] | None, mo_oid: str) -> dict[str, int]:
+    """Runs whatever happened upstream (a reply timeout, a failed chunk): what is known is written back."""
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        counts = replies.write_back(conn, mo_oid, ids, quarantine_days=cfg.quarantine_days)
+        counts = replies.write_back(conn, mo_oid, ids or [], quarantine_days=cfg.quarantine_days)
         log.info("audit archive: %d envelopes older than %d days purged",
                  audit.purge(conn, cfg.audit_retention_days), cfg.audit_retention_days)
     return counts
 
 
+@task(trigger_rule="none_failed", retries=0)
+def check_answers(sent: Any) -> dict[str, int]:
+    """The run's verdict on the answers: fails, saying how many are missing, when ИЭМК did not answer every
+    document the run sent within IEMK_REPLY_TIMEOUT_SECONDS (they keep a note and take the lost-answer path)."""
+    cfg = settings_mod.load()
+    ids = chunks.union(sent or [])
+    with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
+        missing = replies.settle_missing(conn, ids, dt.timedelta(seconds=cfg.reply_timeout_seconds))
+    if missing:
+        raise replies.missing_answers_error(missing)
+    return {"sent": len(ids), "missing": 0}
+
+
+def _iemk_task(settings: Settings) -> dict[str, Any]:
+    """Task arguments of a task that calls ИЭМК: the shared pool, exponential backoff between retries."""
+    return {"pool": API_POOL, "retry_exponential_backoff": 2.0,
+            "max_retry_delay": dt.timedelta(seconds=settings.task_max_retry_seconds),
+            "execution_timeout": _task_timeout(settings)}
+
+
+def _task_timeout(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(seconds=settings.task_timeout_seconds)
+
+
 def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:
-    sent = send(feed_patients(validate(ids), mo.oid, mo.code), mo.code)
-    waiting = wait_for_replies.override(poke_interval=settings.reply_poke_seconds,
-                                        timeout=settings.reply_timeout_seconds)(sent)
-    waiting >> recover_lost_answers(mo.oid, mo.code) >> write_statuses(ids, mo.oid)
+    limit = {"execution_timeout": _task_timeout(settings)}
+    planned = plan_chunks.override(**limit)(ids)
+    valid = validate.override(**limit).expand(ids=planned)
+    fed = feed_patients.override(**_iemk_task(settings)).partial(mo_oid=mo.oid, mo_code=mo.code).expand(ids=valid)
+    sent = send.override(**_iemk_task(settings)).partial(mo_code=mo.code).expand(ids=fed)
+    waiting = wait_for_replies(sent, settings)
+    recovered = recover_lost_answers.override(**_iemk_task(settings))(mo.oid, mo.code)
+    written = write_statuses.override(**limit)(ids, mo.oid)
+    waiting >> recovered >> written >> check_answers.override(**limit)(sent)
+    _run_limits(ids.operator.dag, settings)
+
+
+def _run_limits(dag: DAG, settings: Settings) -> None:
+    """dagrun_timeout on the DAG and execution_timeout on every task that has none yet (IEMK_DAGRUN_TIMEOUT_SECONDS,
+    IEMK_TASK_TIMEOUT_SECONDS): a run or a task that hangs fails visibly instead of holding its slot."""
+    dag.dagrun_timeout = dt.timedelta(seconds=settings.dagrun_timeout_seconds)
+    for op in dag.tasks:
+        if getattr(op, "execution_timeout", None) is None and not getattr(op, "is_mapped", False):
+            op.execution_timeout = _task_timeout(settings)
 
 
 # -- the DAGs -------------------------------------------------------------------------------------------
@@ -306,7 +358,8 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
     with built:
         # After the statuses are written back: the asset event carries write_statuses' counts.
         written = built.get_task("write_statuses").output
-        publish_counts.override(outlets=[export_asset(mo.code)])(mo.oid, mo.code, written)
+        publish_counts.override(outlets=[export_asset(mo.code)],
+                                execution_timeout=_task_timeout(settings))(mo.oid, mo.code, written)
     return built
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from psycopg.conninfo import make_conninfo
 
-from iemk_airflow import connection, provider
+from iemk_airflow import connection, pools, provider
 from iemk_etl.settings import Settings
 from iemk_etl.signing import keys
 from iemk_etl.signing.backend import get_backend
@@ -141,3 +141,7 @@ def iemk_client(settings: Settings, mo_code: str) -> client.IemkClient:
     cfg = mo_settings(settings, mo_code)
     return client.client_for_mo(cfg, mo_code, request_signer=functools.partial(request_signer, cfg),
                                 observer=audit.Recorder(source_dsn(cfg), mo_code))
+
+
+# The Airflow pool of the tasks that call ИЭМК (iemk_airflow.pools; `python -m iemk_airflow.setup` creates it).
+API_POOL = pools.API_POOL

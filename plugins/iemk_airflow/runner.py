@@ -75,7 +75,10 @@ def configure(airflow_home: Path, settings: Settings) -> None:
 def init_metadata_db() -> None:
     from airflow.utils.db import initdb
 
+    from iemk_airflow import setup
+
     initdb()
+    setup.ensure_pool()     # the pool iemk_api of the tasks that call ИЭМК
 
 
 def _clear_previous(dag_id: str, logical_date: dt.datetime) -> None:

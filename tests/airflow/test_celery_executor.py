@@ -206,6 +206,9 @@ def cluster(pg_template, dev_keys, flk_packs, tmp_root) -> Iterator[Cluster]:
             c = Cluster(dsn, meta, central, homes["logs"], homes["worker-side"] / "airflow", emulator.emulator)
             try:
                 c.airflow("db", "migrate", timeout=180)
+                # The project's setup (the pool iemk_api), as compose's airflow-init runs it after the migration.
+                pool = subprocess.Popen([str(BIN / "python"), "-m", "iemk_airflow.setup", "--slots", "4"], env=central,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 c.start("api-server", ["api-server", "--port", str(api_port)], central, homes["scheduler-side"])
                 c.start("scheduler", ["scheduler"], central, homes["scheduler-side"])
                 c.start("celery-worker", ["celery", "worker", "--concurrency", "2", "--celery-hostname",
@@ -213,6 +216,8 @@ def cluster(pg_template, dev_keys, flk_packs, tmp_root) -> Iterator[Cluster]:
                         worker_env, homes["worker-side"])
                 c.wait("the api-server", lambda: _answers(f"{c.api_url}/api/v2/monitor/health"), 180)
                 _setup(c, mo, dev_keys, socket_dir, conninfo_to_dict(dsn)["dbname"])
+                out, _ = pool.communicate(timeout=120)
+                assert pool.returncode == 0, out
                 c.start("dag-processor", ["dag-processor"], central, homes["scheduler-side"])
                 c.start("triggerer", ["triggerer"], central, homes["scheduler-side"])
                 # The api-server builds its Execution API on the first call (≈10 s here): made now, while the
@@ -224,12 +229,11 @@ def cluster(pg_template, dev_keys, flk_packs, tmp_root) -> Iterator[Cluster]:
 
 
 def _setup(c: Cluster, mo: integration.MoEntry, dev_keys: tuple[Path, Path], socket_dir: str, dbname: str) -> None:
-    """What an operator puts into Airflow once (`airflow variables set`, `pools set`, `connections add`; here
-    through the REST API, which stores the same rows without seconds of CLI start-up each): the МО list, the pool,
-    the connections, all in the metadata database, so the worker gets them through the Execution API."""
+    """What an operator puts into Airflow once (`airflow variables set`, `connections add`; here through the REST
+    API, which stores the same rows without seconds of CLI start-up each): the МО list and the connections, in the
+    metadata database, so the worker gets them through the Execution API."""
     cert, key = dev_keys
     c.api("POST", "/variables", {"key": "iemk_mo_list", "value": json.dumps({"mo": [mo.__dict__]}, ensure_ascii=False)})
-    c.api("POST", "/pools", {"name": "iemk_api", "slots": 4, "description": "ИЭМК"})
     c.api("POST", "/connections", {"connection_id": f"iemk_sign__{GKB}", "conn_type": "generic",
                                    "extra": json.dumps({"cert": cert.read_text(), "private_key": key.read_text()})})
     c.api("POST", "/connections", {"connection_id": "iemk_source", "conn_type": "postgres", "host": socket_dir,
@@ -290,7 +294,8 @@ def test_the_export_runs_on_a_celery_worker_with_everything_from_airflow(cluster
     c.wait("the Celery results of every task", celery_results, 30)
     worker_log = (c.logs / "celery-worker.log").read_text(errors="replace")
     assert all(celery_id in worker_log for celery_id in celery_ids), "a task the worker log does not name"
-    task_logs = {p.parent.name for p in (c.worker_home / "logs").rglob("*.log") if f"dag_id={DAG_ID}" in str(p)}
+    task_logs = {part for p in (c.worker_home / "logs").rglob("*.log") if f"dag_id={DAG_ID}" in str(p)
+                 for part in p.parts if part.startswith("task_id=")}
     assert {f"task_id={t[0]}" for t in ran} <= task_logs, task_logs
 
     with psycopg.connect(c.dsn) as conn:

@@ -38,23 +38,44 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     nsi = bag.dags["iemk_nsi_sync"]
     assert nsi.task_ids == ["sync_dictionaries"] and nsi.timetable.expression == "0 0 * * 0"   # weekly
     dag = bag.dags["iemk_export__gkb7801"]
-    assert set(dag.task_ids) == {"check_integration", "extract", "validate", "feed_patients", "send",
-                                 "wait_for_replies", "recover_lost_answers", "write_statuses", "publish_counts"}
+    assert set(dag.task_ids) == {"check_integration", "extract", "plan_chunks", "validate", "feed_patients", "send",
+                                 "wait_for_replies", "recover_lost_answers", "write_statuses", "check_answers",
+                                 "publish_counts"}
     # lost answers are looked up after the wait and before the statuses are written back
     assert dag.get_task("recover_lost_answers").downstream_task_ids == {"write_statuses"}
-    assert dag.get_task("write_statuses").downstream_task_ids == {"publish_counts"}   # the asset event after it
+    # the asset event and the run's verdict on the answers after it
+    assert dag.get_task("write_statuses").downstream_task_ids == {"publish_counts", "check_answers"}
     assert dag.get_task("wait_for_replies").downstream_task_ids == {"recover_lost_answers"}
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
     assert set(dag.params) == {"from", "to", "document_ids", "reprocess"}     # the trigger form: what a run reads
     assert dag.params["reprocess"] == [] and dag.params["document_ids"] == []
-    sensor = dag.get_task("wait_for_replies")
-    assert sensor.mode == "reschedule" and sensor.soft_fail
+    _chunked_and_bounded(dag)
     sign = bag.dags["iemk_sign_and_send__gkb7801"]
     assert set(sign.task_ids) == {"check_integration", "form", "sign", "extract_documents", "validate",
-                                  "feed_patients", "send", "wait_for_replies", "recover_lost_answers",
-                                  "write_statuses"}
+                                  "plan_chunks", "feed_patients", "send", "wait_for_replies",
+                                  "recover_lost_answers", "write_statuses", "check_answers"}
     assert type(sign.timetable).__name__ == "NullTimetable"  # run by hand, never on a schedule
+    _chunked_and_bounded(sign)
+
+
+def _chunked_and_bounded(dag) -> None:
+    """Issue 14.1/14.5/15.3: mapped chunks, the iemk_api pool with exponential backoff on the tasks calling ИЭМК, a
+    deferrable reply wait that never soft-fails, a final check_answers, timeouts on every task and on the run."""
+    from airflow.sdk import BaseSensorOperator
+
+    for task_id in ("validate", "feed_patients", "send"):
+        assert dag.get_task(task_id).is_mapped, task_id
+    for task_id in ("feed_patients", "send", "recover_lost_answers"):
+        t = dag.get_task(task_id)
+        assert t.pool == "iemk_api" and t.retry_exponential_backoff == 2.0 and t.max_retry_delay, task_id
+    wait = dag.get_task("wait_for_replies")
+    assert type(wait).__name__ == "WaitForReplies" and not isinstance(wait, BaseSensorOperator)   # deferrable
+    assert not any(getattr(t, "soft_fail", False) for t in dag.tasks)
+    assert dag.get_task("write_statuses").trigger_rule == "all_done"
+    assert "check_answers" in dag.get_task("write_statuses").downstream_task_ids
+    assert all(t.execution_timeout for t in dag.tasks), [t.task_id for t in dag.tasks if not t.execution_timeout]
+    assert dag.dagrun_timeout is not None
 
 
 @pytest.mark.parametrize("missing", [True])

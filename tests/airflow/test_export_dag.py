@@ -12,6 +12,7 @@ from psycopg.conninfo import make_conninfo
 
 from iemk_etl import errors
 from iemk_etl.devtools import demo_data
+from iemk_etl.emulator.faults import FaultProfile
 from iemk_etl.emulator.server import EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.protocol import snils
@@ -28,8 +29,10 @@ ALL_KINDS = [41, 42, 43, 119, 174, 186]
 
 
 @contextlib.contextmanager
-def _chain(pg_template, dev_keys, flk_packs, tmp_root, name: str, **seed):
-    """A МИС database seeded with ``seed``, the emulator (ФЛК with the official packs) and the callback receiver."""
+def _chain(pg_template, dev_keys, flk_packs, tmp_root, name: str, faults: str | None = None,
+           env: dict[str, str] | None = None, **seed):
+    """A МИС database seeded with ``seed``, the emulator (ФЛК with the official packs, ``faults`` injected) and the
+    callback receiver; ``env`` over the settings. Chunks of 4 documents, so every run maps over several."""
     with psycopg.connect(pg_template, autocommit=True) as c:
         c.execute(f"DROP DATABASE IF EXISTS {name}")
         c.execute(f"CREATE DATABASE {name} TEMPLATE iemk_template")
@@ -43,12 +46,12 @@ def _chain(pg_template, dev_keys, flk_packs, tmp_root, name: str, **seed):
         integration.set_enabled(conn, GKB, True)       # ORB stays off: its DAG must send nothing
     with pytest.MonkeyPatch.context() as mp, \
             EmulatorServer(EmulatorConfig(packs_dir=flk_packs, reply_delay=0.05, require_registered_patient=True,
-                                          logical_control=True), dsn) as emulator, \
+                                          logical_control=True, faults=FaultProfile.load(faults)), dsn) as emulator, \
             CallbackServer(dsn) as callback:
-        for env, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
+        for name_, value in {"IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
                            "IEMK_SIGN_CERT": str(dev_keys[0]), "IEMK_SIGN_KEY": str(dev_keys[1]),
-                           "IEMK_MO_CONFIG": str(mo_config)}.items():
-            mp.setenv(env, value)
+                           "IEMK_MO_CONFIG": str(mo_config), "IEMK_CHUNK_DOCUMENTS": "4", **(env or {})}.items():
+            mp.setenv(name_, value)
         from iemk_airflow import runner
 
         runner.init_metadata_db()
@@ -260,3 +263,61 @@ def test_all_six_kinds_go_through_the_chain_and_are_stored(pg_template, dev_keys
 def _bounds():
     tz = demo_data.MSK
     return dt.datetime.combine(FIRST, dt.time(), tz), dt.datetime.combine(LAST + dt.timedelta(days=1), dt.time(), tz)
+
+
+def _task_instances(dag_id: str) -> dict[str, list[tuple[int, str]]]:
+    """The latest run's task instances: task id → [(map index, state)]."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+        rows = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+        found: dict[str, list[tuple[int, str]]] = {}
+        for ti in rows:
+            found.setdefault(ti.task_id, []).append((ti.map_index, str(ti.state)))
+    return {task: sorted(v) for task, v in found.items()}
+
+
+def _xcom(dag_id: str, task_id: str):
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+        row = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == run.run_id,
+                                              XComModel.task_id == task_id, XComModel.key == "return_value").one()
+        return row.value
+
+
+@pytest.mark.parametrize("mode", ["deferrable", "reschedule"])
+def test_a_run_whose_replies_never_come_fails_with_statuses_written_and_the_missing_counted(
+        pg_template, dev_keys, flk_packs, tmp_root, mode):
+    """ИЭМК accepts every ITI-41 but its asynchronous answers are lost (the emulator's lost_reply fault): the wait
+    ends at IEMK_REPLY_TIMEOUT_SECONDS, the statuses are still written back, the documents stay «Передан в ИЭМК»
+    with a note and in the lost-answer path, and the run ends failed on check_answers. The chunks are mapped."""
+    lost = '{"seed": 3, "operations": {"iti41": {"lost_reply": 1.0}}}'
+    env = {"IEMK_REPLY_TIMEOUT_SECONDS": "2", "IEMK_REPLY_POKE_SECONDS": "0.5", "IEMK_CHUNK_DOCUMENTS": "3",
+           "IEMK_REPLY_WAIT": mode}
+    with _chain(pg_template, dev_keys, flk_packs, tmp_root, f"iemk_lost_{mode}", faults=lost, env=env, patients=8,
+                days=2, seed=7, end=END, fail_share=0.0, unsigned_share=0.0) as (dsn, emulator, runner):
+        day = END - dt.timedelta(days=1)
+        results = runner.export_period(["gkb7801"], day, day, out=io.StringIO())
+        assert [r.state for r in results] == ["failed"]
+        tis = _task_instances("iemk_export__gkb7801")
+        waited = _xcom("iemk_export__gkb7801", "wait_for_replies")
+        with psycopg.connect(dsn) as conn:
+            sent = conn.execute("SELECT l.state, l.error_code, l.last_error, d.status FROM iemk.ledger l"
+                                " JOIN mis.semd_document d ON d.id = l.document_id").fetchall()
+        stats = emulator.stats()
+    assert stats["replies_lost"] == stats["received"] == len(sent) >= 4
+    assert {(state, code, status) for state, code, _, status in sent} == {("sent", "NO_ANSWER", "Передан в ИЭМК")}
+    assert all(note.startswith("ответ ИЭМК не получен за ") for _, _, note, _ in sent)
+    assert waited == {"answered": 0, "awaited": len(sent), "missing": len(sent), "timed_out": True}
+    for mapped in ("validate", "feed_patients", "send"):
+        assert len(tis[mapped]) >= 2 and all(i >= 0 and s == "success" for i, s in tis[mapped]), tis[mapped]
+    assert tis["wait_for_replies"] == [(-1, "success")]
+    assert tis["write_statuses"] == [(-1, "success")]
+    assert tis["check_answers"] == [(-1, "failed")]

@@ -288,3 +288,13 @@ def ledger_patient_registered(conn: psycopg.Connection, ledger_id: int) -> bool:
         " JOIN mis.patient p ON p.id = d.patient_id JOIN iemk.patient_registration r ON r.patient_id = p.id"
         " WHERE l.id = %s AND r.payload_hash = iemk.patient_demographics_hash(p)", (ledger_id,)).fetchone()
     return row is not None
+
+
+def ledger_document_sizes(conn: psycopg.Connection, ledger_ids: list[int]) -> list[tuple[int, int, int]]:
+    """(ledger id, patient id, bytes of the СЭМД) of the rows among ``ledger_ids``, a patient's rows together, each
+    patient's in id order. Sizes come from the stored length: no document's bytes leave the database."""
+    rows = conn.execute(
+        "SELECT l.id, d.patient_id, octet_length(d.cda) FROM iemk.ledger l"
+        " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s)"
+        " ORDER BY d.patient_id, l.id", (ledger_ids,)).fetchall()
+    return [(r[0], r[1], r[2] or 0) for r in rows]

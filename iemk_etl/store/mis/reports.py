@@ -79,3 +79,34 @@ def latest_errors(conn: psycopg.Connection, start: dt.datetime | None, end: dt.d
         + _PERIOD + " AND starts_with(d.status, %(error_prefix)s) ORDER BY d.status_at DESC, d.id DESC LIMIT %(limit)s",
         _params(start, end, mo, limit=limit)).fetchall()
     return [ErrorRow(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class SentRow:
+    """One document the ledger sent (its current version): ids, status and when it was last sent."""
+    document_id: int
+    mo: str
+    local_uid: str
+    version: int
+    kind_code: int
+    status: str
+    last_sent_at: dt.datetime
+
+
+def sent_documents(conn: psycopg.Connection, start: dt.datetime | None, end: dt.datetime | None, mo: str | None,
+                   limit: int) -> list[SentRow]:
+    """The documents created in [start, end) that were sent to ИЭМК, the most recently sent first."""
+    rows = conn.execute(
+        "SELECT d.id, m.code, d.local_uid, d.version, d.kind_code, d.status, l.last_sent_at"
+        + _PERIOD + " AND l.last_sent_at IS NOT NULL ORDER BY l.last_sent_at DESC, d.id DESC LIMIT %(limit)s",
+        _params(start, end, mo, limit=limit)).fetchall()
+    return [SentRow(*r) for r in rows]
+
+
+def last_sent(conn: psycopg.Connection, document_ids: list[int]) -> dict[int, dt.datetime]:
+    """When the current version of each of these documents was last sent (documents never sent left out)."""
+    rows = conn.execute(
+        "SELECT d.id, l.last_sent_at FROM mis.semd_document d"
+        " JOIN iemk.ledger l ON l.document_id = d.id AND l.version = d.version"
+        " WHERE d.id = ANY(%s) AND l.last_sent_at IS NOT NULL", (document_ids,)).fetchall()
+    return {int(r[0]): r[1] for r in rows}

@@ -1,0 +1,102 @@
+"""ФЛК of many documents on every core: worker processes, each compiling a kind's pack once and keeping it.
+
+``run`` hands jobs to a pool and gives back each job's result (or the exception it raised) as soon as it is done, so
+the caller records each document on its own, as the sequential path does. At most ``window`` jobs are in flight: a
+large batch never holds every document's bytes in memory, and a crash touches only the jobs in flight.
+
+A worker that dies (a crash in libxml2 or Saxon, the OOM killer, a signal) breaks the whole pool; the jobs in
+flight then are run again one at a time, each in a fresh single-worker pool, so the one that kills its process again
+is named (``WorkerCrashedError``, an internal error: held, visible, not ended) and every other job gets its real
+result. Then a new pool takes the rest of the batch.
+
+Processes are started with ``spawn``: the task process may hold threads, a database connection and a Saxon
+runtime, none of which survive ``fork``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+from iemk_etl import errors
+from iemk_etl.errors import IemkError
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+class WorkerCrashedError(IemkError, RuntimeError):
+    """The process checking this document died while checking it, twice (once in a pool, once on its own)."""
+
+    default_kind = errors.INTERNAL
+
+
+def _pool(processes: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run(fn: Callable[[A], R], jobs: Iterable[tuple[K, A]], processes: int,
+        window: int | None = None) -> Iterator[tuple[K, R | BaseException]]:
+    """(key, fn(arg) or the exception it raised) for every (key, arg) job, in the order they finish.
+
+    ``fn`` must be a module-level function and its argument and result picklable."""
+    window = window or 4 * processes
+    queue = iter(jobs)
+    pending: dict[Future, tuple[K, A]] = {}
+    pool = _pool(processes)
+    try:
+        while True:
+            for job in queue:
+                pending[pool.submit(fn, job[1])] = job
+                if len(pending) >= window:
+                    break
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            suspects: list[tuple[K, A]] = []
+            for future in done:
+                outcome = _outcome(future)
+                if isinstance(outcome, BrokenProcessPool):
+                    suspects.append(pending.pop(future))
+                else:
+                    yield pending.pop(future)[0], outcome
+            if suspects:
+                # Every job still in flight went down with the pool; which one killed it is not known yet.
+                suspects += pending.values()
+                pending.clear()
+                pool.shutdown(wait=True, cancel_futures=True)
+                log.error("ФЛК worker process died; %d documents in flight are checked again one by one",
+                          len(suspects))
+                yield from _one_by_one(fn, suspects)
+                pool = _pool(processes)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(future: Future) -> object:
+    try:
+        return future.result()
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller, which records it on its document
+        return exc
+
+
+def _one_by_one(fn: Callable[[A], R], jobs: list[tuple[K, A]]) -> Iterator[tuple[K, R | BaseException]]:
+    pool = _pool(1)
+    try:
+        for key, arg in jobs:
+            outcome = _outcome(pool.submit(fn, arg))
+            if isinstance(outcome, BrokenProcessPool):
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _pool(1)
+                outcome = WorkerCrashedError("процесс проверки ФЛК аварийно завершился на этом документе "
+                                             "(повторно, в отдельном процессе)")
+            yield key, outcome
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
