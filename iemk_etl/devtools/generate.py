@@ -15,7 +15,7 @@ from dataclasses import replace
 from iemk_etl import periods
 from iemk_etl.devtools import clinical
 from iemk_etl.devtools.clinical import Profile
-from iemk_etl.protocol import snils
+from iemk_etl.protocol import oms_policy, snils
 from iemk_etl.semd import codes, pdf
 from iemk_etl.semd.model import (
     REFERRAL_KINDS,
@@ -47,7 +47,7 @@ MSK = periods.zone(DEFAULT_TIMEZONE)
 
 MO = Organization(
     "1.2.643.5.1.13.13.12.2.77.7801", "ГБУЗ «Городская клиническая больница № 1 ДЗМ»",
-    Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000", "1027739000001")
+    Address("г. Москва, Ленинский проспект, д. 8", "77", "119049"), "+74952369000", "1027739000002")
 INSURERS = ("АО «Страховая компания «СОГАЗ-Мед»", "ООО «Капитал МС»", "АО «МАКС-М»")
 # Their codes in the СМО registry (1.2.643.5.1.13.2.1.1.635) that the PIX feed sends: demo values of the registry's
 # shape (region, then the СМО's number), not looked up.
@@ -94,7 +94,7 @@ def make_patient(rng: random.Random, local_id: str, *, sparse: bool = False, sni
         return Patient(local_id, family, given, None, birth, sex, number)
     address = Address(f"г. Москва, {rng.choice(STREETS)}, д. {rng.randint(1, 90)}, кв. {rng.randint(1, 300)}", "77",
                       f"11{rng.randint(7000, 9999)}")
-    policy = f"{rng.randint(10**15, 10**16 - 1)}"
+    policy = oms_policy.complete(f"{rng.randint(10**14, 10**15 - 1)}")   # a ЕНП with its control digit
     if child:       # a child has a birth certificate, not a passport, and the МИС keeps a parent's phone elsewhere
         return Patient(local_id, family, given, patronymic, birth, sex, number, address, None, policy, None,
                        rng.choice(INSURERS))
@@ -466,7 +466,7 @@ class Generator:
             index %= departments
             stay = hosp.stays[index]
             if patient.oms_policy is None:      # 41.sch demands the policy (У1-48): even a sparse record has it
-                patient = replace(patient, oms_policy=f"{self.rng.randint(10**15, 10**16 - 1)}",
+                patient = replace(patient, oms_policy=oms_policy.complete(f"{self.rng.randint(10**14, 10**15 - 1)}"),
                                   oms_insurer=self.rng.choice(INSURERS))
             ctx = self._context(41, stay.doctor, stay.ended_at + dt.timedelta(hours=1), patient)
             heads = [s for s in self.staff if s.department == stay.department and s != stay.doctor]

@@ -480,6 +480,11 @@ def _nsi_text(f: validation.Finding, kind: int) -> str:
         return f"Справочник OID [{oid}]. Версия [{version}] недопустима для документа вида [{kind}].{detail}"
     if f.rule == nsi_control.SNILS_CHECK:
         return f"Element {element}. СНИЛС [{_bracketed(f.message, 'СНИЛС [')}] не валидно контрольное число.{detail}"
+    if f.rule == nsi_control.OGRN_CHECK:
+        return f"Element {element}. ОГРН [{_bracketed(f.message, ' [')}] не валидно контрольное число.{detail}"
+    if f.rule == nsi_control.OMS_CHECK:
+        return (f"Element {element}. Полис ОМС [{_bracketed(f.message, 'единого образца [')}] не валидно контрольное "
+                f"число.{detail}")
     code = _bracketed(f.message, "код [")
     if f.rule == nsi_control.NSI_NAME:
         return f"Element {element}. code [{code}] displayName is not actual.{detail}"

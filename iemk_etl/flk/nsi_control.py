@@ -6,7 +6,10 @@ exists. Here every element with ``@code`` and a ``@codeSystem`` we hold a dictio
 - NSI-VERSION — ``@codeSystemVersion`` is a version we do not hold (so not one ФНСИ published, as far as we know);
 - NSI-CODE — the code is absent from that version (or, with no version given, from the newest held);
 - NSI-NAME — ``@displayName`` differs from the dictionary's name for the code (exact comparison, as ИЭМК does);
-- SNILS-CHECK — an ``id`` with root 1.2.643.100.3 (СНИЛС) whose check digits are wrong.
+- SNILS-CHECK — an ``id`` with root 1.2.643.100.3 (СНИЛС) whose check digits are wrong;
+- OGRN-CHECK — an ``identity:Ogrn`` (13 digits) or ``identity:Ogrnip`` (15) whose control digit is wrong;
+- OMS-CHECK — an ОМС policy of the единый образец (type 3 of 1.2.643.5.1.13.13.11.1035 in ``identity:Number``, or a
+  16-digit ``id/@extension`` under the СМО registry root 1.2.643.5.1.13.2.1.1.635) whose 16th digit is wrong.
 
 One finding per bad element (the first rule that fails, in the order above). The dictionaries come from a
 ``DictionarySource``: the pipeline passes the database's (``iemk_etl.pipeline.nsi.StoreSource``), the CLI and the
@@ -28,12 +31,18 @@ from lxml import etree
 from iemk_etl.nsi import files
 from iemk_etl.nsi.fnsi import version_key
 from iemk_etl.nsi.model import Dictionary
-from iemk_etl.protocol import snils
-from iemk_etl.semd.header import NS, SNILS_ROOT
+from iemk_etl.protocol import ogrn, oms_policy, snils
+from iemk_etl.semd.codes import POLICY_TYPES, SMO_OID
+from iemk_etl.semd.header import NS, RU_NS, SNILS_ROOT
 
 log = logging.getLogger(__name__)
 
 NSI_CODE, NSI_NAME, NSI_VERSION, SNILS_CHECK = "NSI-CODE", "NSI-NAME", "NSI-VERSION", "SNILS-CHECK"
+OGRN_CHECK, OMS_CHECK = "OGRN-CHECK", "OMS-CHECK"
+IDENTIFIER_RULES = frozenset({SNILS_CHECK, OGRN_CHECK, OMS_CHECK})
+_IDENTITY = RU_NS["identity"]
+# 1.2.643.5.1.13.13.11.1035 «Виды полиса ОМС»: 3 is the единый образец, the only kind whose number has a check digit.
+_UNIFIED_POLICY = "3"
 NSI_MISSING = "IEMK_REQUIRE_NSI"
 # The OID arcs of ФНСИ's dictionaries (and the legacy ones ИЭМК still names): a codeSystem outside them (HL7's own,
 # a МИС's local table) is not a federal dictionary and is not ours to check or warn about.
@@ -161,6 +170,47 @@ def check_snils(root: etree._Element) -> list[tuple[str, str, str]]:
     return found
 
 
+def check_ogrn(root: etree._Element) -> list[tuple[str, str, str]]:
+    """(rule, message, path) of every ``identity:Ogrn``/``identity:Ogrnip`` with a wrong length or control digit."""
+    found = []
+    for tag, what, length in (("Ogrn", "ОГРН", 13), ("Ogrnip", "ОГРНИП", 15)):
+        for el in root.iter(f"{{{_IDENTITY}}}{tag}"):
+            number = (el.text or "").strip()
+            if not number or ogrn.is_valid(number, length=length):
+                continue        # an empty one is the Schematron's (Core06-1), not a check digit's
+            found.append((OGRN_CHECK, f"Элемент identity:{tag}: {what} [{number}] не валидно контрольное число "
+                                      f"(ожидается {length} цифр с контрольной цифрой)", element_path(el)))
+    return found
+
+
+def _policy_numbers(root: etree._Element) -> Iterable[tuple[etree._Element, str]]:
+    """(element, number) of every ОМС policy of the единый образец the document names."""
+    for holder in root.iter(f"{{{_IDENTITY}}}InsurancePolicy", f"{{{_IDENTITY}}}DocInfo"):
+        kind = holder.find(f"{{{_IDENTITY}}}InsurancePolicyType")
+        number = holder.find(f"{{{_IDENTITY}}}Number")
+        if (kind is not None and number is not None and kind.get("code") == _UNIFIED_POLICY
+                and kind.get("codeSystem") == POLICY_TYPES.oid and number.text):
+            yield number, number.text.strip()
+    # The legacy guides name the policy only as an id under the СМО registry: 16 digits there is a ЕНП (the old
+    # policies' series and number and the temporary certificate's 9 digits have no check digit defined).
+    for el in root.iter(f"{{{NS}}}id"):
+        extension = el.get("extension") or ""
+        if el.get("root") == SMO_OID and len(extension) == 16 and extension.isdigit():
+            yield el, extension
+
+
+def check_oms_policy(root: etree._Element) -> list[tuple[str, str, str]]:
+    """(rule, message, path) of every ОМС policy of the единый образец whose 16th (control) digit is wrong."""
+    return [(OMS_CHECK, f"Элемент {_name(el)}: номер полиса ОМС единого образца [{number}] не валидно контрольное "
+                        "число (ожидается 16 цифр, 16-я — контрольная)", element_path(el))
+            for el, number in _policy_numbers(root) if not oms_policy.is_valid(number)]
+
+
+def check_identifiers(root: etree._Element) -> list[tuple[str, str, str]]:
+    """СНИЛС, ОГРН/ОГРНИП and ОМС policy check digits: they need no dictionary, so they always run."""
+    return check_snils(root) + check_ogrn(root) + check_oms_policy(root)
+
+
 def check(root: etree._Element, source: DictionarySource, *,
           require: bool = False) -> list[tuple[str, str, str]]:
     """(rule, message, path) of every bad coded element and СНИЛС, plus — with ``require`` — one per OID not held.
@@ -168,7 +218,7 @@ def check(root: etree._Element, source: DictionarySource, *,
     Without ``require`` an OID not held is warned about once per process and its elements pass."""
     if source.is_empty() and not require:
         _warn_once("", "No НСИ dictionaries are held (iemk-etl nsi load|sync): НСИ control of codes is SKIPPED, "
-                   "only СНИЛС check digits are verified")
+                   "only СНИЛС, ОГРН and ОМС policy check digits are verified")
     found: list[tuple[str, str, str]] = []
     missing: dict[str, str] = {}
     held: dict[str, set[str]] = {}
@@ -193,4 +243,4 @@ def check(root: etree._Element, source: DictionarySource, *,
         elif not source.is_empty():
             _warn_once(oid, f"НСИ dictionary {oid} is not held (iemk-etl nsi load|sync): its codes are NOT "
                        "checked. Set IEMK_REQUIRE_NSI=1 to refuse such documents instead.")
-    return found + check_snils(root)
+    return found + check_identifiers(root)
