@@ -5,6 +5,8 @@ exists. Here every element with ``@code`` and a ``@codeSystem`` we hold a dictio
 
 - NSI-VERSION — ``@codeSystemVersion`` is a version we do not hold (so not one ФНСИ published, as far as we know);
 - NSI-CODE — the code is absent from that version (or, with no version given, from the newest held);
+- NSI-EXPIRED — the code's row ends (its dictionary's end-of-validity column, ``nsi.model.END_DATE_COLUMNS``) before
+  the document's ``effectiveTime``;
 - NSI-NAME — ``@displayName`` differs from the dictionary's name for the code (exact comparison, as ИЭМК does);
 - SNILS-CHECK — an ``id`` with root 1.2.643.100.3 (СНИЛС) whose check digits are wrong;
 - OGRN-CHECK — an ``identity:Ogrn`` (13 digits) or ``identity:Ogrnip`` (15) whose control digit is wrong;
@@ -19,6 +21,7 @@ emulator may pass a folder of ФНСИ files (``FolderSource``). A dictionary no
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -38,7 +41,7 @@ from iemk_etl.semd.header import NS, RU_NS, SNILS_ROOT
 log = logging.getLogger(__name__)
 
 NSI_CODE, NSI_NAME, NSI_VERSION, SNILS_CHECK = "NSI-CODE", "NSI-NAME", "NSI-VERSION", "SNILS-CHECK"
-OGRN_CHECK, OMS_CHECK = "OGRN-CHECK", "OMS-CHECK"
+NSI_EXPIRED, OGRN_CHECK, OMS_CHECK = "NSI-EXPIRED", "OGRN-CHECK", "OMS-CHECK"
 IDENTIFIER_RULES = frozenset({SNILS_CHECK, OGRN_CHECK, OMS_CHECK})
 _IDENTITY = RU_NS["identity"]
 # 1.2.643.5.1.13.13.11.1035 «Виды полиса ОМС»: 3 is the единый образец, the only kind whose number has a check digit.
@@ -63,6 +66,10 @@ class DictionarySource(Protocol):
         """Code → display name of a held version."""
         ...
 
+    def end_dates(self, oid: str, version: str) -> Mapping[str, dt.date]:
+        """Code → the date its row stops being valid, where the dictionary says so."""
+        ...
+
     def is_empty(self) -> bool:
         """True when no dictionary at all is held (an empty database, an empty folder)."""
         ...
@@ -74,6 +81,7 @@ class DictionarySet:
     def __init__(self, dictionaries: Iterable[Dictionary]) -> None:
         self._by_key: dict[tuple[str, str], Dictionary] = {(d.oid, d.version): d for d in dictionaries}
         self._names: dict[tuple[str, str], dict[str, str | None]] = {}
+        self._ends: dict[tuple[str, str], dict[str, dt.date]] = {}
 
     def versions(self, oid: str) -> set[str]:
         return {v for o, v in self._by_key if o == oid}
@@ -83,6 +91,12 @@ class DictionarySet:
         if key not in self._names:
             self._names[key] = self._by_key[key].names()
         return self._names[key]
+
+    def end_dates(self, oid: str, version: str) -> Mapping[str, dt.date]:
+        key = (oid, version)
+        if key not in self._ends:
+            self._ends[key] = self._by_key[key].end_dates()
+        return self._ends[key]
 
     def is_empty(self) -> bool:
         return not self._by_key
@@ -103,6 +117,9 @@ class FolderSource:
 
     def names(self, oid: str, version: str) -> Mapping[str, str | None]:
         return self._loaded.names(oid, version)
+
+    def end_dates(self, oid: str, version: str) -> Mapping[str, dt.date]:
+        return self._loaded.end_dates(oid, version)
 
     def is_empty(self) -> bool:
         return self._loaded.is_empty()
@@ -136,8 +153,29 @@ def _newest(versions: set[str]) -> str:
     return max(versions, key=version_key)
 
 
-def check_element(el: etree._Element, source: DictionarySource, held: set[str]) -> tuple[str, str] | None:
-    """(rule, message) of the first check a coded element fails, None when it passes. ``held``: its OID's versions."""
+def document_date(root: etree._Element) -> dt.date | None:
+    """The date of the document's ``effectiveTime`` (YYYYMMDD…), None when absent or unreadable."""
+    found = root.find(f"{{{NS}}}effectiveTime")
+    value = (found.get("value") or "") if found is not None else ""
+    try:
+        return dt.datetime.strptime(value[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _expired(source: DictionarySource, oid: str, version: str, code: str, on: dt.date | None) -> dt.date | None:
+    """The end date of the code's row when it ended before ``on``; a source without end dates ends nothing."""
+    ends = getattr(source, "end_dates", None)
+    if on is None or ends is None:
+        return None
+    end = ends(oid, version).get(code)
+    return end if end is not None and end < on else None
+
+
+def check_element(el: etree._Element, source: DictionarySource, held: set[str],
+                  on: dt.date | None = None) -> tuple[str, str] | None:
+    """(rule, message) of the first check a coded element fails, None when it passes. ``held``: its OID's versions;
+    ``on``: the document's date, against which a row's end of validity is compared."""
     code, oid = el.get("code", ""), el.get("codeSystem", "")
     given = el.get("codeSystemVersion")
     what = f"Элемент {_name(el)}: код [{code}]"
@@ -149,6 +187,10 @@ def check_element(el: etree._Element, source: DictionarySource, held: set[str]) 
     names = source.names(oid, version)
     if code not in names:
         return NSI_CODE, f"{what} отсутствует в справочнике OID [{oid}] версии [{version}]"
+    ended = _expired(source, oid, version, code, on)
+    if ended is not None:
+        return NSI_EXPIRED, (f"{what}, справочник OID [{oid}] версии [{version}]: запись недействительна с "
+                             f"{ended:%d.%m.%Y} (дата документа {on:%d.%m.%Y})")
     expected, shown = names[code], el.get("displayName")
     if shown is not None and expected is not None and shown != expected:
         return NSI_NAME, (f"{what}, справочник OID [{oid}] версии [{version}]: наименование [{shown}] не "
@@ -222,6 +264,7 @@ def check(root: etree._Element, source: DictionarySource, *,
     found: list[tuple[str, str, str]] = []
     missing: dict[str, str] = {}
     held: dict[str, set[str]] = {}
+    on = document_date(root)
     for el in root.iter():
         if not isinstance(el.tag, str) or el.get("code") is None:
             continue
@@ -233,7 +276,7 @@ def check(root: etree._Element, source: DictionarySource, *,
         if not held[oid]:
             missing.setdefault(oid, element_path(el))
             continue
-        bad = check_element(el, source, held[oid])
+        bad = check_element(el, source, held[oid], on)
         if bad:
             found.append((*bad, element_path(el)))
     for oid, where in missing.items():

@@ -7,6 +7,7 @@ page is ``{"total": N, "list": [[{"column": ..., "value": ...}, ...], ...]}``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -30,6 +31,11 @@ CDA_CODE_COLUMNS = {
 CDA_NAME_COLUMNS = {
     "1.2.643.5.1.13.13.11.1358": "SHORTNAME",   # Единицы измерения: the guides' examples write the short name (г/л)
 }
+# The columns in which ФНСИ gives a row's end of validity, as the held passports name them: 1.2.643.5.1.13.13.11.1070
+# v2.10 «DATEOUT» (Дата упразднения), 1.2.643.5.1.13.13.11.1002 v9.6 «DATA_END» (Дата окончания действия записи);
+# the other spellings are ones ФНСИ dictionaries also use (docs/nsi.md).
+END_DATE_COLUMNS = ("DATEOUT", "DATA_END", "DATE_END", "DATEEND", "END_DATE", "ENDDATE")
+_DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d")
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 
 
@@ -72,6 +78,10 @@ class Dictionary:
     def names(self) -> dict[str, str | None]:
         """Code → display name."""
         return {self.code(r): self.display_name(r) for r in self.rows}
+
+    def end_dates(self) -> dict[str, dt.date]:
+        """Code → the date its row stops being valid, for rows whose dictionary gives one."""
+        return end_dates((self.code(r), r) for r in self.rows)
 
     @property
     def content_hash(self) -> str:
@@ -149,3 +159,26 @@ def build(oid: str, version: str, name: str, columns: tuple[Column, ...], code_c
         if c and c not in kept:
             kept[c] = r
     return Dictionary(oid, version, name, columns, code, display, tuple(kept.values()), publish_date)
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    """A ФНСИ date: «01.09.2023», «2023-09-01», or either with a time after it; None when empty or unreadable."""
+    text = (value or "").strip().split(" ")[0].split("T")[0]
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def end_dates(rows: Iterable[tuple[str, Mapping[str, str | None]]]) -> dict[str, dt.date]:
+    """Code → end of validity over (code, row columns) pairs: the first end-date column a row fills in."""
+    found: dict[str, dt.date] = {}
+    for code, row in rows:
+        upper = {k.upper(): v for k, v in row.items()}
+        ends = (parse_date(upper.get(c)) for c in END_DATE_COLUMNS)
+        end = next((e for e in ends if e is not None), None)
+        if end is not None:
+            found[code] = end
+    return found

@@ -7,6 +7,7 @@ never changes in ФНСИ, so a held version is never downloaded again: a second
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class StoreSource:
         self._conn = conn
         self._versions: dict[str, set[str]] = {}
         self._names: dict[tuple[str, str], dict[str, str | None]] = {}
+        self._ends: dict[tuple[str, str], dict[str, dt.date]] = {}
         self._empty: bool | None = None
 
     def versions(self, oid: str) -> set[str]:
@@ -41,6 +43,12 @@ class StoreSource:
         if key not in self._names:
             self._names[key] = store.names(self._conn, oid, version)
         return self._names[key]
+
+    def end_dates(self, oid: str, version: str) -> dict[str, dt.date]:
+        key = (oid, version)
+        if key not in self._ends:
+            self._ends[key] = store.end_dates(self._conn, oid, version)
+        return self._ends[key]
 
     def is_empty(self) -> bool:
         if self._empty is None:

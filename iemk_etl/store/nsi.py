@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from iemk_etl.nsi import model
 from iemk_etl.nsi.model import Column, Dictionary
 
 
@@ -60,6 +62,12 @@ def names(conn: psycopg.Connection, oid: str, version: str) -> dict[str, str | N
     """Code → display name of one version (НСИ control reads only these two columns)."""
     return dict(conn.execute("SELECT code, display_name FROM iemk.nsi_row WHERE oid = %s AND version = %s",
                              (oid, version)).fetchall())
+
+
+def end_dates(conn: psycopg.Connection, oid: str, version: str) -> dict[str, dt.date]:
+    """Code → end of validity of the rows of a held version whose dictionary gives one (``model.END_DATE_COLUMNS``)."""
+    rows = conn.execute("SELECT code, other FROM iemk.nsi_row WHERE oid = %s AND version = %s", (oid, version))
+    return model.end_dates((code, other or {}) for code, other in rows)
 
 
 def any_held(conn: psycopg.Connection) -> bool:
