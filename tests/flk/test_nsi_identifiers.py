@@ -33,6 +33,7 @@ def generated(kind: int, n: int = 0) -> bytes:
 def test_ogrn_control_digit():
     assert ogrn.complete("102773900000") == "1027739000002"        # 102773900000 mod 11 = 2
     assert ogrn.is_valid("1027700132195") and ogrn.is_valid("304500116000157")
+    assert ogrn.is_valid("1037739010891") and ogrn.is_valid("1117746358608")   # docs/nsi.md's references
     assert not ogrn.is_valid("1027700132194")
     assert not ogrn.is_valid("304500116000157", length=13)        # an ОГРНИП where an ОГРН is due
     assert not ogrn.is_valid("10277001321") and not ogrn.is_valid("102770013219x")
