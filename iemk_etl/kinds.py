@@ -22,8 +22,9 @@ class SemdKind:
     doc_type: int         # НСИ 1522: «Виды медицинской документации», the ClinicalDocument/code
     doc_type_name: str
     template_id: str
-    # НСИ 1.2.643.5.1.13.13.99.2.42 «Правила подписи ЭМД» decides; until it is loaded every kind we make
-    # carries the МО's signature too, which РЭМД accepts where it is optional (unverified per kind).
+    # НСИ 1.2.643.5.1.13.13.99.2.42 «Правила подписи ЭМД» decides; no public copy of it was found (docs/semd.md
+    # says where we looked), so every kind we make carries the МО's signature too, which РЭМД accepts where it is
+    # optional (unverified per kind).
     requires_org_signature: bool = True
 
 
