@@ -120,10 +120,7 @@ def parse_mo_list(text: str, origin: str) -> list[MoEntry]:
 def integrated_mo(conn: psycopg.Connection) -> list[MoEntry]:
     """The МО the integration section has ever been switched for (on now or off since): they keep their DAGs, whose
     check_integration task skips a run while the switch is off, so a switched-off МО's history stays visible."""
-    rows = conn.execute(
-        "SELECT m.oid, m.code, m.name FROM mis.mo m"
-        " WHERE EXISTS (SELECT 1 FROM iemk.mo_integration i WHERE i.mo_oid = m.oid) ORDER BY m.code").fetchall()
-    return [MoEntry(*r) for r in rows]
+    return [MoEntry(m.oid, m.code, m.name) for m in mis_mo.integrated(conn)]
 
 
 def remember_mo(path: Path, entry: MoEntry) -> None:

@@ -27,3 +27,11 @@ def listed(conn: psycopg.Connection, oid: str | None = None) -> list[Mo]:
     rows = conn.execute("SELECT oid, code, name FROM mis.mo WHERE %s::text IS NULL OR oid = %s ORDER BY code",
                         (oid, oid)).fetchall()
     return [Mo(*r) for r in rows]
+
+
+def integrated(conn: psycopg.Connection) -> list[Mo]:
+    """The МО the integration section has ever been switched for (iemk.mo_integration), by code."""
+    rows = conn.execute(
+        "SELECT m.oid, m.code, m.name FROM mis.mo m"
+        " WHERE EXISTS (SELECT 1 FROM iemk.mo_integration i WHERE i.mo_oid = m.oid) ORDER BY m.code").fetchall()
+    return [Mo(*r) for r in rows]
