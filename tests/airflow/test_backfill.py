@@ -29,6 +29,7 @@ END = dt.date(2026, 10, 16)                     # seeded days: 10-11 … 10-15
 FIRST, LAST = dt.date(2026, 10, 12), dt.date(2026, 10, 14)
 GKB = demo_data.DEMO_MO[0][0]
 BIN = Path(sys.executable).parent
+CHUNK = 6
 
 
 def _fresh(pg_template: str, name: str, template: str | None) -> str:
@@ -77,7 +78,9 @@ def stack(pg_template, dev_keys, flk_packs, tmp_root):
                "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
                "IEMK_SOURCE_DSN": dsn, "IEMK_URL": emulator.url, "IEMK_CALLBACK_URL": callback.url,
                "IEMK_SIGN_CERT": str(dev_keys[0]), "IEMK_SIGN_KEY": str(dev_keys[1]),
-               "IEMK_MO_CONFIG": str(mo_config), "IEMK_REPLY_POKE_SECONDS": "2"}
+               "IEMK_MO_CONFIG": str(mo_config), "IEMK_REPLY_POKE_SECONDS": "2",
+               # Chunks of a few documents, so each day's mapped validate/feed/send have several to run at once.
+               "IEMK_CHUNK_DOCUMENTS": str(CHUNK)}
         with log.open("wb") as out:
             proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
@@ -131,14 +134,28 @@ def test_backfill_exports_exactly_the_days_asked(stack):
     assert not ({"Подписан", "Передан в ИЭМК"} & statuses), statuses
     assert emulator.stats()["received"] > 0
     _pool_and_deferral(meta)
+    _chunks_ran_at_once(meta)
+
+
+def _chunks_ran_at_once(meta: str) -> None:
+    """The mapped tasks were given several chunks a day, and on the LocalExecutor with parallelism 2 two chunks of
+    one run's mapped task ran at the same time (their [start, end] intervals overlap). One run at a time
+    (max_active_runs=1), so the two slots can only have gone to one run's tasks."""
+    with psycopg.connect(meta) as c:
+        mapped = c.execute("SELECT run_id, task_id, count(*) FROM task_instance WHERE map_index >= 0"
+                           " AND run_id LIKE 'backfill%%' GROUP BY run_id, task_id").fetchall()
+        overlapping = c.execute(
+            "SELECT a.run_id, a.task_id, a.map_index, b.map_index FROM task_instance a JOIN task_instance b"
+            " ON a.dag_id = b.dag_id AND a.run_id = b.run_id AND a.task_id = b.task_id AND a.map_index < b.map_index"
+            " WHERE a.map_index >= 0 AND a.run_id LIKE 'backfill%%' AND a.state = 'success' AND b.state = 'success'"
+            " AND a.start_date < b.end_date AND b.start_date < a.end_date").fetchall()
+    assert {task for _, task, _ in mapped} == {"validate", "feed_patients", "send"}, mapped
+    assert any(n >= 2 for _, task, n in mapped if task == "validate"), mapped
+    assert overlapping, f"no two chunks of a mapped task ran at once: {mapped}"
 
 
 def _pool_and_deferral(meta: str) -> None:
-    """The tasks calling ИЭМК ran in the pool iemk_api; each run's reply wait ended in the triggerer's event.
-
-    (Two chunks of one mapped task overlapping on the LocalExecutor is not asserted here: with chunks small enough
-    to give several per day, each task instance costs ≈5 s on this shared 2-core machine and the backfill outgrew
-    the test's budget.)"""
+    """The tasks calling ИЭМК ran in the pool iemk_api; each run's reply wait ended in the triggerer's event."""
     with psycopg.connect(meta) as c:
         pools = {r for r in c.execute("SELECT DISTINCT task_id, pool FROM task_instance WHERE task_id IN"
                                       " ('feed_patients', 'send', 'recover_lost_answers')")}
