@@ -144,7 +144,10 @@ class Settings:
     export_deadline: str | None = None
     # IEMK_MO_SOURCES: where the МО that get DAGs are listed, tried in this order; the first that answers wins.
     mo_sources: tuple[str, ...] = ("variable", "file")
-    # IEMK_FLK_PROCESSES: worker processes validate's ФЛК of a large batch uses (1: in the task's own process)
+    # IEMK_FLK_PROCESSES: worker processes validate's ФЛК of a large batch uses (1: in the task's own process).
+    # 1 by default: on an executor the parallelism is the mapped chunks across worker slots, and a pool in each
+    # task process would oversubscribe the cores and compile every pack again per chunk. The in-process runner of
+    # `iemk-etl export` (one process for all tasks) sets it to the cores and keeps its pool for the whole export.
     flk_processes: int = 1
     # The export DAG's chunks (issue 14.1): at most this many documents and this many bytes of СЭМД each (a single
     # larger document makes a chunk of its own).
@@ -531,7 +534,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                                     "например 07:30, 8h или 90m", None),
         mo_sources=env.checked("IEMK_MO_SOURCES", _mo_sources,
                                f"ожидается список через запятую из: {', '.join(MO_SOURCES)}", ("variable", "file")),
-        flk_processes=env.integer("IEMK_FLK_PROCESSES", os.cpu_count() or 1, minimum=1),
+        flk_processes=env.integer("IEMK_FLK_PROCESSES", 1, minimum=1),
         chunk_documents=env.integer("IEMK_CHUNK_DOCUMENTS", 200, minimum=1),
         chunk_bytes=env.integer("IEMK_CHUNK_BYTES", 64 * 1024 * 1024, minimum=1),
         api_pool_slots=env.integer("IEMK_API_POOL_SLOTS", 4, minimum=1),

@@ -11,10 +11,16 @@ result. Then a new pool takes the rest of the batch.
 
 Processes are started with ``spawn``: the task process may hold threads, a database connection and a Saxon
 runtime, none of which survive ``fork``.
+
+A pool lives for one ``run`` unless the process keeps its pools (``keep_pools``): the in-process runner of
+``iemk-etl export`` (every task of a DAG run in one process, one validate call per chunk) does, so each worker
+compiles each kind's Schematron once for the whole export rather than once a chunk. A task process on a real
+executor does not: it is one chunk, and a pool must not outlive it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +48,45 @@ def _pool(processes: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
+_kept: dict[int, ProcessPoolExecutor] = {}     # by number of processes, while keep_pools is on
+_keeping = False
+
+
+def keep_pools(keep: bool = True) -> None:
+    """Keep each pool (and its workers' compiled packs) for the next ``run`` in this process, until
+    ``shutdown_kept`` or the process's exit; ``keep_pools(False)`` shuts the kept ones down."""
+    global _keeping
+    _keeping = keep
+    if not keep:
+        shutdown_kept()
+
+
+def shutdown_kept() -> None:
+    while _kept:
+        _kept.popitem()[1].shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_kept)
+
+
+def _take_pool(processes: int) -> ProcessPoolExecutor:
+    if not _keeping:
+        return _pool(processes)
+    if processes not in _kept:
+        _kept[processes] = _pool(processes)
+    return _kept[processes]
+
+
+def _release_pool(pool: ProcessPoolExecutor, processes: int, *, finished: bool) -> None:
+    """A kept pool stays when its batch finished; one left with work in flight (the caller stopped reading, an
+    error) is shut down and forgotten, as is every pool that is not kept."""
+    if finished and _keeping and _kept.get(processes) is pool:
+        return
+    if _kept.get(processes) is pool:
+        del _kept[processes]
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run(fn: Callable[[A], R], jobs: Iterable[tuple[K, A]], processes: int,
         window: int | None = None) -> Iterator[tuple[K, R | BaseException]]:
     """(key, fn(arg) or the exception it raised) for every (key, arg) job, in the order they finish.
@@ -50,7 +95,8 @@ def run(fn: Callable[[A], R], jobs: Iterable[tuple[K, A]], processes: int,
     window = window or 4 * processes
     queue = iter(jobs)
     pending: dict[Future, tuple[K, A]] = {}
-    pool = _pool(processes)
+    pool = _take_pool(processes)
+    finished = False
     try:
         while True:
             for job in queue:
@@ -58,6 +104,7 @@ def run(fn: Callable[[A], R], jobs: Iterable[tuple[K, A]], processes: int,
                 if len(pending) >= window:
                     break
             if not pending:
+                finished = True
                 return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             suspects: list[tuple[K, A]] = []
@@ -71,13 +118,13 @@ def run(fn: Callable[[A], R], jobs: Iterable[tuple[K, A]], processes: int,
                 # Every job still in flight went down with the pool; which one killed it is not known yet.
                 suspects += pending.values()
                 pending.clear()
-                pool.shutdown(wait=True, cancel_futures=True)
+                _release_pool(pool, processes, finished=False)
                 log.error("ФЛК worker process died; %d documents in flight are checked again one by one",
                           len(suspects))
                 yield from _one_by_one(fn, suspects)
-                pool = _pool(processes)
+                pool = _take_pool(processes)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        _release_pool(pool, processes, finished=finished)
 
 
 def _outcome(future: Future) -> object:

@@ -174,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", default="", help="with --sign-and-send: НСИ 1520 codes, comma-separated")
     args = p.parse_args(argv)
     from iemk_etl import settings as settings_mod
+    from iemk_etl.flk import parallel
 
+    # Every task of the run in this one process, one at a time: ФЛК gets the cores through worker processes kept
+    # for the whole export (each compiles a kind's pack once), unless IEMK_FLK_PROCESSES says otherwise.
+    os.environ.setdefault("IEMK_FLK_PROCESSES", str(os.cpu_count() or 1))
+    parallel.keep_pools()
     settings = settings_mod.load()
     home, lock = claim_home(_runs_dir(settings.home))
     configure(home, settings)
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results = export_period(args.mo, args.start, args.end)
     finally:
+        parallel.keep_pools(False)
         release_home(home, lock, keep=args.keep_airflow_home)
     failed = [r for r in results if r.state != "success"]
     print(f"{len(results) - len(failed)} of {len(results)} runs succeeded")

@@ -35,3 +35,27 @@ def test_a_worker_killed_on_one_document_names_that_document_and_the_batch_goes_
 @pytest.mark.parametrize("processes", [1, 2])
 def test_an_empty_batch_is_nothing(processes):
     assert list(parallel.run(square_or_die, [], processes=processes)) == []
+
+
+def pid_of_worker(_n: int) -> int:
+    return os.getpid()
+
+
+def test_kept_pools_serve_the_next_batch_with_the_same_workers_and_a_crash_replaces_them():
+    """keep_pools (the in-process runner): the second batch runs in the first one's worker processes (their
+    compiled packs with them); without it every batch starts new processes; a crash drops the kept pool."""
+    fresh = [{pid for _, pid in parallel.run(pid_of_worker, ((n, n) for n in range(8)), processes=2)}
+             for _ in range(2)]
+    assert fresh[0].isdisjoint(fresh[1]) and os.getpid() not in fresh[0]
+    parallel.keep_pools()
+    try:
+        kept = [{pid for _, pid in parallel.run(pid_of_worker, ((n, n) for n in range(8)), processes=2)}
+                for _ in range(2)]
+        assert kept[1] <= kept[0], kept
+        crashed = dict(parallel.run(square_or_die, [("d7", 7), ("d2", 2)], processes=2))
+        assert isinstance(crashed["d7"], parallel.WorkerCrashedError) and crashed["d2"] == 4
+        after = {pid for _, pid in parallel.run(pid_of_worker, ((n, n) for n in range(8)), processes=2)}
+        assert after.isdisjoint(kept[0]), "the broken pool was kept"
+    finally:
+        parallel.keep_pools(False)
+    assert not parallel._kept
