@@ -80,6 +80,12 @@ def test_signatures_cross_backends(gost_backend):
     assert gost_backend.verify_digest(key.public_key(), digest, python.sign_digest(key, digest))
 
 
+def test_backends_agree_on_the_public_key(gost_backend):
+    key = asn1.generate_private_key()
+    assert gost_backend.public_key(key) == key.public_key()
+    assert gost_backend.public_key(EXAMPLE_KEY).raw_le() == EXAMPLE_PUBLIC
+
+
 def test_pkcs8_round_trip():
     key = asn1.generate_private_key("1.2.643.2.2.35.2")
     assert asn1.read_private_key(asn1.private_key_der(key)) == key
