@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_process import emulator_process  # noqa: E402
 
 END = dt.date(2026, 11, 2)
-DOCUMENTS_PER_PATIENT_DAY = 5.0     # what the demo generator makes, about (for --documents)
+CLIENT_ENTITY_ID = "17c74e63-dc38-438d-a27a-a1aa063ee7b8"  # the demo's test system; the emulator accepts any
+DOCUMENTS_PER_PATIENT = 1.95    # what the demo generator makes of a patient, about (for --documents)
 
 
 def _profiled(enabled: bool, label: str, fn):  # type: ignore[no-untyped-def]
@@ -77,9 +78,9 @@ def _cades_ms(conn: psycopg.Connection, store: KeyStore, oid: str, code: str, sa
 
 def _sign_and_send(home: Path, dsn: str, code: str, first: dt.date, last: dt.date, logical: bool) -> float:
     with emulator_process(dsn, home) as url, CallbackServer(dsn) as callback:
-        env = {**os.environ, "IEMK_HOME": str(home), "IEMK_SOURCE_DSN": dsn, "IEMK_URL": url,
-               "IEMK_CALLBACK_URL": callback.url, "IEMK_REPLY_POKE_SECONDS": "1",
-               "IEMK_LOGICAL_CONTROL": "1" if logical else "0"}
+        env = {"IEMK_CLIENT_ENTITY_ID": CLIENT_ENTITY_ID, "IEMK_TASK_RETRY_SECONDS": "2", **os.environ,
+               "IEMK_HOME": str(home), "IEMK_SOURCE_DSN": dsn, "IEMK_URL": url, "IEMK_CALLBACK_URL": callback.url,
+               "IEMK_REPLY_POKE_SECONDS": "1", "IEMK_LOGICAL_CONTROL": "1" if logical else "0"}
         started = time.perf_counter()
         done = subprocess.run([str(Path(sys.executable).parent / "iemk-etl"), "sign-and-send", "--mo", code,
                                "--from", first.isoformat(), "--to", last.isoformat()], env=env,
@@ -87,7 +88,7 @@ def _sign_and_send(home: Path, dsn: str, code: str, first: dt.date, last: dt.dat
         elapsed = time.perf_counter() - started
     if done.returncode != 0:
         print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
-        raise SystemExit("sign-and-send failed")
+        raise RuntimeError("sign-and-send failed (its output above)")
     return elapsed
 
 
@@ -95,14 +96,13 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--patients", type=int, default=300)
     p.add_argument("--days", type=int, default=1)
-    p.add_argument("--documents", type=int, help="about this many documents a МО (sets --patients)")
+    p.add_argument("--documents", type=int, help="about this many documents a МО (sets --patients: both demo МО)")
     p.add_argument("--sample", type=int, default=60, help="documents for the per-backend CAdES timing")
     p.add_argument("--profile", action="store_true", help="cProfile forming and signing (to stderr)")
     p.add_argument("--no-send", action="store_true", help="skip the whole sign-and-send run")
     p.add_argument("--logical-control", action="store_true")
     args = p.parse_args()
-    patients = args.patients if args.documents is None else \
-        max(2, round(2 * args.documents / DOCUMENTS_PER_PATIENT_DAY / max(1, min(args.days, 2))))
+    patients = args.patients if args.documents is None else max(2, round(2 * args.documents / DOCUMENTS_PER_PATIENT))
     home = Path(tempfile.mkdtemp(prefix="iemk-bench-sign-"))
     dsn = embedded_pg.start(home)
     db.migrate(dsn)
@@ -142,7 +142,11 @@ def main() -> None:
                                          capture_output=True, text=True, check=False)
                 if enabled.returncode != 0:
                     raise SystemExit(enabled.stderr)
-                elapsed = _sign_and_send(home, dsn, code2, first, last, args.logical_control)
+                try:
+                    elapsed = _sign_and_send(home, dsn, code2, first, last, args.logical_control)
+                except RuntimeError as exc:
+                    print(exc, file=sys.stderr)
+                    elapsed = float("nan")
                 stored = conn.execute("SELECT count(*) FROM mis.semd_document WHERE mo_oid = %s AND "
                                       "status = 'Сохранен в ИЭМК'", (oid2,)).fetchone()[0]
                 row.update({"sign_and_send_documents": unsigned, "sign_and_send_stored": stored,
