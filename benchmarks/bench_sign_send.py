@@ -20,6 +20,7 @@ import io
 import json
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,8 @@ def _sign_and_send(home: Path, dsn: str, code: str, first: dt.date, last: dt.dat
                                "--from", first.isoformat(), "--to", last.isoformat()], env=env,
                               capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
+    # The run's own output (Airflow's task log lines with their times) stays beside the data, for a look.
+    (home / "sign-and-send.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode != 0:
         print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
         raise RuntimeError("sign-and-send failed (its output above)")
@@ -101,6 +104,7 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="cProfile forming and signing (to stderr)")
     p.add_argument("--no-send", action="store_true", help="skip the whole sign-and-send run")
     p.add_argument("--logical-control", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (data, the run's log)")
     args = p.parse_args()
     patients = args.patients if args.documents is None else max(2, round(2 * args.documents / DOCUMENTS_PER_PATIENT))
     home = Path(tempfile.mkdtemp(prefix="iemk-bench-sign-"))
@@ -154,6 +158,10 @@ def main() -> None:
                             "sign_and_send_per_s": round(unsigned / elapsed, 1)})
     finally:
         embedded_pg.stop(home)
+        if args.keep:
+            print(f"kept: {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
     print("| stage | documents | s | documents/s |\n|---|---|---|---|")
     print(f"| forming | {row['documents']} | {row['forming_s']} | {row['forming_per_s']} |")
     print(f"| signing (sign_period, {row['backend']}) | {row['signed']} | {row['signing_s']} | "
