@@ -17,8 +17,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import psycopg
@@ -52,13 +54,37 @@ def form_period(conn: psycopg.Connection, mo_oid: str, start: dt.datetime, end: 
                 kinds: set[int] | None = None, *, mis_number: str = DEFAULT_MIS_NUMBER) -> FormReport:
     report = FormReport()
     source = Source(conn, mo_oid, mis_number)
-    for sourced in source.cases(start, end, kinds):
-        with conn.transaction():
-            _form_one(conn, mo_oid, sourced, report)
+    cases = iter(source.cases(start, end, kinds))
+    while _form_batch(conn, mo_oid, cases, report):
+        pass
     log.info("МО %s: formed %d documents (%d of them new versions), re-formed %d unsigned, %d already formed, "
              "%d could not be formed", mo_oid, report.total, len(report.new_versions), report.refreshed,
              report.skipped, len(report.errors))
     return report
+
+
+# Records formed in one transaction, each in a savepoint of its own: a commit per document was a third of forming's
+# time (a WAL flush each). What a crash takes back is re-formed by the next run (forming is idempotent).
+BATCH_RECORDS = 50
+
+
+def _form_batch(conn: psycopg.Connection, mo_oid: str, cases: Iterator[SourcedCase], report: FormReport) -> bool:
+    """Form up to BATCH_RECORDS records and commit them; False when no record was left. A record that raises
+    leaves the ones before it committed, as a transaction each did."""
+    failure: BaseException | None = None
+    formed_any = False
+    with conn.transaction():
+        for sourced in itertools.islice(cases, BATCH_RECORDS):
+            formed_any = True
+            try:
+                with conn.transaction():
+                    _form_one(conn, mo_oid, sourced, report)
+            except BaseException as exc:        # re-raised once what is formed is committed
+                failure = exc
+                break
+    if failure is not None:
+        raise failure
+    return formed_any
 
 
 def record_hash(case: Case) -> str:

@@ -16,6 +16,7 @@ Identifiers follow the ЕГИСЗ OID rules: ``<МО OID>.100.<МИС>.<экзе
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from lxml import etree
@@ -100,6 +101,7 @@ def mo_of(unique_id: str, mis_number: str = DEFAULT_MIS_NUMBER) -> str:
 
 # --- the XML vocabulary -----------------------------------------------------------------------------
 
+@functools.cache     # a few hundred CDA names, asked for tens of thousands of times a period
 def qname(tag: str) -> str:
     prefix, _, local = tag.rpartition(":")
     return f"{{{RU_NS[prefix] if prefix else NS}}}{local}"

@@ -26,7 +26,7 @@ _SURNAME, _GIVEN, _COMMON_NAME = "2.5.4.4", "2.5.4.42", "2.5.4.3"
 def sign_bytes(data: bytes, signer: keys.AnySigner) -> bytes:
     if not isinstance(signer, keys.GostSigner):
         raise keys.KeyMaterialError("для подписи СЭМД нужен сертификат ГОСТ Р 34.10-2012")
-    return cms.sign_detached(data, signer.key, signer.certificate, signer.backend)
+    return cms.sign_detached_der(data, signer.key, signer.certificate_der, signer.backend)
 
 
 def sign_document(data: bytes, kind_code: int, author: keys.AnySigner,

@@ -8,7 +8,9 @@ One signer per container (РЭМД refuses more: MULTIPLE_SIGNERS), the signer c
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from asn1crypto import algos, cms, core, x509
 
@@ -74,22 +76,61 @@ def _streebog_algorithm() -> algos.DigestAlgorithm:
     return algos.DigestAlgorithm({"algorithm": asn1.STREEBOG_256})
 
 
+# Lengths of what changes from one document to the next: the UTCTime's value (YYMMDDHHMMSSZ), the Streebog-256
+# message digest, and the GOST R 34.10-2012 (256) signature s‖r.
+_TIME_LENGTH, _DIGEST_LENGTH, _SIGNATURE_LENGTH = 13, 32, 64
+
+
 def sign_detached(data: bytes, key: GostPrivateKey, certificate: x509.Certificate, backend: GostBackend, *,
                   signing_time: dt.datetime | None = None) -> bytes:
     """DER of ContentInfo(SignedData) without encapsulated content."""
-    when = (signing_time or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    return sign_detached_der(data, key, certificate.dump(), backend, signing_time=signing_time)
+
+
+def sign_detached_der(data: bytes, key: GostPrivateKey, certificate_der: bytes, backend: GostBackend, *,
+                      signing_time: dt.datetime | None = None) -> bytes:
+    """``sign_detached`` by the certificate's DER: the container's bytes are the signer's template (built once per
+    certificate, ``_template``) with this document's signing time, digest and signature put in their places."""
+    when = _signing_time(signing_time)
+    template = _template(certificate_der, backend)
+    time_value = core.UTCTime(when).contents
+    if template is None or len(time_value) != _TIME_LENGTH:
+        return _build(data, key, x509.Certificate.load(certificate_der), backend, when)
+    attrs = _fill_attributes(template, time_value, backend.streebog256(data))
+    # The signature covers the attributes as a DER SET OF, not as the [0]-tagged field they are stored in.
+    signature = backend.sign_digest(key, backend.streebog256(attrs))
+    if len(signature) != _SIGNATURE_LENGTH:     # not from a GOST-256 key: no place for it in the template
+        return _assemble(cms.CMSAttributes.load(attrs), x509.Certificate.load(certificate_der), signature)
+    return _fill(template, attrs, signature)
+
+
+def _signing_time(signing_time: dt.datetime | None) -> dt.datetime:
+    return (signing_time or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+
+
+def _build(data: bytes, key: GostPrivateKey, certificate: x509.Certificate, backend: GostBackend,
+           when: dt.datetime) -> bytes:
+    """The container built field by field with asn1crypto: what the template is made from, and the reference the
+    tests compare it with."""
+    signed_attrs = _signed_attributes(certificate, backend, when, backend.streebog256(data))
+    return _assemble(signed_attrs, certificate, backend.sign_digest(key, backend.streebog256(signed_attrs.dump())))
+
+
+def _signed_attributes(certificate: x509.Certificate, backend: GostBackend, when: dt.datetime,
+                       digest: bytes) -> cms.CMSAttributes:
     ess = {"certs": [{"hash_algorithm": _streebog_algorithm(),
                       "cert_hash": backend.streebog256(certificate.dump()),
                       "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=certificate.issuer)],
                                         "serial_number": certificate.serial_number}}]}
-    signed_attrs = cms.CMSAttributes([
+    return cms.CMSAttributes([
         {"type": "content_type", "values": ["data"]},
         {"type": "signing_time", "values": [cms.Time(name="utc_time", value=when)]},
-        {"type": "message_digest", "values": [backend.streebog256(data)]},
+        {"type": "message_digest", "values": [digest]},
         {"type": "signing_certificate_v2", "values": [ess]},
     ])
-    # The signature covers the attributes as a DER SET OF, not as the [0]-tagged field they are stored in.
-    signature = backend.sign_digest(key, backend.streebog256(signed_attrs.dump()))
+
+
+def _assemble(signed_attrs: cms.CMSAttributes, certificate: x509.Certificate, signature: bytes) -> bytes:
     signer = cms.SignerInfo({
         "version": "v1",
         "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
@@ -107,6 +148,59 @@ def sign_detached(data: bytes, key: GostPrivateKey, certificate: x509.Certificat
         "signer_infos": [signer],
     })
     return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A signer's container cut around what changes per document: ``head`` ‖ [0] signed attributes ‖ ``middle`` ‖
+    signature ‖ ``tail``; inside the attributes (kept as their SET OF), the signing time's and the digest's offsets."""
+    attrs: bytes
+    time_at: int
+    digest_at: int
+    head: bytes
+    middle: bytes
+    tail: bytes
+
+
+@lru_cache(maxsize=64)
+def _template(certificate_der: bytes, backend: GostBackend) -> _Template | None:
+    """Made from two containers built by ``_build``'s parts with different placeholder values, and kept only if
+    putting the second's values into the first's template gives exactly the second (fixed lengths, the same
+    attribute order: DER sorts a SET OF by encoding). None: build each container field by field instead."""
+    certificate = x509.Certificate.load(certificate_der)
+    samples = [(dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC), secrets.token_bytes(_DIGEST_LENGTH),
+                secrets.token_bytes(_SIGNATURE_LENGTH)),
+               (dt.datetime(2039, 11, 12, 13, 14, 15, tzinfo=dt.UTC), secrets.token_bytes(_DIGEST_LENGTH),
+                secrets.token_bytes(_SIGNATURE_LENGTH))]
+    built = []
+    for when, digest, signature in samples:
+        attrs = _signed_attributes(certificate, backend, when, digest)
+        built.append((attrs.dump(), _assemble(attrs, certificate, signature)))
+    (attrs, full), (when, digest, signature) = built[0], samples[0]
+    time_value = core.UTCTime(when).contents
+    tagged = b"\xa0" + attrs[1:]
+    if any(whole.count(part) != 1 for whole, part in ((attrs, time_value), (attrs, digest), (full, tagged),
+                                                       (full, signature))):
+        return None
+    at, sig_at = full.index(tagged), full.index(signature)
+    template = _Template(attrs, attrs.index(time_value), attrs.index(digest), full[:at],
+                         full[at + len(tagged):sig_at], full[sig_at + _SIGNATURE_LENGTH:])
+    when, digest, signature = samples[1]
+    again = _fill(template, _fill_attributes(template, core.UTCTime(when).contents, digest), signature)
+    if sig_at < at + len(tagged) or again != built[1][1]:
+        return None
+    return template
+
+
+def _fill_attributes(template: _Template, time_value: bytes, digest: bytes) -> bytes:
+    attrs = bytearray(template.attrs)
+    attrs[template.time_at:template.time_at + _TIME_LENGTH] = time_value
+    attrs[template.digest_at:template.digest_at + _DIGEST_LENGTH] = digest
+    return bytes(attrs)
+
+
+def _fill(template: _Template, attrs: bytes, signature: bytes) -> bytes:
+    return b"".join((template.head, b"\xa0", attrs[1:], template.middle, signature, template.tail))
 
 
 def _attribute(signer: cms.SignerInfo, name: str) -> core.Asn1Value | None:

@@ -151,7 +151,7 @@ def _gost_signer(der: bytes, key_data: bytes, backend: GostBackend) -> GostSigne
         key = asn1.read_private_key(asn1.unpem(key_data, "PRIVATE KEY"))
     except (asn1.KeyFormatError, ValueError):
         raise KeyMaterialError("закрытый ключ не читается как ключ ГОСТ Р 34.10-2012 (PKCS#8)") from None
-    if key.public_key() != asn1.certificate_public_key(asn1_x509.Certificate.load(der)):
+    if backend.public_key(key) != asn1.certificate_public_key(asn1_x509.Certificate.load(der)):
         raise KeyMaterialError("закрытый ключ не соответствует сертификату ЭП")
     return GostSigner(key, der, backend)
 

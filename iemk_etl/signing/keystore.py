@@ -40,6 +40,7 @@ class KeyStore:
         self.root = settings.keys_dir
         self.lookup = lookup
         self._looked_up: dict[tuple[Role, str, str | None], keys.AnySigner | keys.KeyMaterialError | None] = {}
+        self._loaded: dict[tuple[Path, Path], tuple[tuple[int, ...], keys.AnySigner]] = {}
 
     def _injected(self, role: Role, mo_code: str, staff_local_id: str | None = None) -> keys.AnySigner | None:
         """The lookup's signer (None: use the files); its refusal is remembered and raised again, per signer."""
@@ -83,12 +84,29 @@ class KeyStore:
     def org_signer(self, mo_code: str) -> keys.AnySigner:
         if (injected := self._injected("org", mo_code)) is not None:
             return injected
-        return keys.load_signer(*self._pair(self.root / mo_code, "mo"), backend=self.backend)
+        return self._load(*self._pair(self.root / mo_code, "mo"))
 
     def staff_signer(self, mo_code: str, staff_local_id: str) -> keys.AnySigner:
         if (injected := self._injected("staff", mo_code, staff_local_id)) is not None:
             return injected
-        return keys.load_signer(*self._pair(self.root / mo_code / "staff", staff_local_id), backend=self.backend)
+        return self._load(*self._pair(self.root / mo_code / "staff", staff_local_id))
+
+    def _load(self, cert: Path, key: Path) -> keys.AnySigner:
+        """The signer of these files, read once while they stay as they are (a period's documents share a few
+        signers; reading one costs a key check in pure Python, ≈ 60 ms); the certificate's validity is checked on
+        every use, as when it was read each time. Failures are not kept: a fixed file works on the next document."""
+        try:
+            stats = [path.stat() for path in (cert, key)]
+        except OSError:
+            return keys.load_signer(cert, key, backend=self.backend)     # says which file is missing
+        stamp = tuple(n for st in stats for n in (st.st_mtime_ns, st.st_size))
+        held = self._loaded.get((cert, key))
+        if held is not None and held[0] == stamp:
+            keys.check_certificate(held[1].certificate_der)
+            return held[1]
+        signer = keys.load_signer(cert, key, backend=self.backend)
+        self._loaded[(cert, key)] = (stamp, signer)
+        return signer
 
     def request_certificate(self, mo_code: str) -> bytes | None:
         cert, _ = self._pair(self.root / mo_code, "request")

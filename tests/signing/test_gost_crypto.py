@@ -1,5 +1,6 @@
 """GOST R 34.11-2012 / 34.10-2012: known answers, both backends, and interop with OpenSSL."""
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 
@@ -79,6 +80,12 @@ def test_signatures_cross_backends(gost_backend):
     assert gost_backend.verify_digest(key.public_key(), digest, python.sign_digest(key, digest))
 
 
+def test_backends_agree_on_the_public_key(gost_backend):
+    key = asn1.generate_private_key()
+    assert gost_backend.public_key(key) == key.public_key()
+    assert gost_backend.public_key(EXAMPLE_KEY).raw_le() == EXAMPLE_PUBLIC
+
+
 def test_pkcs8_round_trip():
     key = asn1.generate_private_key("1.2.643.2.2.35.2")
     assert asn1.read_private_key(asn1.private_key_der(key)) == key
@@ -94,6 +101,34 @@ def test_detached_cms_round_trip_and_tampering(gost_backend):
     with pytest.raises(cms.CmsError) as err:
         cms.verify_detached(b"<ClinicalDocument>changed</ClinicalDocument>", signature, gost_backend)
     assert err.value.code == "DIGEST_MISMATCH"
+
+
+class _FixedSignature:
+    """A backend whose signature is a function of the digest: two containers over the same values compare as bytes."""
+
+    def __init__(self, inner):
+        self.inner, self.name = inner, "fixed"
+
+    def streebog256(self, data):
+        return self.inner.streebog256(data)
+
+    def sign_digest(self, key, digest):
+        return (digest * 2)[::-1]
+
+
+@pytest.mark.parametrize("when", [dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+                                  dt.datetime(2049, 12, 31, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=3))),
+                                  dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)])
+def test_templated_cms_is_byte_for_byte_the_field_by_field_one(gost_backend, when):
+    """The signer's template filled with a document's time, digest and signature gives exactly the container built
+    with asn1crypto field by field: same attributes, same order, same encoding."""
+    key = asn1.generate_private_key()
+    cert = certs.self_signed_certificate(key, gost_backend, common_name="Петрова Анна")
+    fixed = _FixedSignature(gost_backend)
+    for data in (b"<ClinicalDocument/>", "<ClinicalDocument>Эпикриз</ClinicalDocument>".encode() * 50):
+        templated = cms.sign_detached(data, key, cert, fixed, signing_time=when)
+        assert templated == cms._build(data, key, cert, fixed, when.replace(microsecond=0))
+    assert cms._template(cert.dump(), fixed) is not None      # the template was used, not the fallback
 
 
 # -- interop with the openssl command and its gost engine --------------------------------------------------
@@ -118,10 +153,14 @@ def test_our_certificate_and_key_are_readable_by_openssl(tmp_path, openssl_gost,
     assert _openssl(openssl_gost, "pkey", "-engine", "gost", "-in", tmp_path / "key.pem", "-noout").returncode == 0
 
 
-def test_our_cms_verifies_with_openssl(tmp_path, openssl_gost, gost_backend):
+@pytest.mark.parametrize("document", [1, 2], ids=["first", "second"])
+def test_our_cms_verifies_with_openssl(tmp_path, openssl_gost, gost_backend, document):
+    """The second document of a signer is signed from the signer's template: OpenSSL verifies both."""
     key, cert = _material(tmp_path, gost_backend)
-    (tmp_path / "doc.sig").write_bytes(cms.sign_detached((tmp_path / "doc.xml").read_bytes(), key, cert,
-                                                         gost_backend))
+    for n in range(document):
+        (tmp_path / "doc.xml").write_bytes(f"<ClinicalDocument>Эпикриз {n}</ClinicalDocument>".encode())
+        (tmp_path / "doc.sig").write_bytes(cms.sign_detached((tmp_path / "doc.xml").read_bytes(), key, cert,
+                                                             gost_backend))
     result = _openssl(openssl_gost, "cms", "-engine", "gost", "-verify", "-binary", "-inform", "DER",
                       "-in", tmp_path / "doc.sig", "-content", tmp_path / "doc.xml", "-CAfile", tmp_path / "cert.pem",
                       "-purpose", "any", "-out", "/dev/null")
