@@ -49,7 +49,10 @@ IEMK = [str(BIN / "python"), "-c", "import sys; from iemk_etl.cli import main; s
 from region_stack import Child, MemorySampler, free_port, say, tail, wait_for  # noqa: E402
 
 CLIENT_ENTITY_ID = "17c74e63-dc38-438d-a27a-a1aa063ee7b8"     # the demo's test system; the emulator accepts any
-DOCS_PER_PATIENT = 2.0      # measured: signed documents a generated patient has on one seeded day (estimate only)
+# The demo's mix of the six kinds needs several days (a stay's discharge documents come days after its start): the
+# seed spans SEED_DAYS days, and a night's clone moves every signing time into yesterday, keeping the time of day.
+SEED_DAYS = 3
+DOCS_PER_PATIENT = 2.9      # measured: signed documents a generated patient has over the seeded days (estimate only)
 SEED = 14
 MB = 1_000_000
 EXPORT_LIKE = r"iemk\_export\_\_%"
@@ -68,7 +71,7 @@ class Spec:
     @property
     def key(self) -> str:
         big = f"_big{self.big_count}x{str(self.big_mb).replace('.', 'p')}" if self.big_count else ""
-        return f"m{self.mo}x{self.per_mo}{big}"
+        return f"m{self.mo}x{self.per_mo}d{SEED_DAYS}{big}"
 
 
 # -- the cluster and the seed -------------------------------------------------------------------------------
@@ -136,16 +139,17 @@ def _seed_new(admin: str, name: str, spec: Spec) -> dict[str, Any]:
     end = dt.datetime.now(demo_data.MSK).date()
     mo = demo_data.region_mo(spec.mo)
     patients = max(spec.mo, math.ceil(spec.mo * spec.per_mo / DOCS_PER_PATIENT)) if spec.per_mo else spec.mo * 2
-    say(f"seeding {name}: {spec.mo} МО, {patients} patients, one day ({end - dt.timedelta(days=1)})")
+    say(f"seeding {name}: {spec.mo} МО, {patients} patients, {SEED_DAYS} days up to {end - dt.timedelta(days=1)}")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        result = demo_data.seed(conn, patients=patients, days=1, seed=SEED, end=end, fail_share=0.0,
+        result = demo_data.seed(conn, patients=patients, days=SEED_DAYS, seed=SEED, end=end, fail_share=0.0,
                                 unsigned_share=0.0, store=KeyStore(settings), tz=zone, mo=mo)
         for oid, *_ in mo:
             integration.set_enabled(conn, oid, True)
         big = _seed_big(conn, settings, mo[0][0], end - dt.timedelta(days=1), spec) if spec.big_count else []
         documents = conn.execute("SELECT count(*), coalesce(sum(length(cda)), 0) FROM mis.semd_document"
                                  " WHERE signed_at IS NOT NULL").fetchone()
-    meta = {"spec": dataclasses.asdict(spec), "day": str(end - dt.timedelta(days=1)), "documents": documents[0],
+    meta = {"spec": dataclasses.asdict(spec), "first": str(end - dt.timedelta(days=SEED_DAYS)),
+            "day": str(end - dt.timedelta(days=1)), "documents": documents[0],
             "bytes": documents[1], "by_kind": result.by_kind, "big": big,
             "seconds": round(time.monotonic() - started, 1)}
     with psycopg.connect(admin, autocommit=True) as c:
@@ -205,7 +209,7 @@ def _seed_big(conn: psycopg.Connection, settings: Any, mo_oid: str, day: dt.date
 
 
 def _prevalidate(admin: str, name: str, meta: dict[str, Any]) -> None:
-    """The core's extract + validate over the seeded day, in a copy: the ledger rows are then ``valid``."""
+    """The core's extract + validate over the seeded days, in a copy: the ledger rows are then ``valid``."""
     from iemk_etl import periods
     from iemk_etl import settings as settings_mod
     from iemk_etl.pipeline import extract, validate
@@ -214,9 +218,9 @@ def _prevalidate(admin: str, name: str, meta: dict[str, Any]) -> None:
     started = time.monotonic()
     dsn = recreate(admin, f"{name}_valid_partial", name)
     settings = settings_mod.load()
-    day = dt.date.fromisoformat(meta["day"])
-    start, end = periods.day_start(day, settings.timezone), periods.day_start(day + dt.timedelta(days=1),
-                                                                                settings.timezone)
+    first, day = dt.date.fromisoformat(meta["first"]), dt.date.fromisoformat(meta["day"])
+    start, end = periods.day_start(first, settings.timezone), periods.day_start(day + dt.timedelta(days=1),
+                                                                                  settings.timezone)
     states: dict[str, int] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         for mo in integration.integrated_mo(conn):
@@ -256,7 +260,7 @@ class Night:
         say(f"night {template}: work folder {work}")
         dsn = recreate(admin, run_db, template)
         meta_dsn = recreate(admin, meta_db)
-        shift = _move_to_yesterday(dsn, dt.date.fromisoformat(meta["day"]))
+        night = _move_to_yesterday(dsn)
         sampler = MemorySampler(self._roots).start()
         try:
             result = self._night(dsn, meta_dsn, work, sampler)
@@ -268,7 +272,7 @@ class Night:
                 drop(admin, run_db)
                 drop(admin, meta_db)
         result.update(documents_seeded=meta["documents"], seeded_mb=round(meta["bytes"] / MB, 1),
-                      days_moved=shift, logs=str(self.logs), memory=_memory(sampler))
+                      night=night, logs=str(self.logs), memory=_memory(sampler))
         return result
 
     def _roots(self) -> list[int]:
@@ -388,18 +392,21 @@ class Night:
         self.children.append(Child(name, argv, env, self.logs / f"{name}.log").start(cwd))
 
 
-def _move_to_yesterday(dsn: str, day: dt.date) -> int:
-    """The scheduled night is yesterday's: the seeded day's signing times (МИС, outbox, ledger) move there."""
-    from iemk_etl.devtools.demo_data import MSK
+def _move_to_yesterday(dsn: str) -> str:
+    """The scheduled night is yesterday's: every signing time (МИС, outbox, ledger) moves to yesterday, same time
+    of day, in the exporter's zone."""
+    from iemk_etl import periods
+    from iemk_etl import settings as settings_mod
 
-    days = (dt.datetime.now(MSK).date() - dt.timedelta(days=1) - day).days
-    if days:
-        with psycopg.connect(dsn, autocommit=True) as c, c.transaction():
-            shift = dt.timedelta(days=days)
-            c.execute("UPDATE mis.semd_document SET signed_at = signed_at + %s WHERE signed_at IS NOT NULL", (shift,))
-            c.execute("UPDATE iemk.outbox SET event_at = event_at + %s", (shift,))
-            c.execute("UPDATE iemk.ledger SET signed_at = signed_at + %s", (shift,))
-    return days
+    zone = settings_mod.load().timezone
+    yesterday = dt.datetime.now(periods.zone(zone)).date() - dt.timedelta(days=1)
+    moved = "((%s::date + ({c} AT TIME ZONE %s)::time) AT TIME ZONE %s)"
+    with psycopg.connect(dsn, autocommit=True) as c, c.transaction():
+        for table, column in (("mis.semd_document", "signed_at"), ("iemk.outbox", "event_at"),
+                              ("iemk.ledger", "signed_at")):
+            c.execute(f"UPDATE {table} SET {column} = {moved.format(c=column)} WHERE {column} IS NOT NULL",
+                      (yesterday, zone, zone))
+    return str(yesterday)
 
 
 def _columns(c: psycopg.Connection, table: str) -> set[str]:
