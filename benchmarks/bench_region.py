@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -262,8 +263,10 @@ class Night:
         meta_dsn = recreate(admin, meta_db)
         night = _move_to_yesterday(dsn)
         sampler = MemorySampler(self._roots).start()
+        ok = False
         try:
             result = self._night(dsn, meta_dsn, work, sampler)
+            ok = True
         finally:
             sampler.stop()
             for child in reversed(self.children):
@@ -271,8 +274,12 @@ class Night:
             if not self.keep:
                 drop(admin, run_db)
                 drop(admin, meta_db)
+            if ok and not self.keep:        # a failed night keeps its logs (the error names the folder)
+                shutil.rmtree(work, ignore_errors=True)
+            elif not ok:
+                say(f"logs kept in {self.logs}")
         result.update(documents_seeded=meta["documents"], seeded_mb=round(meta["bytes"] / MB, 1),
-                      night=night, logs=str(self.logs), memory=_memory(sampler))
+                      night=night, logs=str(self.logs) if self.keep else None, memory=_memory(sampler))
         return result
 
     def _roots(self) -> list[int]:
@@ -467,7 +474,7 @@ def _memory(sampler: MemorySampler) -> dict[str, Any]:
             "overall_peak_rss_mb": round(sampler.peak["rss"]), "overall_peak_pss_mb": round(sampler.peak["pss"])}
 
 
-def parse_cost(mo_config: Path, mo_count: int, repeat: int) -> float | None:
+def parse_cost(mo_count: int, repeat: int) -> float | None:
     """Median seconds a task process spends parsing the DAG file for one task (bench_dag_parse's "one task")."""
     import bench_dag_parse
 
@@ -543,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     # still put both cores to work through the mapped validate tasks.
     p.add_argument("--flk-processes", type=int, default=1, help="IEMK_FLK_PROCESSES of the task processes")
     p.add_argument("--parse-samples", type=int, default=3, help="fresh processes timing one task's DAG parse")
-    p.add_argument("--keep", action="store_true", help="keep the run's databases (run_<key>, airflow_<key>)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the run's databases (run_<key>, airflow_<key>) and its work folder (logs)")
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("seed", "night"):
         s = sub.add_parser(name)
@@ -566,6 +574,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("set IEMK_SEMD_PACKS (the packs the exporter's ФЛК checks against), e.g. /work/shared/semd-packs")
     os.environ["IEMK_HOME"] = str(args.cache / "home")
     args.cache.mkdir(parents=True, exist_ok=True)
+    try:
+        return _command(args)
+    finally:
+        from iemk_etl.store import embedded_pg
+
+        embedded_pg.stop(args.cache / "home")      # the data stay in the cache; the server does not outlive us
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "seed":
         spec = Spec(args.mo, args.per_mo, args.big_count, args.big_mb)
         print(json.dumps(seed(args.cache, spec, prevalidate=args.prevalidated), ensure_ascii=False))
@@ -574,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = Spec(args.mo, args.per_mo, args.big_count, args.big_mb)
         label = spec.key + (" pre-validated" if args.prevalidated else "")
         result = _night(args, spec, args.prevalidated)
-        report(label, result, parse_cost(Path(result["logs"]), result["mo"], args.parse_samples))
+        report(label, result, parse_cost(result["mo"], args.parse_samples))
         summary([(label, result)])
         return 0
     nights = [(f"1 МО × {args.documents}, full ФЛК", Spec(1, args.documents), False),
@@ -588,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, spec, prevalidated in nights:
         say(f"--- {label}")
         result = _night(args, spec, prevalidated)
-        report(label, result, parse_cost(Path(result["logs"]), result["mo"], args.parse_samples))
+        report(label, result, parse_cost(result["mo"], args.parse_samples))
         rows.append((label, result))
     summary(rows)
     return 0
