@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,15 +104,26 @@ def db_meta(admin: str, name: str) -> dict[str, Any] | None:
 
 
 def recreate(admin: str, name: str, template: str | None = None) -> str:
+    drop(admin, name)
     with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        c.execute(create)
     return make_conninfo(admin, dbname=name)
 
 
 def drop(admin: str, name: str) -> None:
     with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def publish(admin: str, partial: str, name: str, meta: dict[str, Any]) -> None:
+    """The finished seed under its name, its description (the seed's facts) as the database's comment."""
+    drop(admin, name)
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(partial), sql.Identifier(name)))
+        c.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(json.dumps(meta))))
 
 
 def seed(cache: Path, spec: Spec, *, prevalidate: bool) -> dict[str, Any]:
@@ -153,10 +165,7 @@ def _seed_new(admin: str, name: str, spec: Spec) -> dict[str, Any]:
             "day": str(end - dt.timedelta(days=1)), "documents": documents[0],
             "bytes": documents[1], "by_kind": result.by_kind, "big": big,
             "seconds": round(time.monotonic() - started, 1)}
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'ALTER DATABASE "{name}_partial" RENAME TO "{name}"')
-        c.execute(f"COMMENT ON DATABASE \"{name}\" IS '{json.dumps(meta)}'")
+    publish(admin, f"{name}_partial", name, meta)
     say(f"seeded {name}: {documents[0]} signed documents, {documents[1] / MB:.1f} MB, in {meta['seconds']} s")
     return meta
 
@@ -230,9 +239,7 @@ def _prevalidate(admin: str, name: str, meta: dict[str, Any]) -> None:
         for state, count in conn.execute("SELECT state, count(*) FROM iemk.ledger GROUP BY state"):
             states[state] = count
     seconds = round(time.monotonic() - started, 1)
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'ALTER DATABASE "{name}_valid_partial" RENAME TO "{name}_valid"')
-        c.execute(f"COMMENT ON DATABASE \"{name}_valid\" IS '{json.dumps({**meta, 'prevalidated': states})}'")
+    publish(admin, f"{name}_valid_partial", f"{name}_valid", {**meta, "prevalidated": states})
     say(f"prevalidated {name}_valid in {seconds} s: ledger {states}")
 
 
@@ -322,6 +329,7 @@ class Night:
                 "IEMK_REPLY_POKE_SECONDS": "2",
                 "IEMK_MAX_MESSAGE_BYTES": str(limit),
                 "IEMK_FLK_PROCESSES": str(self.flk_processes),
+                "IEMK_LOGICAL_CONTROL": "1",        # the exporter's ФЛК in full, whatever the caller's environment
                 }
 
     def _night(self, dsn: str, meta_dsn: str, work: Path, sampler: MemorySampler) -> dict[str, Any]:
@@ -568,11 +576,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--sizes", default="2000,20000", help="the region night again with these totals (RSS)")
     s.add_argument("--big-count", type=int, default=8)
     s.add_argument("--big-mb", type=float, default=50)
+    s.add_argument("--seed-only", action="store_true", help="make the nights' templates (cached) and stop")
     args = p.parse_args(argv)
     packs = os.environ.get("IEMK_SEMD_PACKS")
     if not packs:
         p.error("set IEMK_SEMD_PACKS (the packs the exporter's ФЛК checks against), e.g. /work/shared/semd-packs")
     os.environ["IEMK_HOME"] = str(args.cache / "home")
+    os.environ["IEMK_LOGICAL_CONTROL"] = "1"       # the pre-validation is the full ФЛК too
     args.cache.mkdir(parents=True, exist_ok=True)
     try:
         return _command(args)
@@ -601,6 +611,11 @@ def _command(args: argparse.Namespace) -> int:
         if total != args.mo * args.per_mo:
             nights.append((f"{args.mo} МО, {total} documents", Spec(args.mo, max(1, total // args.mo)), False))
     nights.append((f"{args.big_count} × {args.big_mb} MB", Spec(1, 0, args.big_count, args.big_mb), False))
+    if args.seed_only:
+        for label, spec, prevalidated in nights:
+            say(f"--- seed for {label}")
+            seed(args.cache, spec, prevalidate=prevalidated)
+        return 0
     rows = []
     for label, spec, prevalidated in nights:
         say(f"--- {label}")
