@@ -32,6 +32,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -584,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["IEMK_HOME"] = str(args.cache / "home")
     os.environ["IEMK_LOGICAL_CONTROL"] = "1"       # the pre-validation is the full ФЛК too
     args.cache.mkdir(parents=True, exist_ok=True)
+    # SIGTERM as Ctrl-C: the finally blocks stop every child process group and the database server.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _command(args)
     finally:
@@ -616,14 +619,21 @@ def _command(args: argparse.Namespace) -> int:
             say(f"--- seed for {label}")
             seed(args.cache, spec, prevalidate=prevalidated)
         return 0
-    rows = []
+    rows, failed = [], []
     for label, spec, prevalidated in nights:
         say(f"--- {label}")
-        result = _night(args, spec, prevalidated)
+        try:
+            result = _night(args, spec, prevalidated)
+        except RuntimeError as exc:         # a night that times out or loses a component: the others still run
+            say(f"night {label!r} FAILED: {exc}")
+            failed.append(label)
+            continue
         report(label, result, parse_cost(result["mo"], args.parse_samples))
         rows.append((label, result))
     summary(rows)
-    return 0
+    if failed:
+        print(f"failed nights: {failed}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
