@@ -23,7 +23,7 @@ from iemk_etl.devtools import certs, clinical
 from iemk_etl.devtools.generate import MSK as MSK  # the demo's zone, for the tests
 from iemk_etl.devtools.generate import Generator, insurer_code, make_patient, staff_pool
 from iemk_etl.pipeline import forming
-from iemk_etl.protocol import xml
+from iemk_etl.protocol import ogrn, xml
 from iemk_etl.semd.model import (
     SERVICE_INSTRUMENTAL,
     SERVICE_LAB,
@@ -55,6 +55,25 @@ _CONTACTS = {
 }
 
 
+DemoMo = tuple[str, str, str, int]      # (oid, code, name, region code)
+
+
+def region_mo(count: int) -> tuple[DemoMo, ...]:
+    """``count`` МО for a region-sized seed: the two demo МО first, then generated ones (Moscow's OID branch,
+    codes ``mo0003`` …, fictional ОГРН with the right control digit), for benchmarks with hundreds of МО."""
+    extra = tuple((f"1.2.643.5.1.13.13.12.2.77.{9000 + n}", f"mo{n:04d}", f"ГБУЗ «Поликлиника № {n} ДЗМ»", 77)
+                  for n in range(len(DEMO_MO) + 1, count + 1))
+    return (DEMO_MO + extra)[:count]
+
+
+def _contacts(code: str, region: int) -> tuple[Address, str, str]:
+    if code in _CONTACTS:
+        return _CONTACTS[code]
+    number = int(code.removeprefix("mo"))
+    return (Address(f"г. Москва, ул. Примерная, д. {number}", str(region), "119049"), f"+7495{number:07d}",
+            ogrn.complete(f"1027739{number:05d}"))
+
+
 @dataclass(frozen=True)
 class SeedResult:
     mo: int
@@ -68,8 +87,11 @@ class SeedResult:
 
 def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: int = 42,
          end: dt.date | None = None, fail_share: float = 0.2, unsigned_share: float = 0.1,
-         store: KeyStore | None = None, tz: dt.tzinfo | str | None = None) -> SeedResult:
+         store: KeyStore | None = None, tz: dt.tzinfo | str | None = None,
+         mo: tuple[DemoMo, ...] = DEMO_MO) -> SeedResult:
     """Fill the МИС tables; re-running with the same arguments adds nothing new.
+
+    The patients are shared out over ``mo`` (default: the two demo МО; ``region_mo(n)`` for more).
 
     Signed documents carry real GOST signatures (author and МО) made with test certificates that are
     created in the key store for the demo МО and their staff. Days are local days of ``tz`` (default: the
@@ -85,15 +107,15 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
     totals = {"documents": 0, "signed": 0, "bad_format": 0, "bad_snils": 0, "patients": 0}
     by_kind: dict[int, int] = {}
     with conn.transaction():
-        for mo_index, (oid, code, name, region) in enumerate(DEMO_MO):
-            address, phone, ogrn = _CONTACTS[code]
-            mo = Organization(oid, name, address, phone, ogrn)
-            mis_seed.upsert_mo(conn, mo, code, region)
-            staff = staff_pool(rng, mo)
+        for mo_index, (oid, code, name, region) in enumerate(mo):
+            address, phone, mo_ogrn = _contacts(code, region)
+            org = Organization(oid, name, address, phone, mo_ogrn)
+            mis_seed.upsert_mo(conn, org, code, region)
+            staff = staff_pool(rng, org)
             staff_ids = _seed_staff(conn, oid, staff)
             certs.ensure_test_material(store, code, [(s.local_id, f"{s.family} {s.given}") for s in staff])
-            gen = Generator(mo=mo, rng=rng, staff=staff, id_prefix=f"{code}-{end:%y%m%d}-", tz=zone)
-            per_mo = patients // len(DEMO_MO) + (1 if mo_index < patients % len(DEMO_MO) else 0)
+            gen = Generator(mo=org, rng=rng, staff=staff, id_prefix=f"{code}-{end:%y%m%d}-", tz=zone)
+            per_mo = patients // len(mo) + (1 if mo_index < patients % len(mo) else 0)
             bad_snils_patients: set[int] = set()
             added = False       # forming runs only when this run added records: damaged demo documents stay so
             for n in range(per_mo):
@@ -127,7 +149,7 @@ def seed(conn: psycopg.Connection, *, patients: int = 40, days: int = 3, seed: i
                 totals["signed"] += signed
                 totals["bad_format"] += bad_format and signed
                 totals["bad_snils"] += doc.patient_id in bad_snils_patients and signed and not bad_format
-    return SeedResult(len(DEMO_MO), totals["patients"], totals["documents"], totals["signed"],
+    return SeedResult(len(mo), totals["patients"], totals["documents"], totals["signed"],
                       totals["bad_format"], totals["bad_snils"], by_kind)
 
 
