@@ -10,7 +10,11 @@ is named (``WorkerCrashedError``, an internal error: held, visible, not ended) a
 result. Then a new pool takes the rest of the batch.
 
 Processes are started with ``spawn``: the task process may hold threads, a database connection and a Saxon
-runtime, none of which survive ``fork``.
+runtime, none of which survive ``fork``. A spawned child normally runs the parent's main program again (as
+``__mp_main__``) before it takes work; in an Airflow task that program is the ``airflow`` console script, whose
+import in a child fails (the task supervisor makes the task's database connection string invalid on purpose), so
+every worker would die at start. Workers need only ``iemk_etl``, so each one is launched without the parent's main
+module (``_CleanMainSpawnContext``).
 
 A pool lives for one ``run`` unless the process keeps its pools (``keep_pools``): the in-process runner of
 ``iemk-etl export`` (every task of a DAG run in one process, one validate call per chunk) does, so each worker
@@ -22,10 +26,15 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
+import sys
+import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
 from iemk_etl import errors
@@ -44,8 +53,47 @@ class WorkerCrashedError(IemkError, RuntimeError):
     default_kind = errors.INTERNAL
 
 
+_main_swap = threading.Lock()
+
+
+@contextmanager
+def _without_main_module() -> Iterator[None]:
+    """While a child is launched, ``sys.modules["__main__"]`` is a bare stand-in (no ``__file__``, no
+    ``__spec__``), so ``multiprocessing.spawn.get_preparation_data`` gives the child neither a path nor a module
+    name to run as ``__mp_main__``. The real main module object is not touched (code running in other threads
+    keeps its globals); only the ``sys.modules`` entry is swapped, and put back as soon as the launch is done."""
+    with _main_swap:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is None:
+                del sys.modules["__main__"]
+            else:
+                sys.modules["__main__"] = main
+
+
+class _CleanMainProcess(SpawnProcess):
+    """A spawned process that does not import the parent's main program. Hooked at ``_Popen`` (where the
+    preparation data is taken), so it holds for every worker a pool starts in its life, on whatever thread:
+    ``ProcessPoolExecutor`` starts workers lazily on ``submit``, and a kept pool may start one in a later ``run``."""
+
+    @staticmethod
+    def _Popen(process_obj: BaseProcess):  # noqa: N802 - multiprocessing's name
+        with _without_main_module():
+            return SpawnProcess._Popen(process_obj)
+
+
+class _CleanMainSpawnContext(SpawnContext):
+    Process = _CleanMainProcess
+
+
+_context = _CleanMainSpawnContext()
+
+
 def _pool(processes: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(processes, mp_context=_context)
 
 
 _kept: dict[int, ProcessPoolExecutor] = {}     # by number of processes, while keep_pools is on

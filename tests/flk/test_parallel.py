@@ -1,6 +1,9 @@
 """ФЛК's worker pool: every job's own outcome, in real worker processes; a worker killed mid-job costs only its job."""
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -59,3 +62,52 @@ def test_kept_pools_serve_the_next_batch_with_the_same_workers_and_a_crash_repla
     finally:
         parallel.keep_pools(False)
     assert not parallel._kept
+
+
+# The main program of an Airflow task process is the ``airflow`` console script. A spawned child would import it
+# again (as ``__mp_main__``), which imports Airflow, which fails in a task process (the supervisor sets the
+# database connection string to an invalid value on purpose): every worker dies at start. This main program fails
+# the same way when imported under any name but ``__main__``.
+_MAIN_PROGRAM = '''
+import json
+import sys
+
+if __name__ != "__main__":
+    raise RuntimeError(f"the main program was imported again, as {__name__}")
+
+from iemk_etl.flk import parallel
+
+import jobs
+
+
+def batch(numbers):
+    return {key: (value if isinstance(value, int) else repr(value))
+            for key, value in parallel.run(jobs.square, ((f"d{n}", n) for n in numbers), processes=2)}
+
+
+main = sys.modules["__main__"]
+fresh = batch(range(4))
+parallel.keep_pools()
+# One job starts only one of the kept pool's workers; the second starts in the next run.
+kept = [batch([9]), batch(range(6))]
+parallel.keep_pools(False)
+print(json.dumps({
+    "fresh": fresh, "kept": kept,
+    "main_restored": sys.modules["__main__"] is main and main.__file__ == __file__ and main.__spec__ is __spec__,
+}))
+'''
+
+
+@pytest.mark.parametrize("started_as", ["script", "module"])
+def test_workers_do_not_run_the_parents_main_program(tmp_path, started_as):
+    (tmp_path / "jobs.py").write_text("def square(n):\n    return n * n\n")
+    (tmp_path / "task_main.py").write_text(_MAIN_PROGRAM)
+    command = [sys.executable, "task_main.py"] if started_as == "script" else [sys.executable, "-m", "task_main"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report == {
+        "fresh": {f"d{n}": n * n for n in range(4)},
+        "kept": [{"d9": 81}, {f"d{n}": n * n for n in range(6)}],
+        "main_restored": True,
+    }, done.stderr
