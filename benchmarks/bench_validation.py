@@ -20,6 +20,7 @@ from pathlib import Path
 
 from iemk_etl import semd
 from iemk_etl import settings as settings_mod
+from iemk_etl.devtools.flk_corpus import full_flk
 from iemk_etl.devtools.generate import Generator
 from iemk_etl.flk import nsi_control, packs, parallel, schematron, validation
 
@@ -43,13 +44,6 @@ def _interleaved(fn: Callable[[bytes, str], object], docs: list[bytes], repeat: 
             for engine, samples in times.items():
                 samples.append(_seconds(lambda e=engine, d=data: fn(d, e)) * 1000)
     return {engine: statistics.median(samples) for engine, samples in times.items()}
-
-
-def full_flk(job: tuple[int, bytes, tuple[Path, ...]]) -> int:
-    """One document's whole ФЛК in a worker (НСИ control on an empty dictionary set: СНИЛС digits and the walk)."""
-    kind, data, sources = job
-    return len(validation.validate(kind, data, packs_dir=sources, require_packs=True, logical=True,
-                                   nsi=nsi_control.DictionarySet([])))
 
 
 def per_kind(packs_dir: Path, docs_per_kind: int, repeat: int) -> dict[int, list[bytes]]:

@@ -21,7 +21,7 @@ from lxml import etree
 
 from iemk_etl import semd
 from iemk_etl.devtools.generate import Generator
-from iemk_etl.flk import validation
+from iemk_etl.flk import nsi_control, validation
 
 KINDS = (41, 42, 43, 119, 174, 186)
 DAY = dt.date(2026, 11, 25)
@@ -50,6 +50,15 @@ def mutants(data: bytes, step: int = 1, offset: int = 0) -> Iterator[tuple[str, 
             root = etree.fromstring(data)
             change(list(root.iter(etree.Element))[i])
             yield f"{operation} element #{i}", etree.tostring(root)
+
+
+def full_flk(job: tuple[int, bytes, tuple[Path, ...]]) -> int:
+    """One document's whole ФЛК, as a worker of ``flk.parallel`` runs it for benchmarks/bench_validation.py (НСИ
+    control on an empty dictionary set: СНИЛС digits and the walk); the number of findings. Here rather than in the
+    benchmark script: the pool's workers do not run the main program, so they can take only an importable one."""
+    kind, data, sources = job
+    return len(validation.validate(kind, data, packs_dir=sources, require_packs=True, logical=True,
+                                   nsi=nsi_control.DictionarySet([])))
 
 
 def findings(kind: int, data: bytes, packs_dir: Path, engine: str) -> list[tuple[str, str, str, str, str]]:

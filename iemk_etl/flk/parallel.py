@@ -80,7 +80,7 @@ class _CleanMainProcess(SpawnProcess):
     ``ProcessPoolExecutor`` starts workers lazily on ``submit``, and a kept pool may start one in a later ``run``."""
 
     @staticmethod
-    def _Popen(process_obj: BaseProcess):  # noqa: N802 - multiprocessing's name
+    def _Popen(process_obj: BaseProcess) -> object:
         with _without_main_module():
             return SpawnProcess._Popen(process_obj)
 
@@ -139,7 +139,8 @@ def run(fn: Callable[[A], R], jobs: Iterable[tuple[K, A]], processes: int,
         window: int | None = None) -> Iterator[tuple[K, R | BaseException]]:
     """(key, fn(arg) or the exception it raised) for every (key, arg) job, in the order they finish.
 
-    ``fn`` must be a module-level function and its argument and result picklable."""
+    ``fn`` must be a module-level function of an importable module (not of the main program, which the workers
+    do not run) and its argument and result picklable."""
     window = window or 4 * processes
     queue = iter(jobs)
     pending: dict[Future, tuple[K, A]] = {}
