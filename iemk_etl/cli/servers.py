@@ -74,7 +74,9 @@ def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
             helper.wait(timeout=20)
         server.stop()
 
-    return _serve_until_signal(stop, server.url, f"ИЭМК emulator ({args.workers} process(es))")
+    # Resolved here, on the main thread before the first request: which backend verifies the requests' signatures.
+    gost = get_backend().name
+    return _serve_until_signal(stop, server.url, f"ИЭМК emulator ({args.workers} process(es), GOST backend {gost})")
 
 
 def _worker_args(args: argparse.Namespace) -> list[str]:

@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import logging
 import threading
+import time
 from functools import lru_cache
 
 from gostcrypto import gosthash, gostsignature
@@ -175,7 +176,16 @@ class OpenSslEngineBackend:
             self._lib.EVP_PKEY_free(pkey)
 
 
-@lru_cache(maxsize=4)
+# The backends resolved in this process: one instance each (the OpenSSL one holds the engine and a key cache), made
+# under a lock so concurrent first calls (request threads of a server) never race the engine's initialisation. A
+# fall-back to pure Python for "auto" is ≈ 100× slower a signature: it is logged as a warning with its reason, and
+# tried again after FALLBACK_RETRY_SECONDS rather than kept for the life of the process.
+_resolved: dict[str, GostBackend] = {}
+_fallback_at: dict[str, float] = {}
+_resolve_lock = threading.Lock()
+FALLBACK_RETRY_SECONDS = 60.0
+
+
 def get_backend(name: str | None = None) -> GostBackend:
     """The backend by name (``python``, ``openssl``) or, for ``auto`` (or None), the fastest one available.
 
@@ -183,17 +193,40 @@ def get_backend(name: str | None = None) -> GostBackend:
     signers it makes carry their backend. Callers without settings (digests, verification) get ``auto``: both
     backends give the same results, only their speed differs."""
     wanted = (name or "auto").lower()
+    if wanted not in ("python", "openssl", "auto"):
+        raise ValueError(f"IEMK_GOST_BACKEND={wanted!r}: use auto, openssl or python")
+    backend = _resolved.get(wanted)
+    if backend is not None:
+        return backend
+    with _resolve_lock:
+        if wanted in _resolved:
+            return _resolved[wanted]
+        if wanted == "auto" and time.monotonic() - _fallback_at.get(wanted, -FALLBACK_RETRY_SECONDS) \
+                < FALLBACK_RETRY_SECONDS:
+            return _python()
+        backend = _resolve(wanted)
+        if backend.name == "python" and wanted == "auto":
+            _fallback_at[wanted] = time.monotonic()
+        else:
+            _resolved[wanted] = backend
+        return backend
+
+
+def _resolve(wanted: str) -> GostBackend:
     if wanted == "python":
-        return PythonBackend()
-    if wanted in ("openssl", "auto"):
-        try:
-            return OpenSslEngineBackend()
-        except BackendUnavailableError as exc:
-            if wanted == "openssl":
-                raise
-            log.info("GOST backend: pure Python (%s)", exc)
-            return PythonBackend()
-    raise ValueError(f"IEMK_GOST_BACKEND={wanted!r}: use auto, openssl or python")
+        return _python()
+    try:
+        return OpenSslEngineBackend()
+    except BackendUnavailableError as exc:
+        if wanted == "openssl":
+            raise
+        log.warning("GOST backend: pure Python, ≈ 100× slower a signature (%s)", exc)
+        return _python()
+
+
+@lru_cache(maxsize=1)
+def _python() -> PythonBackend:
+    return PythonBackend()
 
 
 def available_backends() -> list[str]:
