@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import math
 import os
-import random
 import shutil
 import signal
 import statistics
@@ -171,24 +170,10 @@ def _seed_new(admin: str, name: str, spec: Spec) -> dict[str, Any]:
     return meta
 
 
-def _scanned_pdf(size: int) -> bytes:
-    """A PDF of about ``size`` bytes: one page, an incompressible image stream, like a scan (as the 30 MB test)."""
-    from iemk_etl.semd import pdf
-
-    scan = random.Random(42).randbytes(size)  # noqa: S311 - filler bytes
-    return pdf.assemble([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /XObject << /Im1 5 0 R >> >> >>",
-        b"<< /Length 33 >>\nstream\nq 595 0 0 842 0 0 cm /Im1 Do Q\nendstream",
-        b"<< /Type /XObject /Subtype /Image /Width 4096 /Height 4096 /ColorSpace /DeviceGray /BitsPerComponent 8"
-        b" /Filter /DCTDecode /Length " + str(len(scan)).encode() + b" >>\nstream\n" + scan + b"\nendstream"])
-
-
 def _seed_big(conn: psycopg.Connection, settings: Any, mo_oid: str, day: dt.date, spec: Spec) -> list[int]:
     """``big_count`` outpatient visits, each with a scanned report of the size that makes a ``big_mb`` MB СЭМД
     (base64 inflates by 4/3), formed and signed as the МИС does."""
+    from iemk_etl.devtools.generate import scanned_pdf
     from iemk_etl.pipeline import forming, sign
     from iemk_etl.protocol import snils
     from iemk_etl.signing.keystore import KeyStore
@@ -199,7 +184,7 @@ def _seed_big(conn: psycopg.Connection, settings: Any, mo_oid: str, day: dt.date
             "SELECT p.id, s.id, p.snils FROM mis.patient p JOIN mis.staff s ON s.mo_oid = p.mo_oid"
             " WHERE p.mo_oid = %s AND p.address IS NOT NULL ORDER BY p.id, s.id", (mo_oid,))
         if number and snils.is_valid(number))
-    scan = _scanned_pdf(int(spec.big_mb * MB * 3 / 4) - 60_000)
+    scan = scanned_pdf(int(spec.big_mb * MB * 3 / 4) - 60_000)
     for n in range(spec.big_count):
         at = dt.datetime.combine(day, dt.time(11, n), zone)
         visit = conn.execute(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import copy
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from iemk_etl import semd, settings
+from iemk_etl.devtools import flk_corpus
 from iemk_etl.devtools.generate import Generator
 from iemk_etl.flk import logical, validation
 
@@ -49,12 +49,7 @@ def mutants(data: bytes) -> Iterator[tuple[str, str, str, bytes]]:
     for i in range(1, count):
         root, node = fresh(i)
         where, region = re.sub(r"\[\d+\]", "", logical.path(node)), _region(node)
-        changes = [("drop", lambda n: n.getparent().remove(n)), ("duplicate", lambda n: n.addnext(copy.deepcopy(n)))]
-        changes += [(f"@{etree.QName(a).localname}", lambda n, a=a, v=v: n.set(a, v))
-                    for a, v in WRONG.items() if node.get(a) not in (None, v)]
-        if node.text and node.text.strip() and len(node) == 0:
-            changes.append(("empty text", lambda n: setattr(n, "text", "")))
-        for operation, change in changes:
+        for operation, change in flk_corpus.changes(node, WRONG):
             root, node = fresh(i)
             change(node)
             yield operation, region, where, etree.tostring(root)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lxml import etree
@@ -35,18 +35,26 @@ def generated(kind: int, docs: int, seed: int = 7) -> list[bytes]:
     return [semd.build(gen.case(kind, DAY, variant)) for variant in range(docs)]
 
 
+def changes(node: etree._Element, wrong: dict[str, str] | None = None,
+            ) -> list[tuple[str, Callable[[etree._Element], None]]]:
+    """The mutations tried on an element (applied to the same element of a fresh copy): dropped, duplicated, an
+    identifying attribute set to its ``wrong`` value (default WRONG), its text emptied."""
+    found: list[tuple[str, Callable[[etree._Element], None]]] = [
+        ("drop", lambda n: n.getparent().remove(n)), ("duplicate", lambda n: n.addnext(copy.deepcopy(n)))]
+    found += [(f"@{etree.QName(a).localname}", lambda n, a=a, v=v: n.set(a, v))
+              for a, v in (WRONG if wrong is None else wrong).items() if node.get(a) not in (None, v)]
+    if node.text and node.text.strip() and len(node) == 0:
+        found.append(("empty text", lambda n: setattr(n, "text", "")))
+    return found
+
+
 def mutants(data: bytes, step: int = 1, offset: int = 0) -> Iterator[tuple[str, bytes]]:
     """(what was changed, mutated document) for every ``step``-th element, the root left alone."""
     count = sum(1 for _ in etree.fromstring(data).iter(etree.Element))
     for i in range(1 + offset, count, step):
         root = etree.fromstring(data)
         node = list(root.iter(etree.Element))[i]
-        changes = [("drop", lambda n: n.getparent().remove(n)), ("duplicate", lambda n: n.addnext(copy.deepcopy(n)))]
-        changes += [(f"@{etree.QName(a).localname}", lambda n, a=a, v=v: n.set(a, v))
-                    for a, v in WRONG.items() if node.get(a) not in (None, v)]
-        if node.text and node.text.strip() and len(node) == 0:
-            changes.append(("empty text", lambda n: setattr(n, "text", "")))
-        for operation, change in changes:
+        for operation, change in changes(node):
             root = etree.fromstring(data)
             change(list(root.iter(etree.Element))[i])
             yield f"{operation} element #{i}", etree.tostring(root)

@@ -74,6 +74,20 @@ DEPARTMENTS = (
 )
 
 
+def scanned_pdf(size: int) -> bytes:
+    """A PDF of about ``size`` bytes: one page whose content is an incompressible image stream, like a scan (the
+    large-document tests and benchmarks)."""
+    scan = random.Random(42).randbytes(size)  # noqa: S311 - filler bytes
+    return pdf.assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /XObject << /Im1 5 0 R >> >> >>",
+        b"<< /Length 33 >>\nstream\nq 595 0 0 842 0 0 cm /Im1 Do Q\nendstream",
+        b"<< /Type /XObject /Subtype /Image /Width 4096 /Height 4096 /ColorSpace /DeviceGray /BitsPerComponent 8"
+        b" /Filter /DCTDecode /Length " + str(len(scan)).encode() + b" >>\nstream\n" + scan + b"\nendstream"])
+
+
 def make_snils(rng: random.Random) -> str:
     return snils.complete(f"{rng.randint(2_000_000, 999_999_999):09d}")
 

@@ -201,8 +201,8 @@ def get_backend(name: str | None = None) -> GostBackend:
     with _resolve_lock:
         if wanted in _resolved:
             return _resolved[wanted]
-        if wanted == "auto" and time.monotonic() - _fallback_at.get(wanted, -FALLBACK_RETRY_SECONDS) \
-                < FALLBACK_RETRY_SECONDS:
+        fell_back = _fallback_at.get(wanted)
+        if fell_back is not None and time.monotonic() - fell_back < FALLBACK_RETRY_SECONDS:
             return _python()
         backend = _resolve(wanted)
         if backend.name == "python" and wanted == "auto":

@@ -8,7 +8,6 @@ import base64
 import dataclasses
 import datetime as dt
 import http.client
-import random
 import resource
 import time
 from urllib.parse import urlsplit
@@ -18,12 +17,12 @@ import pytest
 
 from iemk_etl import errors, settings
 from iemk_etl.devtools import demo_data
+from iemk_etl.devtools.generate import scanned_pdf
 from iemk_etl.emulator.server import REPOSITORY_PATH, EmulatorServer
 from iemk_etl.emulator.service import EmulatorConfig
 from iemk_etl.pipeline import extract, forming, queries, replies, send, sign, validate
 from iemk_etl.protocol import soap, xml
 from iemk_etl.protocol.xds import query as xds_query
-from iemk_etl.semd import pdf
 from iemk_etl.semd.header import unique_id
 from iemk_etl.signing import backend, keys
 from iemk_etl.signing.keystore import KeyStore
@@ -39,21 +38,6 @@ DAY = END + dt.timedelta(days=3)
 GKB = demo_data.DEMO_MO[0][0]
 MSK = demo_data.MSK
 MB = 1_000_000
-
-
-def _scanned_pdf(size: int) -> bytes:
-    """A PDF of about ``size`` bytes: one page whose content is an incompressible image stream, like a scan."""
-    scan = random.Random(42).randbytes(size)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /XObject << /Im1 5 0 R >> >> >>",
-        b"<< /Length 33 >>\nstream\nq 595 0 0 842 0 0 cm /Im1 Do Q\nendstream",
-        b"<< /Type /XObject /Subtype /Image /Width 4096 /Height 4096 /ColorSpace /DeviceGray /BitsPerComponent 8"
-        b" /Filter /DCTDecode /Length " + str(len(scan)).encode() + b" >>\nstream\n" + scan + b"\nendstream",
-    ]
-    return pdf.assemble(objects)
 
 
 def _bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -81,7 +65,7 @@ def test_a_30_mb_semd_with_a_pdf_goes_through_the_whole_exchange(fresh_dsn, dev_
         integration.set_enabled(conn, GKB, True)
         visit = new_visit(conn, GKB, DAY, "SCAN-1")
         conn.execute("INSERT INTO mis.report_template (visit_id, name, file_name, content, to_iemk, signed_at)"
-                     " VALUES (%s, 'Протокол (скан)', 'scan.pdf', %s, true, now())", (visit, _scanned_pdf(22_300_000)))
+                     " VALUES (%s, 'Протокол (скан)', 'scan.pdf', %s, true, now())", (visit, scanned_pdf(22_300_000)))
 
         started = time.perf_counter()
         formed = forming.form_period(conn, GKB, *_bounds(DAY))
@@ -177,7 +161,7 @@ def test_the_client_never_sends_a_message_over_the_limit(fresh_dsn, dev_keys):
 @pytest.mark.parametrize("size", [8 * MB, 30 * MB])
 def test_the_safe_parser_reads_a_large_semd(size):
     """What the emulator failed with before («Text node too long» from ≈7.5 MB): the size of a scanned report."""
-    scan = _scanned_pdf(size * 3 // 4)
+    scan = scanned_pdf(size * 3 // 4)
     document = (b"<ClinicalDocument xmlns='urn:hl7-org:v3'><component><observationMedia><value mediaType="
                 b"'application/pdf' representation='B64'>" + base64.b64encode(scan) + b"</value></observationMedia>"
                 b"</component></ClinicalDocument>")
