@@ -4,10 +4,10 @@ Everything is real and runs as separate OS processes started here, so each can b
 an embedded PostgreSQL of its own (stopped and started mid-run), the ИЭМК emulator with a fault profile of every
 kind it has, the callback receiver, and the exporter (``iemk-etl export``, the Airflow DAGs via dag.test) killed
 with SIGKILL in every stage. The stage a kill lands in is read from the run's own Airflow metadata database (the
-task instance that is running), so the kills are counted per stage: extract, validate, feed patients, send, wait,
-lost answers, write back. Then, with faults off, nightly reruns until the ledger's state counts stop changing, and
-a summary from the emulator's registry and the ledger. Exit 1 when a document was lost, registered twice, or a
-МИС status differs from its ledger state.
+task instance that is running), so the kills are counted per stage: extract, validate, send (its chunk's patient
+feed first, then its documents), wait, lost answers, write back. Then, with faults off, nightly reruns until the
+ledger's state counts stop changing, and a summary from the emulator's registry and the ledger. Exit 1 when a
+document was lost, registered twice, or a МИС status differs from its ledger state.
 
     .venv/bin/python benchmarks/chaos.py [--documents N] [--short] [--seed S]
 """
@@ -43,9 +43,9 @@ IEMK = [sys.executable, "-c", "import sys; from iemk_etl.cli import main; sys.ex
 CLIENT_ENTITY_ID = "17c74e63-dc38-438d-a27a-a1aa063ee7b8"  # the demo's test system; the emulator accepts any
 # Airflow task id → the stage the summary names.
 STAGES = {"check_integration": "extract", "extract": "extract", "validate": "validate",
-          "feed_patients": "feed patients", "send": "send", "wait_for_replies": "wait",
+          "send": "send", "wait_for_replies": "wait",
           "recover_lost_answers": "lost answers", "write_statuses": "write back"}
-KILL_STAGES = ("extract", "validate", "feed_patients", "send", "wait_for_replies", "write_statuses")
+KILL_STAGES = ("extract", "validate", "send", "wait_for_replies", "write_statuses")
 SYNC = ("http_500", "http_503", "reset", "malformed", "rate_limit")
 
 
@@ -278,7 +278,7 @@ class Chaos:
         if self.args.short:
             return [[("send", "exporter", 0)],
                     [("send", "emulator", 0), ("wait_for_replies", "postgres", 0)],
-                    [("validate", "callback", 0), ("feed_patients", "exporter", 1)]]
+                    [("validate", "callback", 0), ("send", "exporter", 1)]]
         runs: list[list[tuple[str, str, int]]] = []
         day_runs = 2 * self.args.days
         stages = list(KILL_STAGES) * self.args.kills_per_stage
@@ -287,7 +287,7 @@ class Chaos:
         for n, stage in enumerate(stages):
             actions: list[tuple[str, str, int]] = []
             if n < len(side):
-                actions.append((self.rng.choice(("send", "wait_for_replies", "feed_patients", "validate")),
+                actions.append((self.rng.choice(("send", "wait_for_replies", "validate")),
                                 side[n], self.rng.randrange(day_runs // 2)))
             actions.append((stage, "exporter", self.rng.randrange(day_runs)))
             runs.append(actions)

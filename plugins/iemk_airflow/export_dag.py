@@ -1,8 +1,11 @@
 """The DAGs of each configured МО.
 
 ``iemk_export__<mo code>``: the nightly export of a data interval (and a backfill's days):
-check_integration → extract → validate → feed_patients → send → wait_for_replies → recover_lost_answers →
-write_statuses → publish_counts (an asset event ``iemk://export/<mo code>`` carrying the run's counts).
+check_integration → extract (the period's ledger ids, in chunks of whole patients) → validate (mapped over the
+chunks) → send (mapped likewise: a chunk's PIX patient feed, then its documents) → wait_for_replies →
+recover_lost_answers → write_statuses (which emits the asset event ``iemk://export/<mo code>`` carrying the run's
+counts) → check_answers. Few tasks a run on purpose: with 200 МО a night, every task start costs a worker slot
+seconds of process start and scheduling (benchmarks/README.md, "Region run").
 A run by hand takes the params ``from``/``to`` (days, inclusive; they win over the run's data interval),
 ``document_ids`` (exactly these МИС documents) and ``reprocess`` (ended states whose documents of the period go
 again in a new round, e.g. ["failed"]). Airflow validates each param when the run is triggered; a key that is not
@@ -14,7 +17,7 @@ just finished.
 ``iemk_sign_and_send__<mo code>``: the seed's script "sign and send over a period", run by hand with
 params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; empty = all):
 check_integration → form (the seed's «Получить документы»: СЭМД from the period's МИС records) → sign →
-extract_documents → validate → feed_patients → send → wait_for_replies → recover_lost_answers → write_statuses.
+extract_documents → validate → send → wait_for_replies → recover_lost_answers → write_statuses → check_answers.
 
 Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.pipeline).
 """
@@ -124,7 +127,7 @@ def run_params(params: dict[str, Any], conf: dict[str, Any], allowed: set[str]) 
 
 @task
 def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
-            data_interval_end: dt.datetime | None = None) -> list[int]:
+            data_interval_end: dt.datetime | None = None) -> list[list[int]]:
     cfg = settings_mod.load()
     context = get_current_context()
     params = run_params(dict(context.get("params") or {}), context["dag_run"].conf or {}, set(export_params()))
@@ -138,8 +141,10 @@ def extract(mo_oid: str, data_interval_start: dt.datetime | None = None,
     with db.connect(resources.source_dsn(cfg)) as conn:
         if document_ids:
             # «Передать документ в ИЭМК» for chosen documents: exactly those, same ledger and rules.
-            return extract_step.extract_documents(conn, mo_oid, document_ids, mis_number=cfg.mis_number)
-        return extract_step.extract(conn, mo_oid, start, end, mis_number=cfg.mis_number)
+            ids = extract_step.extract_documents(conn, mo_oid, document_ids, mis_number=cfg.mis_number)
+        else:
+            ids = extract_step.extract(conn, mo_oid, start, end, mis_number=cfg.mis_number)
+        return _chunked(conn, ids, cfg)
 
 
 def _sign_and_send_params(params: dict[str, Any], cfg: Settings) -> tuple[dt.datetime, dt.datetime, list[int] | None]:
@@ -176,26 +181,26 @@ def sign(mo_oid: str, params: dict[str, Any] | None = None) -> list[int]:
 
 
 @task
-def extract_documents(mo_oid: str, document_ids: list[int]) -> list[int]:
+def extract_documents(mo_oid: str, document_ids: list[int]) -> list[list[int]]:
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg)) as conn:
-        return extract_step.extract_documents(conn, mo_oid, document_ids, mis_number=cfg.mis_number)
+        ids = extract_step.extract_documents(conn, mo_oid, document_ids, mis_number=cfg.mis_number)
+        return _chunked(conn, ids, cfg)
 
 
-@task
-def plan_chunks(ids: list[int]) -> list[list[int]]:
-    """The run's ledger ids in chunks (IEMK_CHUNK_DOCUMENTS, IEMK_CHUNK_BYTES): validate, the patient feed and send
-    are mapped over them, so a run uses every worker slot and no worker holds the whole night's documents."""
-    cfg = settings_mod.load()
-    with db.connect(resources.source_dsn(cfg)) as conn:
-        planned = chunks.plan(conn, ids or [], max_documents=cfg.chunk_documents, max_bytes=cfg.chunk_bytes)
-    log.info("%d documents in %d chunks (≤ %d documents, ≤ %d bytes each)", len(ids or []), len(planned),
+def _chunked(conn: Any, ids: list[int], cfg: Settings) -> list[list[int]]:
+    """The run's ledger ids in chunks of whole patients (IEMK_CHUNK_DOCUMENTS, IEMK_CHUNK_BYTES): validate and send
+    are mapped over them, so a run uses every worker slot and no worker holds the whole night's documents. Planned
+    here rather than in a task of its own: one task start less a run (only a task's return value can be mapped)."""
+    planned = chunks.plan(conn, ids, max_documents=cfg.chunk_documents, max_bytes=cfg.chunk_bytes)
+    log.info("%d documents in %d chunks (≤ %d documents, ≤ %d bytes each)", len(ids), len(planned),
              cfg.chunk_documents, cfg.chunk_bytes)
     return planned
 
 
 @task
 def validate(ids: list[int]) -> list[int]:
+    """One chunk's format control: the ids that may go on (the chunk's send takes them)."""
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
         return validate_step.validate(conn, ids, cfg)
@@ -211,26 +216,19 @@ def _client_or_hold(cfg: Settings, dsn: str, ids: list[int], mo_code: str) -> cl
 
 
 @task
-def feed_patients(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
-    """Patients before documents: PIX add/revise for the patients ИЭМК does not hold in their current state."""
-    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
-    dsn = resources.source_dsn(cfg)
-    iemk = _client_or_hold(cfg, dsn, ids, mo_code)
-    with iemk, db.connect(dsn, autocommit=True) as conn:
-        report = patients.feed(conn, mo_oid, ids, cfg, iemk)
-    if report.transient:
-        log.warning("%d patients met a transient ИЭМК error: their documents wait for the next run", report.transient)
-    return ids
-
-
-@task
-def send(ids: list[int], mo_code: str) -> list[int]:
-    """One chunk. Row locks (FOR UPDATE SKIP LOCKED, one document a transaction) keep concurrent chunks and
-    overlapping runs from sending a document twice."""
+def send(ids: list[int], mo_oid: str, mo_code: str) -> list[int]:
+    """One chunk of whole patients: first the patients ИЭМК does not hold in their current state (PIX add/revise),
+    then the chunk's valid documents. Row locks (FOR UPDATE SKIP LOCKED, one document a transaction) keep
+    concurrent chunks and overlapping runs from sending a document twice."""
     cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     dsn = resources.source_dsn(cfg)
     iemk = _client_or_hold(cfg, dsn, ids, mo_code)
     with iemk:
+        with db.connect(dsn, autocommit=True) as conn:
+            fed = patients.feed(conn, mo_oid, ids, cfg, iemk)
+        if fed.transient:
+            log.warning("%d patients met a transient ИЭМК error: their documents wait for the next run",
+                        fed.transient)
         report = send_step.send(dsn, ids, cfg, iemk)
     sent = _sent_in_this_run(dsn, ids, report.sent)
     if report.transient:
@@ -276,13 +274,16 @@ def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
 
 
 @task(trigger_rule="all_done")
-def write_statuses(ids: list[int] | None, mo_oid: str) -> dict[str, int]:
-    """Runs whatever happened upstream (a reply timeout, a failed chunk): what is known is written back."""
+def write_statuses(planned: list[list[int]] | None, mo_oid: str, mo_code: str) -> dict[str, int]:
+    """Runs whatever happened upstream (a reply timeout, a failed chunk): what is known is written back for the
+    run's documents (all its chunks). In the export DAG it then emits the МО's asset event with the counts (its
+    outlet): only when it succeeded."""
     cfg = settings_mod.load()
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
-        counts = replies.write_back(conn, mo_oid, ids or [], quarantine_days=cfg.quarantine_days)
+        counts = replies.write_back(conn, mo_oid, chunks.union(planned or []), quarantine_days=cfg.quarantine_days)
         log.info("audit archive: %d envelopes older than %d days purged",
                  audit.purge(conn, cfg.audit_retention_days), cfg.audit_retention_days)
+    _publish_counts(mo_oid, mo_code, counts)
     return counts
 
 
@@ -310,17 +311,15 @@ def _task_timeout(settings: Settings) -> dt.timedelta:
     return dt.timedelta(seconds=settings.task_timeout_seconds)
 
 
-def _deliver(ids: Any, mo: MoEntry, settings: Settings) -> None:
+def _deliver(planned: Any, mo: MoEntry, settings: Settings, outlets: list[Asset] | None = None) -> None:
     limit = {"execution_timeout": _task_timeout(settings)}
-    planned = plan_chunks.override(**limit)(ids)
     valid = validate.override(**limit).expand(ids=planned)
-    fed = feed_patients.override(**_iemk_task(settings)).partial(mo_oid=mo.oid, mo_code=mo.code).expand(ids=valid)
-    sent = send.override(**_iemk_task(settings)).partial(mo_code=mo.code).expand(ids=fed)
+    sent = send.override(**_iemk_task(settings)).partial(mo_oid=mo.oid, mo_code=mo.code).expand(ids=valid)
     waiting = wait_for_replies(sent, settings)
     recovered = recover_lost_answers.override(**_iemk_task(settings))(mo.oid, mo.code)
-    written = write_statuses.override(**limit)(ids, mo.oid)
+    written = write_statuses.override(outlets=outlets or [], **limit)(planned, mo.oid, mo.code)
     waiting >> recovered >> written >> check_answers.override(**limit)(sent)
-    _run_limits(ids.operator.dag, settings)
+    _run_limits(planned.operator.dag, settings)
 
 
 def _run_limits(dag: DAG, settings: Settings) -> None:
@@ -351,17 +350,11 @@ def build_export_dag(mo: MoEntry, settings: Settings) -> DAG:
         **alerts.dag_kwargs(mo, settings),
     )
     def iemk_export() -> None:
-        ids = extract(mo.oid)
-        check_integration(mo.oid, mo.code) >> ids
-        _deliver(ids, mo, settings)
+        planned = extract(mo.oid)
+        check_integration(mo.oid, mo.code) >> planned
+        _deliver(planned, mo, settings, outlets=[export_asset(mo.code)])
 
-    built = iemk_export()
-    with built:
-        # After the statuses are written back: the asset event carries write_statuses' counts.
-        written = built.get_task("write_statuses").output
-        publish_counts.override(outlets=[export_asset(mo.code)],
-                                execution_timeout=_task_timeout(settings))(mo.oid, mo.code, written)
-    return alerts.watch_tasks(built, mo)
+    return alerts.watch_tasks(iemk_export(), mo)
 
 
 def export_asset(mo_code: str) -> Asset:
@@ -369,16 +362,19 @@ def export_asset(mo_code: str) -> Asset:
     return Asset(name=f"iemk_export__{mo_code}", uri=f"iemk://export/{mo_code}", group="iemk")
 
 
-@task
-def publish_counts(mo_oid: str, mo_code: str, counts: Any) -> dict[str, Any]:
+def _publish_counts(mo_oid: str, mo_code: str, counts: Any) -> None:
+    """The extra of the export asset's event, when the running task has that outlet (the export DAG's
+    write_statuses; the sign-and-send DAG's has none)."""
     context = get_current_context()
+    asset = export_asset(mo_code)
+    if asset not in (getattr(context["task"], "outlets", None) or []):
+        return
     interval = (context.get("data_interval_start"), context.get("data_interval_end"))
     extra = {"mo_oid": mo_oid, "mo_code": mo_code, "run_id": context["dag_run"].run_id,
              "counts": _json_counts(counts),
              "interval": [d.isoformat() if d else None for d in interval]}
-    context["outlet_events"][export_asset(mo_code)].extra = extra
-    log.info("asset %s: %s", export_asset(mo_code).uri, extra)
-    return extra
+    context["outlet_events"][asset].extra = extra
+    log.info("asset %s: %s", asset.uri, extra)
 
 
 def _json_counts(counts: Any) -> dict[str, Any]:

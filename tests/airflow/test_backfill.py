@@ -149,7 +149,7 @@ def _chunks_ran_at_once(meta: str) -> None:
             " ON a.dag_id = b.dag_id AND a.run_id = b.run_id AND a.task_id = b.task_id AND a.map_index < b.map_index"
             " WHERE a.map_index >= 0 AND a.run_id LIKE 'backfill%%' AND a.state = 'success' AND b.state = 'success'"
             " AND a.start_date < b.end_date AND b.start_date < a.end_date").fetchall()
-    assert {task for _, task, _ in mapped} == {"validate", "feed_patients", "send"}, mapped
+    assert {task for _, task, _ in mapped} == {"validate", "send"}, mapped
     assert any(n >= 2 for _, task, n in mapped if task == "validate"), mapped
     assert overlapping, f"no two chunks of a mapped task ran at once: {mapped}"
 
@@ -158,7 +158,7 @@ def _pool_and_deferral(meta: str) -> None:
     """The tasks calling ИЭМК ran in the pool iemk_api; each run's reply wait ended in the triggerer's event."""
     with psycopg.connect(meta) as c:
         pools = {r for r in c.execute("SELECT DISTINCT task_id, pool FROM task_instance WHERE task_id IN"
-                                      " ('feed_patients', 'send', 'recover_lost_answers')")}
+                                      " ('send', 'recover_lost_answers')")}
         waits = c.execute("SELECT count(*) FROM task_instance WHERE task_id = 'wait_for_replies'"
                           " AND state = 'success' AND run_id LIKE 'backfill%%'").fetchone()[0]
     assert pools and {pool for _, pool in pools} == {"iemk_api"}, pools

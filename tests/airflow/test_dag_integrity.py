@@ -38,13 +38,14 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     nsi = bag.dags["iemk_nsi_sync"]
     assert nsi.task_ids == ["sync_dictionaries"] and nsi.timetable.expression == "0 0 * * 0"   # weekly
     dag = bag.dags["iemk_export__gkb7801"]
-    assert set(dag.task_ids) == {"check_integration", "extract", "plan_chunks", "validate", "feed_patients", "send",
-                                 "wait_for_replies", "recover_lost_answers", "write_statuses", "check_answers",
-                                 "publish_counts"}
+    assert set(dag.task_ids) == {"check_integration", "extract", "validate", "send", "wait_for_replies",
+                                 "recover_lost_answers", "write_statuses", "check_answers"}
     # lost answers are looked up after the wait and before the statuses are written back
     assert dag.get_task("recover_lost_answers").downstream_task_ids == {"write_statuses"}
-    # the asset event and the run's verdict on the answers after it
-    assert dag.get_task("write_statuses").downstream_task_ids == {"publish_counts", "check_answers"}
+    # write_statuses emits the asset event; the run's verdict on the answers after it
+    assert dag.get_task("write_statuses").downstream_task_ids == {"check_answers"}
+    assert [a.uri for a in dag.get_task("write_statuses").outlets] == ["iemk://export/gkb7801"]
+    assert dag.get_task("validate").downstream_task_ids == {"send"}
     assert dag.get_task("wait_for_replies").downstream_task_ids == {"recover_lost_answers"}
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
@@ -52,9 +53,9 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     assert dag.params["reprocess"] == [] and dag.params["document_ids"] == []
     _chunked_and_bounded(dag)
     sign = bag.dags["iemk_sign_and_send__gkb7801"]
-    assert set(sign.task_ids) == {"check_integration", "form", "sign", "extract_documents", "validate",
-                                  "plan_chunks", "feed_patients", "send", "wait_for_replies",
-                                  "recover_lost_answers", "write_statuses", "check_answers"}
+    assert set(sign.task_ids) == {"check_integration", "form", "sign", "extract_documents", "validate", "send",
+                                  "wait_for_replies", "recover_lost_answers", "write_statuses", "check_answers"}
+    assert sign.get_task("write_statuses").outlets == []
     assert type(sign.timetable).__name__ == "NullTimetable"  # run by hand, never on a schedule
     _chunked_and_bounded(sign)
 
@@ -64,9 +65,9 @@ def _chunked_and_bounded(dag) -> None:
     deferrable reply wait that never soft-fails, a final check_answers, timeouts on every task and on the run."""
     from airflow.sdk import BaseSensorOperator
 
-    for task_id in ("validate", "feed_patients", "send"):
+    for task_id in ("validate", "send"):
         assert dag.get_task(task_id).is_mapped, task_id
-    for task_id in ("feed_patients", "send", "recover_lost_answers"):
+    for task_id in ("send", "recover_lost_answers"):
         t = dag.get_task(task_id)
         assert t.pool == "iemk_api" and t.retry_exponential_backoff == 2.0 and t.max_retry_delay, task_id
     wait = dag.get_task("wait_for_replies")

@@ -320,7 +320,7 @@ def test_a_run_whose_replies_never_come_fails_with_statuses_written_and_the_miss
     assert {(state, code, status) for state, code, _, status in sent} == {("sent", "NO_ANSWER", "Передан в ИЭМК")}
     assert all(note.startswith("ответ ИЭМК не получен за ") for _, _, note, _ in sent)
     assert waited == {"answered": 0, "awaited": len(sent), "missing": len(sent), "timed_out": True}
-    for mapped in ("validate", "feed_patients", "send"):
+    for mapped in ("validate", "send"):
         assert len(tis[mapped]) >= 2 and all(i >= 0 and s == "success" for i, s in tis[mapped]), tis[mapped]
     assert tis["wait_for_replies"] == [(-1, "success")]
     assert tis["write_statuses"] == [(-1, "success")]
