@@ -5,7 +5,7 @@ an embedded PostgreSQL of its own (stopped and started mid-run), the ИЭМК em
 kind it has, the callback receiver, and the exporter (``iemk-etl export``, the Airflow DAGs via dag.test) killed
 with SIGKILL in every stage. The stage a kill lands in is read from the run's own Airflow metadata database (the
 task instance that is running), so the kills are counted per stage: extract, validate, send (its chunk's patient
-feed first, then its documents), wait, lost answers, write back. Then, with faults off, nightly reruns until the
+feed first, then its documents), wait, lost answers and write back. Then, with faults off, nightly reruns until the
 ledger's state counts stop changing, and a summary from the emulator's registry and the ledger. Exit 1 when a
 document was lost, registered twice, or a МИС status differs from its ledger state.
 
@@ -44,7 +44,7 @@ CLIENT_ENTITY_ID = "17c74e63-dc38-438d-a27a-a1aa063ee7b8"  # the demo's test sys
 # Airflow task id → the stage the summary names.
 STAGES = {"check_integration": "extract", "extract": "extract", "validate": "validate",
           "send": "send", "wait_for_replies": "wait",
-          "recover_lost_answers": "lost answers", "write_statuses": "write back"}
+          "write_statuses": "lost answers, write back"}
 KILL_STAGES = ("extract", "validate", "send", "wait_for_replies", "write_statuses")
 SYNC = ("http_500", "http_503", "reset", "malformed", "rate_limit")
 

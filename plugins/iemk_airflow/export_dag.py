@@ -3,9 +3,10 @@
 ``iemk_export__<mo code>``: the nightly export of a data interval (and a backfill's days):
 check_integration → extract (the period's ledger ids, in chunks of whole patients) → validate (mapped over the
 chunks) → send (mapped likewise: a chunk's PIX patient feed, then its documents) → wait_for_replies →
-recover_lost_answers → write_statuses (which emits the asset event ``iemk://export/<mo code>`` carrying the run's
-counts) → check_answers. Few tasks a run on purpose: with 200 МО a night, every task start costs a worker slot
-seconds of process start and scheduling (benchmarks/README.md, "Region run").
+write_statuses (first the answers earlier runs lost are looked up in ИЭМК, then the statuses are written back and
+the asset event ``iemk://export/<mo code>`` carrying the run's counts is emitted) → check_answers. Few tasks a run
+on purpose: with 200 МО a night, every task start costs a worker slot seconds of process start and scheduling
+(benchmarks/README.md, "Region run").
 A run by hand takes the params ``from``/``to`` (days, inclusive; they win over the run's data interval),
 ``document_ids`` (exactly these МИС documents) and ``reprocess`` (ended states whose documents of the period go
 again in a new round, e.g. ["failed"]). Airflow validates each param when the run is triggered; a key that is not
@@ -17,7 +18,7 @@ just finished.
 ``iemk_sign_and_send__<mo code>``: the seed's script "sign and send over a period", run by hand with
 params ``from``, ``to`` (dates, inclusive) and ``kinds`` (НСИ 1520 codes; empty = all):
 check_integration → form (the seed's «Получить документы»: СЭМД from the period's МИС records) → sign →
-extract_documents → validate → send → wait_for_replies → recover_lost_answers → write_statuses → check_answers.
+extract_documents → validate → send → wait_for_replies → write_statuses → check_answers.
 
 Tasks pass ledger or document ids (never documents); the database ledger is the record (iemk_etl.pipeline).
 """
@@ -257,28 +258,30 @@ def wait_for_replies(sent: Any, settings: Settings) -> Any:
         seconds=settings.reply_timeout_seconds + reply_wait.backstop_margin(settings.reply_poke_seconds)))
 
 
-@task(trigger_rule="none_failed")
-def recover_lost_answers(mo_oid: str, mo_code: str) -> dict[str, int]:
+def _recover_lost_answers(cfg: Settings, mo_oid: str, mo_code: str) -> dict[str, int]:
     """Documents sent in earlier runs whose answer never came: looked up in ИЭМК (ITI-18), stored or sent again."""
-    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
     try:
         with db.connect(resources.source_dsn(cfg), autocommit=True) as conn, \
                 resources.iemk_client(cfg, mo_code) as iemk:
             counts = lost.recover_lost(conn, iemk, cfg, mo_oid)
             counts["given_up_held_by_iemk"] = lost.recover_given_up(conn, iemk, cfg, mo_oid)
-            return counts
     except IemkError as exc:
-        # Never in the way of writing the statuses back: the lookup is tried again next run.
+        # Never in the way of writing the statuses back (ИЭМК down, a certificate that cannot be used): the lookup
+        # is tried again next run.
         log.error("lost answers of МО %s not looked up: %s", mo_oid, exc)
         return {"lookup_failed": 1}
+    log.info("lost answers of earlier runs: %s", counts)
+    return counts
 
 
 @task(trigger_rule="all_done")
 def write_statuses(planned: list[list[int]] | None, mo_oid: str, mo_code: str) -> dict[str, int]:
-    """Runs whatever happened upstream (a reply timeout, a failed chunk): what is known is written back for the
-    run's documents (all its chunks). In the export DAG it then emits the МО's asset event with the counts (its
-    outlet): only when it succeeded."""
-    cfg = settings_mod.load()
+    """Runs whatever happened upstream (a reply timeout, a failed chunk). First the answers earlier runs lost are
+    looked up in ИЭМК (a task of its own before: merged to save a task start a run), then what is known is written
+    back for the run's documents (all its chunks). In the export DAG it then emits the МО's asset event with the
+    counts (its outlet): only when it succeeded."""
+    cfg = resources.mo_settings(settings_mod.load(), mo_code)  # its iemk connection, if any
+    _recover_lost_answers(cfg, mo_oid, mo_code)
     with db.connect(resources.source_dsn(cfg), autocommit=True) as conn:
         counts = replies.write_back(conn, mo_oid, chunks.union(planned or []), quarantine_days=cfg.quarantine_days)
         log.info("audit archive: %d envelopes older than %d days purged",
@@ -316,9 +319,9 @@ def _deliver(planned: Any, mo: MoEntry, settings: Settings, outlets: list[Asset]
     valid = validate.override(**limit).expand(ids=planned)
     sent = send.override(**_iemk_task(settings)).partial(mo_oid=mo.oid, mo_code=mo.code).expand(ids=valid)
     waiting = wait_for_replies(sent, settings)
-    recovered = recover_lost_answers.override(**_iemk_task(settings))(mo.oid, mo.code)
-    written = write_statuses.override(outlets=outlets or [], **limit)(planned, mo.oid, mo.code)
-    waiting >> recovered >> written >> check_answers.override(**limit)(sent)
+    # It calls ИЭМК (the lost-answer lookups): the pool and the backoff of the tasks that do.
+    written = write_statuses.override(outlets=outlets or [], **_iemk_task(settings))(planned, mo.oid, mo.code)
+    waiting >> written >> check_answers.override(**limit)(sent)
     _run_limits(planned.operator.dag, settings)
 
 

@@ -158,7 +158,7 @@ def _pool_and_deferral(meta: str) -> None:
     """The tasks calling ИЭМК ran in the pool iemk_api; each run's reply wait ended in the triggerer's event."""
     with psycopg.connect(meta) as c:
         pools = {r for r in c.execute("SELECT DISTINCT task_id, pool FROM task_instance WHERE task_id IN"
-                                      " ('send', 'recover_lost_answers')")}
+                                      " ('send', 'write_statuses')")}
         waits = c.execute("SELECT count(*) FROM task_instance WHERE task_id = 'wait_for_replies'"
                           " AND state = 'success' AND run_id LIKE 'backfill%%'").fetchone()[0]
     assert pools and {pool for _, pool in pools} == {"iemk_api"}, pools

@@ -39,14 +39,13 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     assert nsi.task_ids == ["sync_dictionaries"] and nsi.timetable.expression == "0 0 * * 0"   # weekly
     dag = bag.dags["iemk_export__gkb7801"]
     assert set(dag.task_ids) == {"check_integration", "extract", "validate", "send", "wait_for_replies",
-                                 "recover_lost_answers", "write_statuses", "check_answers"}
-    # lost answers are looked up after the wait and before the statuses are written back
-    assert dag.get_task("recover_lost_answers").downstream_task_ids == {"write_statuses"}
+                                 "write_statuses", "check_answers"}
+    # after the wait: write_statuses looks up the lost answers of earlier runs, then writes the statuses back
+    assert dag.get_task("wait_for_replies").downstream_task_ids == {"write_statuses"}
     # write_statuses emits the asset event; the run's verdict on the answers after it
     assert dag.get_task("write_statuses").downstream_task_ids == {"check_answers"}
     assert [a.uri for a in dag.get_task("write_statuses").outlets] == ["iemk://export/gkb7801"]
     assert dag.get_task("validate").downstream_task_ids == {"send"}
-    assert dag.get_task("wait_for_replies").downstream_task_ids == {"recover_lost_answers"}
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
     assert set(dag.params) == {"from", "to", "document_ids", "reprocess"}     # the trigger form: what a run reads
@@ -54,7 +53,7 @@ def test_dags_parse_without_errors_and_without_a_database(tmp_path, monkeypatch)
     _chunked_and_bounded(dag)
     sign = bag.dags["iemk_sign_and_send__gkb7801"]
     assert set(sign.task_ids) == {"check_integration", "form", "sign", "extract_documents", "validate", "send",
-                                  "wait_for_replies", "recover_lost_answers", "write_statuses", "check_answers"}
+                                  "wait_for_replies", "write_statuses", "check_answers"}
     assert sign.get_task("write_statuses").outlets == []
     assert type(sign.timetable).__name__ == "NullTimetable"  # run by hand, never on a schedule
     _chunked_and_bounded(sign)
@@ -67,7 +66,7 @@ def _chunked_and_bounded(dag) -> None:
 
     for task_id in ("validate", "send"):
         assert dag.get_task(task_id).is_mapped, task_id
-    for task_id in ("send", "recover_lost_answers"):
+    for task_id in ("send", "write_statuses"):
         t = dag.get_task(task_id)
         assert t.pool == "iemk_api" and t.retry_exponential_backoff == 2.0 and t.max_retry_delay, task_id
     wait = dag.get_task("wait_for_replies")
