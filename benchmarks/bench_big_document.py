@@ -5,7 +5,8 @@ Run: IEMK_SEMD_PACKS=/work/shared/semd-packs .venv/bin/python benchmarks/bench_b
 
 The document is built as bench_region.py's big ones: an outpatient visit with a scanned PDF report sized so the
 СЭМД is ≈ N MB, formed and signed (CAdES) as the МИС does. Each step starts from a collected heap with the
-kernel's peak-RSS mark reset (/proc/self/clear_refs "5"), so VmHWM after it is that step's own peak. Validate is
+kernel's peak-RSS mark reset (/proc/self/clear_refs "5") and freed heap returned (malloc_trim), so VmHWM after
+it is that step's own peak (in the DAG, validate and send are tasks of their own, each its own process). Validate is
 the full ФЛК (the pack's XSD, Schematron, НСИ control); send builds the ITI-41 envelope, signs it (WS-Security),
 archives it (audit.Recorder, as the Airflow task's client does) and POSTs it. ``--tracemalloc`` adds the top
 Python allocation sites at each step's peak (tracing slows the steps and adds its own memory: a separate run).
@@ -14,6 +15,8 @@ Python allocation sites at each step's peak (tracing slows the steps and adds it
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
 import datetime as dt
 import gc
@@ -85,8 +88,15 @@ def _big_document(conn: psycopg.Connection, cfg: Any, mo_oid: str, day: dt.date,
     return int(document_id)
 
 
+def _trim() -> None:
+    """Give freed heap back to the kernel (glibc), so a step starts as in a task process of its own would."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _measured(name: str, step: Callable[[], Any], trace: bool, results: list[dict[str, Any]]) -> Any:
     gc.collect()
+    _trim()
     if trace:
         tracemalloc.start(5)
     _reset_peak()
@@ -156,7 +166,8 @@ def main() -> None:
 
 def conn_size(dsn: str, document_id: int) -> int:
     with psycopg.connect(dsn) as conn:
-        return int(conn.execute("SELECT length(cda) FROM mis.semd_document WHERE id = %s", (document_id,)).fetchone()[0])
+        row = conn.execute("SELECT length(cda) FROM mis.semd_document WHERE id = %s", (document_id,)).fetchone()
+        return int(row[0])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ import hashlib
 import logging
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import psycopg
 
@@ -25,12 +27,20 @@ OUT, IN = "out", "in"
 REQUEST, ANSWER, REPLY = "request", "answer", "reply"   # what we sent, its synchronous answer, an asynchronous reply
 
 
+class SizedIterable(Protocol):
+    """A message's bytes in chunks, with its whole length (``protocol.soap.SplicedMessage``)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+
 @dataclass(frozen=True)
 class Envelope:
     """One envelope to archive, as it went out or came in (``raw``: the exact bytes)."""
     direction: str
     kind: str
-    raw: bytes
+    raw: bytes | SizedIterable      # an ITI-41 request: soap.SplicedMessage, its bytes in chunks
     service: str | None = None
     action: str | None = None
     message_id: str | None = None
@@ -85,17 +95,30 @@ RETURNING id
 
 def insert(conn: psycopg.Connection, envelope: Envelope) -> int:
     """Archive one envelope (compressed); its id."""
-    packed = zlib.compress(envelope.raw, 6)
+    packed, digest = _packed(envelope.raw)
     row = conn.execute(_INSERT, {
         "direction": envelope.direction, "kind": envelope.kind, "service": envelope.service,
         "action": envelope.action, "message_id": envelope.message_id, "relates_to": envelope.relates_to,
         "ledger_id": envelope.ledger_id, "mo_oid": envelope.mo_oid, "http_status": envelope.http_status,
         "raw_size": len(envelope.raw), "stored_size": len(packed),
-        "sha256": hashlib.sha256(envelope.raw).hexdigest(), "body": packed,
+        "sha256": digest, "body": packed,
     }).fetchone()
     if row is None:  # pragma: no cover - INSERT … RETURNING always returns the row
         raise RuntimeError("audit insert returned nothing")
     return int(row[0])
+
+
+def _packed(raw: bytes | SizedIterable) -> tuple[bytes | bytearray, str]:
+    """The envelope compressed, and the SHA-256 of its raw bytes; a message given in chunks (an ITI-41 request with
+    its document spliced in) is compressed and hashed a chunk at a time, never joined."""
+    if isinstance(raw, bytes):
+        return zlib.compress(raw, 6), hashlib.sha256(raw).hexdigest()
+    compressor, digest, packed = zlib.compressobj(6), hashlib.sha256(), bytearray()
+    for chunk in raw:
+        digest.update(chunk)
+        packed += compressor.compress(chunk)
+    packed += compressor.flush()
+    return packed, digest.hexdigest()
 
 
 def of_ledger(conn: psycopg.Connection, ledger_ids: list[int]) -> list[Row]:

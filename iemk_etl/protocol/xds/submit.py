@@ -92,7 +92,9 @@ class _Ids:
         return object_id(self.unique_id, self.digest, name)
 
 
-def build_request(submission: Submission) -> etree._Element:
+def build_request(submission: Submission, *, document_text: str | None = None) -> etree._Element:
+    """The ITI-41 request; ``document_text`` (a ``soap.Placeholder``'s token) stands in xds:Document for the
+    document's base64, which the sender then splices into the serialised message (tens of MB never in the tree)."""
     request = etree.Element(f"{{{XDS}}}ProvideAndRegisterDocumentSetRequest",
                             nsmap={None: XDS, "lcm": LCM, "rim": RIM})
     objects = sub(sub(request, (LCM, "SubmitObjectsRequest")), (RIM, "RegistryObjectList"))
@@ -104,7 +106,8 @@ def build_request(submission: Submission) -> etree._Element:
     if submission.replaces:
         sub(objects, (RIM, "Association"), id=ids("RPLC"), associationType=RPLC, sourceObject=ids("DocumentEntry"),
             targetObject=submission.replaces)
-    sub(request, (XDS, "Document"), id=ids("DocumentEntry")).text = base64.b64encode(submission.document).decode()
+    sub(request, (XDS, "Document"), id=ids("DocumentEntry")).text = (
+        base64.b64encode(submission.document) if document_text is None else document_text)
     return request
 
 

@@ -145,7 +145,8 @@ def outbox_documents(conn: psycopg.Connection, mo_oid: str, document_ids: list[i
 
 def ledger_queued_content(conn: psycopg.Connection, ledger_ids: list[int]) -> list[QueuedContent]:
     """The bytes of the ledger rows among ``ledger_ids`` still waiting for format control."""
-    rows = conn.execute(
+    # Binary results: bytea in text format comes as hex, twice the document in libpq's result besides its bytes.
+    rows = conn.cursor(binary=True).execute(
         "SELECT l.id, l.kind_code, l.content_hash, d.cda FROM iemk.ledger l"
         " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s) AND l.state = 'queued'",
         (ledger_ids,),
@@ -191,7 +192,7 @@ FOR UPDATE OF l SKIP LOCKED
 def lock_ledger_submission(conn: psycopg.Connection, ledger_id: int) -> SubmissionRow | None:
     """A valid ledger row with what its submission needs, its ledger row locked for the caller's transaction;
     None when it is not valid (any more), its next try is not due yet, or a concurrent run holds it."""
-    row = conn.execute(_SUBMISSION, (ledger_id,)).fetchone()
+    row = conn.cursor(binary=True).execute(_SUBMISSION, (ledger_id,)).fetchone()     # bytea without hex
     if row is None:
         return None
     values = list(row)
