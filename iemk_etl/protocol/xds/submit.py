@@ -174,7 +174,7 @@ def service_times(document: bytes) -> tuple[dt.datetime | None, dt.datetime | No
     """serviceStartTime/serviceStopTime: the period of the service the document records — the CDA's
     documentationOf/serviceEvent/effectiveTime, else its componentOf/encompassingEncounter/effectiveTime."""
     try:
-        root = xml.parse(document)
+        root = _header(document)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError):
         return None, None        # ФЛК has passed it; a document we cannot read here simply goes without them
     h = {"h": _CDA}
@@ -185,6 +185,25 @@ def service_times(document: bytes) -> tuple[dt.datetime | None, dt.datetime | No
         if low or high:
             return parse_hl7_ts(low) if low else None, parse_hl7_ts(high) if high else None
     return None, None
+
+
+_FEED = 64 * 1024
+
+
+def _header(document: bytes) -> etree._Element:
+    """The CDA's root with its header only: parsed up to the start of ClinicalDocument/component, the body (the
+    last child in the CDA schema's order), so a scanned PDF of tens of MB inside is never in a tree here."""
+    xml.refuse_doctype(document)
+    parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=True)
+    body = f"{{{_CDA}}}component"
+    for start in range(0, len(document), _FEED):
+        parser.feed(document[start:start + _FEED])
+        for _, el in parser.read_events():
+            parent = el.getparent()
+            if el.tag == body and parent is not None and parent.getparent() is None:
+                return parent
+    return parser.close()
 
 
 @dataclass(frozen=True)
