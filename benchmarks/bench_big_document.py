@@ -8,8 +8,9 @@ The document is built as bench_region.py's big ones: an outpatient visit with a 
 kernel's peak-RSS mark reset (/proc/self/clear_refs "5") and freed heap returned (malloc_trim), so VmHWM after
 it is that step's own peak (in the DAG, validate and send are tasks of their own, each its own process). Validate is
 the full ФЛК (the pack's XSD, Schematron, НСИ control); send builds the ITI-41 envelope, signs it (WS-Security),
-archives it (audit.Recorder, as the Airflow task's client does) and POSTs it. ``--tracemalloc`` adds the top
-Python allocation sites at each step's peak (tracing slows the steps and adds its own memory: a separate run).
+archives it (audit.Recorder, as the Airflow task's client does) and POSTs it. ``--tracemalloc`` adds each step's
+traced Python peak and the top Python allocation sites still held at its end (native memory — libxml2, libpq,
+Saxon — is not traced; tracing slows the steps and adds its own memory: a separate run).
 """
 
 from __future__ import annotations

@@ -156,11 +156,12 @@ def _rule_checks(template: etree._Element, rule: etree._Element) -> None:
 
 
 # An embedded file (HL7 ED, ``representation="B64"``: a scanned PDF) longer than this reaches Saxon as its first
-# STAND_IN_CHARS characters only. Saxon's tree and its text copies cost ≈ 20× a document's size (a 20 MB СЭМД grew
-# the validate step by ≈ 540 MB); the packs' Schematrons never read an embedded file's content (their tests are
-# count(), matches() on attributes and short elements, normalize-space(), not(); none names observationMedia,
-# value/@representation or string-length), and a shortened text keeps every such test's outcome: still there,
-# still non-empty, the same leading characters. Format control (XSD) and НСИ control still read the whole document.
+# STAND_IN_CHARS characters only. The copies on the way to Saxon and Saxon's own tree made most of the validate
+# step's growth (a 20 MB СЭМД: 506 MiB, 114 MiB with the Schematron off; benchmarks/README.md). The packs'
+# Schematrons never read an embedded file's content (their tests are count(), matches() on attributes and short
+# elements, normalize-space(), not(); none names observationMedia, value/@representation or string-length), and a
+# shortened text keeps every such test's outcome: still there, still non-empty, the same leading characters.
+# Format control (XSD) and НСИ control still read the whole document.
 LONG_EMBEDDED_TEXT = 64 * 1024
 STAND_IN_CHARS = 76
 
