@@ -23,6 +23,7 @@ import datetime as dt
 import gc
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -181,6 +182,7 @@ def main() -> None:
                   f"{r['growth'] / size:.1f} | {r['s']:.1f} |")
     finally:
         embedded_pg.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def conn_size(dsn: str, document_id: int) -> int:
