@@ -155,16 +155,62 @@ def _rule_checks(template: etree._Element, rule: etree._Element) -> None:
         catch.find("failed").append(detail)
 
 
+# An embedded file (HL7 ED, ``representation="B64"``: a scanned PDF) longer than this reaches Saxon as its first
+# STAND_IN_CHARS characters only. The copies on the way to Saxon and Saxon's own tree made most of the validate
+# step's growth (a 20 MB СЭМД: 506 MiB, 114 MiB with the Schematron off; benchmarks/README.md). The packs'
+# Schematrons never read an embedded file's content (their tests are count(), matches() on attributes and short
+# elements, normalize-space(), not(); none names observationMedia, value/@representation or string-length), and a
+# shortened text keeps every such test's outcome: still there, still non-empty, the same leading characters.
+# Format control (XSD) and НСИ control still read the whole document.
+LONG_EMBEDDED_TEXT = 64 * 1024
+STAND_IN_CHARS = 76
+
+
 def strip_cda_namespace(data: bytes | etree._Element) -> str:
-    """The document with elements of urn:hl7-org:v3 moved to no namespace, the others untouched (a parsed root given
-    is copied, not changed: the caller's later stages read it as it came)."""
+    """The document with elements of urn:hl7-org:v3 moved to no namespace, the others untouched, and long embedded
+    files shortened (LONG_EMBEDDED_TEXT); a parsed root given is copied, not changed: the caller's later stages read
+    it as it came."""
     # The safe parser: no DTD, no entities, and a СЭМД with a large PDF inside parses.
-    root = xml.parse(data) if isinstance(data, bytes) else copy.deepcopy(data)
+    root = xml.parse(data) if isinstance(data, bytes) else _copy_shortened(data)
+    _shorten_embedded_files(root)
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag.startswith(f"{{{CDA}}}"):
             el.tag = el.tag[len(CDA) + 2:]
     etree.cleanup_namespaces(root)
     return etree.tostring(root, encoding="unicode")
+
+
+def _long_embedded_files(root: etree._Element) -> list[etree._Element]:
+    # string-length() in libxml2 measures without a Python copy of the text.
+    return [el for el in root.iter() if isinstance(el.tag, str) and el.get("representation") == "B64"
+            and el.xpath("string-length(text())") > LONG_EMBEDDED_TEXT]
+
+
+def _shortened(el: etree._Element) -> etree._Element:
+    """A childless copy of an embedded file's element, its text cut to STAND_IN_CHARS."""
+    stand_in = etree.Element(el.tag, dict(el.attrib), nsmap=el.nsmap)
+    stand_in.text = el.xpath(f"substring(text(), 1, {STAND_IN_CHARS})")
+    stand_in.tail = el.tail
+    return stand_in
+
+
+def _shorten_embedded_files(root: etree._Element) -> None:
+    for el in _long_embedded_files(root):
+        el.text = el.xpath(f"substring(text(), 1, {STAND_IN_CHARS})")
+
+
+def _copy_shortened(root: etree._Element) -> etree._Element:
+    """A deep copy of the caller's tree with its long embedded files already shortened: each is swapped for a short
+    stand-in while the tree is copied and put back after (moved, not copied: tens of MB of text stay where they
+    are), so the caller's tree ends as it came."""
+    swapped = [(el, _shortened(el)) for el in _long_embedded_files(root) if el.getparent() is not None]
+    for el, stand_in in swapped:
+        el.getparent().replace(el, stand_in)
+    try:
+        return copy.deepcopy(root)
+    finally:
+        for el, stand_in in swapped:
+            stand_in.getparent().replace(stand_in, el)
 
 
 class _Saxon:

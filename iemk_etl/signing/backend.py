@@ -16,6 +16,7 @@ import ctypes.util
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from functools import lru_cache
 
 from gostcrypto import gosthash, gostsignature
@@ -100,6 +101,10 @@ class OpenSslEngineBackend:
             "EVP_get_digestbyname": ([ctypes.c_char_p], vp),
             "EVP_Digest": ([ctypes.c_char_p, sz, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint), vp, vp],
                            ctypes.c_int),
+            "EVP_MD_CTX_new": ([], vp), "EVP_MD_CTX_free": ([vp], None),
+            "EVP_DigestInit_ex": ([vp, vp, vp], ctypes.c_int),
+            "EVP_DigestUpdate": ([vp, ctypes.c_char_p, sz], ctypes.c_int),
+            "EVP_DigestFinal_ex": ([vp, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint)], ctypes.c_int),
             "d2i_AutoPrivateKey": ([vp, ctypes.POINTER(ctypes.c_char_p), ctypes.c_long], vp),
             "d2i_PUBKEY": ([vp, ctypes.POINTER(ctypes.c_char_p), ctypes.c_long], vp),
             "i2d_PUBKEY": ([vp, ctypes.POINTER(vp)], ctypes.c_int),
@@ -121,6 +126,25 @@ class OpenSslEngineBackend:
 
     def streebog256(self, data: bytes) -> bytes:
         return self._digest(self._md256, data, 32)
+
+    def streebog256_parts(self, parts: Iterable[bytes]) -> bytes:
+        """Streebog-256 of the parts' concatenation, fed a part at a time (a signed 67 MB envelope's Body is hashed
+        as it is produced, never joined)."""
+        ctx = self._lib.EVP_MD_CTX_new()
+        if not ctx:
+            raise MemoryError("EVP_MD_CTX_new failed")
+        try:
+            if self._lib.EVP_DigestInit_ex(ctx, self._md256, None) != 1:
+                raise RuntimeError("EVP_DigestInit_ex failed")
+            for part in parts:
+                if part and self._lib.EVP_DigestUpdate(ctx, part, len(part)) != 1:
+                    raise RuntimeError("EVP_DigestUpdate failed")
+            out, length = ctypes.create_string_buffer(32), ctypes.c_uint(0)
+            if self._lib.EVP_DigestFinal_ex(ctx, out, ctypes.byref(length)) != 1:
+                raise RuntimeError("EVP_DigestFinal_ex failed")
+            return out.raw[: length.value]
+        finally:
+            self._lib.EVP_MD_CTX_free(ctx)
 
     def streebog512(self, data: bytes) -> bytes:
         return self._digest(self._md512, data, 64)

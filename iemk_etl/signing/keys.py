@@ -8,6 +8,7 @@ Before a signer is handed out its certificate is checked: validity period, key u
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -60,8 +61,12 @@ class RsaSha256Signer:
         return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
     def digest(self, data: bytes) -> bytes:
+        return self.digest_parts((data,))
+
+    def digest_parts(self, parts: Iterable[bytes]) -> bytes:
         h = hashes.Hash(hashes.SHA256())
-        h.update(data)
+        for part in parts:
+            h.update(part)
         return h.finalize()
 
 
@@ -78,6 +83,13 @@ class GostSigner:
 
     def digest(self, data: bytes) -> bytes:
         return self.backend.streebog256(data)
+
+    def digest_parts(self, parts: Iterable[bytes]) -> bytes:
+        # The OpenSSL backend hashes a part at a time; gostcrypto's incremental update is broken (backend.py).
+        incremental = getattr(self.backend, "streebog256_parts", None)
+        if incremental is not None:
+            return bytes(incremental(parts))
+        return self.backend.streebog256(b"".join(parts))
 
     @property
     def certificate(self) -> asn1_x509.Certificate:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from lxml import etree
 
-from iemk_etl.protocol.soap import SOAP, WSA
+from iemk_etl.protocol.soap import SOAP, WSA, Placeholder
 from iemk_etl.protocol.xml import qname, sub
 from iemk_etl.signing import xmldsig
 from iemk_etl.signing.keys import Signer
@@ -75,9 +75,14 @@ def _one(envelope: etree._Element, xpath: str) -> etree._Element | None:
 
 
 def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int = 300,
-                  now: dt.datetime | None = None, parts: Iterable[str] | None = None) -> None:
+                  now: dt.datetime | None = None, parts: Iterable[str] | None = None,
+                  placeholder: Placeholder | None = None) -> None:
     """Add wsse:Security with the signature to a SOAP 1.2 envelope, in place; ``parts`` (names of REQUIRED_PARTS,
-    default all of them: the request profile) are the elements referenced, RESPONSE_PARTS for a reply."""
+    default all of them: the request profile) are the elements referenced, RESPONSE_PARTS for a reply.
+
+    With ``placeholder`` the envelope holds its token where the document's base64 goes (ITI-41): digests are
+    computed over the canonical bytes with the base64 spliced in, so the signature is the one the envelope with
+    the whole text would get, and the sender splices the same base64 into the serialised envelope."""
     now = now or dt.datetime.now(dt.UTC)
     header = envelope.find(qname((SOAP, "Header")))
     if header is None:
@@ -98,7 +103,8 @@ def sign_envelope(envelope: etree._Element, signer: Signer, *, ttl_seconds: int 
         target = _one(envelope, REQUIRED_PARTS[part])
         if target is None:
             raise ValueError(f"cannot sign: the envelope has no single {part}")
-        xmldsig.add_reference(signed_info, target, f"#{_ensure_id(target, part)}", signer, transforms=(EXC_C14N,))
+        xmldsig.add_reference(signed_info, target, f"#{_ensure_id(target, part)}", signer, transforms=(EXC_C14N,),
+                              expand=placeholder.splice if placeholder is not None else None)
     value = signer.sign(c14n(signed_info))
     sub(signature, (DS, "SignatureValue"), base64.b64encode(value).decode())
     token_reference = sub(sub(signature, (DS, "KeyInfo")), (WSSE, "SecurityTokenReference"))

@@ -19,7 +19,7 @@ import base64
 import copy
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from asn1crypto import x509 as asn1_x509
@@ -440,8 +440,12 @@ def _check_validity(cert_der: bytes, now: dt.datetime) -> None:
 
 def add_reference(signed_info: etree._Element, target: etree._Element, uri: str, signer: Signer, *,
                   transforms: Sequence[str], digest_method: str | None = None,
-                  enveloped: etree._Element | None = None) -> etree._Element:
-    """Append a ds:Reference to ``target`` (its digest computed through ``transforms``) to SignedInfo."""
+                  enveloped: etree._Element | None = None,
+                  expand: Callable[[bytes], Iterable[bytes] | None] | None = None) -> etree._Element:
+    """Append a ds:Reference to ``target`` (its digest computed through ``transforms``) to SignedInfo.
+
+    ``expand`` may turn the transformed bytes into the parts of the bytes really meant (None: as they are): a
+    placeholder standing for tens of MB of base64 is digested as that base64, a chunk at a time."""
     reference = sub(signed_info, (DS, "Reference"), URI=uri)
     if transforms:
         container = sub(reference, (DS, "Transforms"))
@@ -449,8 +453,18 @@ def add_reference(signed_info: etree._Element, target: etree._Element, uri: str,
             sub(container, (DS, "Transform"), Algorithm=algorithm)
     sub(reference, (DS, "DigestMethod"), Algorithm=digest_method or signer.digest_method)
     data = _transformed(target, enveloped, tuple((a, []) for a in transforms), document=uri == "")
-    sub(reference, (DS, "DigestValue"), base64.b64encode(signer.digest(data)).decode())
+    parts = expand(data) if expand is not None else None
+    digest = signer.digest(data) if parts is None else digest_parts(signer, parts)
+    sub(reference, (DS, "DigestValue"), base64.b64encode(digest).decode())
     return reference
+
+
+def digest_parts(signer: Signer, parts: Iterable[bytes]) -> bytes:
+    """The signer's digest of the parts' concatenation, without making it when the signer hashes incrementally."""
+    incremental = getattr(signer, "digest_parts", None)
+    if incremental is not None:
+        return bytes(incremental(parts))
+    return signer.digest(b"".join(parts))
 
 
 def sign_enveloped(root: etree._Element, signer: Signer, *, c14n: str = EXC_C14N,

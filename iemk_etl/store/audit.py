@@ -13,7 +13,9 @@ import hashlib
 import logging
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import psycopg
 
@@ -25,12 +27,20 @@ OUT, IN = "out", "in"
 REQUEST, ANSWER, REPLY = "request", "answer", "reply"   # what we sent, its synchronous answer, an asynchronous reply
 
 
+class SizedIterable(Protocol):
+    """A message's bytes in chunks, with its whole length (``protocol.soap.SplicedMessage``)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+
 @dataclass(frozen=True)
 class Envelope:
     """One envelope to archive, as it went out or came in (``raw``: the exact bytes)."""
     direction: str
     kind: str
-    raw: bytes
+    raw: bytes | SizedIterable      # an ITI-41 request: soap.SplicedMessage, its bytes in chunks
     service: str | None = None
     action: str | None = None
     message_id: str | None = None
@@ -84,18 +94,49 @@ RETURNING id
 
 
 def insert(conn: psycopg.Connection, envelope: Envelope) -> int:
-    """Archive one envelope (compressed); its id."""
+    """Archive one envelope (compressed); its id. A message given in chunks (an ITI-41 request with its document
+    spliced in) is compressed, hashed and sent to the database a chunk at a time (``_insert_streamed``)."""
+    if not isinstance(envelope.raw, bytes):
+        return _insert_streamed(conn, envelope, envelope.raw)
     packed = zlib.compress(envelope.raw, 6)
-    row = conn.execute(_INSERT, {
+    return _insert(conn, _INSERT, envelope, {"raw_size": len(envelope.raw), "stored_size": len(packed),
+                                             "sha256": hashlib.sha256(envelope.raw).hexdigest(), "body": packed})
+
+
+def _insert(conn: psycopg.Connection, sql: str, envelope: Envelope, values: dict[str, object]) -> int:
+    row = conn.execute(sql, {
         "direction": envelope.direction, "kind": envelope.kind, "service": envelope.service,
         "action": envelope.action, "message_id": envelope.message_id, "relates_to": envelope.relates_to,
-        "ledger_id": envelope.ledger_id, "mo_oid": envelope.mo_oid, "http_status": envelope.http_status,
-        "raw_size": len(envelope.raw), "stored_size": len(packed),
-        "sha256": hashlib.sha256(envelope.raw).hexdigest(), "body": packed,
+        "ledger_id": envelope.ledger_id, "mo_oid": envelope.mo_oid, "http_status": envelope.http_status, **values,
     }).fetchone()
     if row is None:  # pragma: no cover - INSERT … RETURNING always returns the row
         raise RuntimeError("audit insert returned nothing")
     return int(row[0])
+
+
+# The compressed body of a message archived in chunks passes through this session's table: COPY takes it a chunk at
+# a time (as hex text: bytea's text form), where a parameter would be the whole of it, copied by psycopg and again
+# into libpq's output buffer (3× the compressed size at once, ≈ 3× a big document's size).
+_STAGE = "CREATE TEMP TABLE IF NOT EXISTS audit_body_stage (body bytea) ON COMMIT DELETE ROWS"
+_INSERT_STAGED = _INSERT.replace("%(body)s", "(SELECT body FROM audit_body_stage)")
+
+
+def _insert_streamed(conn: psycopg.Connection, envelope: Envelope, raw: SizedIterable) -> int:
+    compressor, digest, stored = zlib.compressobj(6), hashlib.sha256(), 0
+    with conn.transaction():
+        conn.execute(_STAGE)
+        with conn.cursor().copy("COPY audit_body_stage (body) FROM STDIN") as copy:
+            copy.write(b"\\\\x")                 # COPY's text form unescapes it to bytea's \x prefix
+            for chunk in raw:
+                digest.update(chunk)
+                packed = compressor.compress(chunk)
+                stored += len(packed)
+                copy.write(packed.hex().encode())
+            packed = compressor.flush()
+            stored += len(packed)
+            copy.write(packed.hex().encode() + b"\n")
+        return _insert(conn, _INSERT_STAGED, envelope,
+                       {"raw_size": len(raw), "stored_size": stored, "sha256": digest.hexdigest()})
 
 
 def of_ledger(conn: psycopg.Connection, ledger_ids: list[int]) -> list[Row]:

@@ -68,7 +68,8 @@ class CallError(IemkError, RuntimeError):
 
 class ExchangeObserver(Protocol):
     """Sees every envelope the client sends and every answer it gets (the audit archive's ``Recorder``), like a
-    zeep plugin. Called synchronously: it must be cheap; whatever it raises is logged and ignored."""
+    zeep plugin. Called synchronously: it must be cheap; whatever it raises is logged and ignored. An ITI-41
+    request's ``raw`` is a ``soap.SplicedMessage`` (its bytes in chunks; ``bytes(raw)`` joins them)."""
 
     def on_exchange(self, envelope: audit.Envelope) -> None: ...
 
@@ -105,10 +106,16 @@ class IemkClient:
             return CallResult.failure(errors.MESSAGE_TOO_LARGE, _too_large(encoded, self.max_message_bytes))
         addressing = soap.Addressing(message_id=message_id, action=submit.ACTION, to=self.repository_url,
                                      reply_to=reply_to)
-        envelope = soap.build_envelope(submit.build_request(submission), addressing, self.client_entity_id)
-        wssecurity.sign_envelope(envelope, self.signer)
+        # The document's base64 (4/3 of it) is never in the tree nor joined into the envelope's bytes: a token
+        # stands for it while the envelope is built and signed (the Body's digest is taken over the base64 spliced
+        # in), and the HTTP body and the archive read the serialised envelope with the base64 a chunk at a time.
+        placeholder = soap.Placeholder.of(submission.document)
+        envelope = soap.build_envelope(submit.build_request(submission, document_text=placeholder.text), addressing,
+                                       self.client_entity_id)
+        wssecurity.sign_envelope(envelope, self.signer, placeholder=placeholder)
         try:
-            response, answer = self._exchange(self.repository_url, envelope, addressing, "repository", ledger_id)
+            response, answer = self._exchange(self.repository_url, envelope, addressing, "repository", ledger_id,
+                                              placeholder)
         except CallError as exc:
             return exc.result
         log.info("ITI-41 %s -> HTTP %s", message_id, response.status_code)
@@ -143,17 +150,23 @@ class IemkClient:
         return answer
 
     def _exchange(self, url: str, envelope: etree._Element, addressing: soap.Addressing, service: str | None,
-                  ledger_id: int | None) -> tuple[httpx.Response, soap.Message | None]:
+                  ledger_id: int | None, placeholder: soap.Placeholder | None = None,
+                  ) -> tuple[httpx.Response, soap.Message | None]:
         """POST the envelope; the response and its parsed envelope (None when empty or unreadable).
         Transport trouble is a CallError with a TRANSIENT verdict. The observer sees the request before it goes
-        (so a reply arriving before the answer finds it archived) and the answer, whatever it is."""
-        raw = soap.to_bytes(envelope)
+        (so a reply arriving before the answer finds it archived) and the answer, whatever it is.
+        With ``placeholder`` the body is the serialised envelope with the document's base64 spliced in, sent a
+        chunk at a time under its exact Content-Length (not chunked: the same bytes and headers as a whole body)."""
+        raw: bytes | soap.SplicedMessage = soap.to_bytes(envelope)
+        if placeholder is not None:
+            raw = placeholder.splice(raw) or raw
         if len(raw) > self.max_message_bytes:
             raise CallError(CallResult.failure(errors.MESSAGE_TOO_LARGE, _too_large(len(raw), self.max_message_bytes)))
         self._observe(audit.Envelope(audit.OUT, audit.REQUEST, raw, service, addressing.action,
                                      addressing.message_id, None, ledger_id))
+        headers = {"Content-Type": soap.CONTENT_TYPE, "Content-Length": str(len(raw))}
         try:
-            response = self._http.post(url, content=raw, headers={"Content-Type": soap.CONTENT_TYPE})
+            response = self._http.post(url, content=raw, headers=headers)
         except httpx.TimeoutException as exc:
             raise CallError(CallResult.failure(errors.TIMEOUT,
                                                f"Таймаут обращения к ИЭМК: {type(exc).__name__}")) from None

@@ -92,7 +92,9 @@ class _Ids:
         return object_id(self.unique_id, self.digest, name)
 
 
-def build_request(submission: Submission) -> etree._Element:
+def build_request(submission: Submission, *, document_text: str | None = None) -> etree._Element:
+    """The ITI-41 request; ``document_text`` (a ``soap.Placeholder``'s token) stands in xds:Document for the
+    document's base64, which the sender then splices into the serialised message (tens of MB never in the tree)."""
     request = etree.Element(f"{{{XDS}}}ProvideAndRegisterDocumentSetRequest",
                             nsmap={None: XDS, "lcm": LCM, "rim": RIM})
     objects = sub(sub(request, (LCM, "SubmitObjectsRequest")), (RIM, "RegistryObjectList"))
@@ -104,7 +106,8 @@ def build_request(submission: Submission) -> etree._Element:
     if submission.replaces:
         sub(objects, (RIM, "Association"), id=ids("RPLC"), associationType=RPLC, sourceObject=ids("DocumentEntry"),
             targetObject=submission.replaces)
-    sub(request, (XDS, "Document"), id=ids("DocumentEntry")).text = base64.b64encode(submission.document).decode()
+    sub(request, (XDS, "Document"), id=ids("DocumentEntry")).text = (
+        base64.b64encode(submission.document) if document_text is None else document_text)
     return request
 
 
@@ -171,7 +174,7 @@ def service_times(document: bytes) -> tuple[dt.datetime | None, dt.datetime | No
     """serviceStartTime/serviceStopTime: the period of the service the document records — the CDA's
     documentationOf/serviceEvent/effectiveTime, else its componentOf/encompassingEncounter/effectiveTime."""
     try:
-        root = xml.parse(document)
+        root = _header(document)
     except (etree.XMLSyntaxError, xml.UnsafeXmlError):
         return None, None        # ФЛК has passed it; a document we cannot read here simply goes without them
     h = {"h": _CDA}
@@ -182,6 +185,25 @@ def service_times(document: bytes) -> tuple[dt.datetime | None, dt.datetime | No
         if low or high:
             return parse_hl7_ts(low) if low else None, parse_hl7_ts(high) if high else None
     return None, None
+
+
+_FEED = 64 * 1024
+
+
+def _header(document: bytes) -> etree._Element:
+    """The CDA's root with its header only: parsed up to the start of ClinicalDocument/component, the body (the
+    last child in the CDA schema's order), so a scanned PDF of tens of MB inside is never in a tree here."""
+    xml.refuse_doctype(document)
+    parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=True)
+    body = f"{{{_CDA}}}component"
+    for start in range(0, len(document), _FEED):
+        parser.feed(document[start:start + _FEED])
+        for _, el in parser.read_events():
+            parent = el.getparent()
+            if el.tag == body and parent is not None and parent.getparent() is None:
+                return parent
+    return parser.close()
 
 
 @dataclass(frozen=True)

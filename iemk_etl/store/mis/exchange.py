@@ -8,6 +8,7 @@ and its name says which integration rows it joins.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass
 
 import psycopg
@@ -146,11 +147,39 @@ def outbox_documents(conn: psycopg.Connection, mo_oid: str, document_ids: list[i
 def ledger_queued_content(conn: psycopg.Connection, ledger_ids: list[int]) -> list[QueuedContent]:
     """The bytes of the ledger rows among ``ledger_ids`` still waiting for format control."""
     rows = conn.execute(
-        "SELECT l.id, l.kind_code, l.content_hash, d.cda FROM iemk.ledger l"
+        "SELECT l.id, l.kind_code, l.content_hash, d.id, octet_length(d.cda) FROM iemk.ledger l"
         " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s) AND l.state = 'queued'",
         (ledger_ids,),
     ).fetchall()
-    return [QueuedContent(lid, kind, digest, bytes(cda)) for lid, kind, digest, cda in rows]
+    return [QueuedContent(lid, kind, digest, read_cda(conn, document_id, size))
+            for lid, kind, digest, document_id, size in rows]
+
+
+_CDA_SLICE = 4 * 1024 * 1024
+
+
+def read_cda(conn: psycopg.Connection, document_id: int, size: int | None) -> bytes:
+    """A МИС document's bytes (``size`` of them, its octet_length), streamed a slice at a time into the one bytes
+    object returned. Fetched whole, a 50 MB bytea is in libpq's input buffer, in its result and in the Python bytes
+    at once (and as hex, twice over, unless fetched in binary); sliced, only the returned bytes are whole. One
+    statement reads every slice (row by row: psycopg's stream), so they all come from one snapshot."""
+    if size is None or size <= _CDA_SLICE:
+        row = conn.cursor(binary=True).execute("SELECT cda FROM mis.semd_document WHERE id = %s",
+                                               (document_id,)).fetchone()
+        return bytes(row[0]) if row is not None else b""
+    # Preallocated and written in place: getvalue() hands back this very buffer (no copy) once it is full.
+    out = io.BytesIO(bytes(size))
+    slices = conn.cursor(binary=True).stream(
+        "SELECT substring(d.cda FROM s FOR %(n)s::int), octet_length(d.cda) FROM mis.semd_document d,"
+        " generate_series(1, %(size)s::int, %(n)s::int) AS s WHERE d.id = %(id)s ORDER BY s",
+        {"n": _CDA_SLICE, "size": size, "id": document_id})
+    for part, whole in slices:
+        if whole != size:
+            raise RuntimeError(f"МИС document {document_id} changed while it was read")
+        out.write(part)
+    if out.tell() != size:
+        raise RuntimeError(f"МИС document {document_id} changed while it was read")
+    return out.getvalue()
 
 
 def ledger_queued_signatures(conn: psycopg.Connection, ledger_ids: list[int]) -> dict[int, QueuedSignatures]:
@@ -170,8 +199,8 @@ def _bytes(value: bytes | memoryview | None) -> bytes | None:
 
 
 _SUBMISSION = """
-SELECT l.mo_oid, l.unique_id, l.version, l.content_hash, l.resend_round, l.attempts, l.kind_code, d.created_at, d.cda,
-       m.name, p.local_id, s.snils, s.family, s.given, s.patronymic,
+SELECT l.mo_oid, l.unique_id, l.version, l.content_hash, l.resend_round, l.attempts, l.kind_code, d.created_at,
+       d.id, octet_length(d.cda), m.name, p.local_id, s.snils, s.family, s.given, s.patronymic,
        -- a later version replaces (XDS RPLC) the newest earlier one ИЭМК stored
        (SELECT e.unique_id FROM iemk.ledger e JOIN mis.semd_document ed ON ed.id = e.document_id
          WHERE ed.mo_oid = d.mo_oid AND ed.local_uid = d.local_uid AND ed.version < d.version AND e.state = 'stored'
@@ -195,7 +224,7 @@ def lock_ledger_submission(conn: psycopg.Connection, ledger_id: int) -> Submissi
     if row is None:
         return None
     values = list(row)
-    values[8] = bytes(values[8])
+    values[8:10] = [read_cda(conn, values[8], values[9])]       # the document's id and size: its bytes
     return SubmissionRow(*values)
 
 
