@@ -66,6 +66,9 @@ class EmulatorConfig:
     callback_attempts: int = 6
     callback_backoff: float = 0.5
     callback_timeout: float = 10.0
+    # Threads delivering the asynchronous replies at once (IEMK_EMULATOR_REPLY_THREADS), each with its own
+    # keep-alive connection to the callback; 1 keeps the order in which faults meet replies reproducible.
+    reply_threads: int = 4
     known_mo: frozenset[str] | None = None  # None: any OID of ФРМО form (or the legacy МО registry form)
     # ITI-41 refuses a document whose patient was never fed through PIX (XDSPatientRegistrationError).
     require_registered_patient: bool = False
