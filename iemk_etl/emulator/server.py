@@ -13,7 +13,7 @@ import httpx
 
 from iemk_etl.emulator import inspector
 from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, SyncFault
-from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
+from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator, verdict
 from iemk_etl.emulator.store import Store, Submission
 from iemk_etl.protocol import soap, wsdl
 from iemk_etl.protocol.xds import retrieve
@@ -96,8 +96,9 @@ class ReplySender:
     def _deliver(self, reply_id: int, sub: Submission, body: bytes | None, attempts: int) -> None:
         store, cfg = self.emulator.store, self.emulator.config
         if body is None:
-            body = self.emulator.reply_envelope(sub, self.emulator.process(sub))
-            store.save_reply_body(reply_id, body)
+            response = self.emulator.process(sub, record_verdict=False)
+            body = self.emulator.reply_envelope(sub, response)
+            store.save_reply_body(reply_id, body, (sub.message_id, *verdict(response)))
             if cfg.faults.async_fault("iti41", "lost_reply"):
                 store.record_injected("iti41", "lost_reply")
                 store.reply_lost(reply_id)

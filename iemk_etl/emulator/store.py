@@ -227,9 +227,15 @@ class Store:
                                 " GROUP BY service, detail ORDER BY service, detail").fetchall()
         return {(service, kind): n for service, kind, n in rows}
 
-    def save_reply_body(self, reply_id: int, body: bytes) -> None:
-        with self.connection() as conn:
+    def save_reply_body(self, reply_id: int, body: bytes, verdict: tuple[str, str, str | None] | None = None) -> None:
+        """Keep the reply's body (a retry, after a restart too, sends these same bytes); with ``verdict`` —
+        (MessageID, verdict, detail) of its submission — recorded in the same commit."""
+        with self.connection() as conn, conn.transaction():
             conn.execute("UPDATE emulator.reply SET body = %s WHERE id = %s", (body, reply_id))
+            if verdict is not None:
+                message_id, outcome, detail = verdict
+                conn.execute("UPDATE emulator.message SET verdict = %s, detail = %s WHERE message_id = %s",
+                             (outcome, detail, message_id))
 
     def reply_attempted(self, reply_id: int, *, delivered: bool, error: str | None, retry_in: float | None) -> None:
         with self.connection() as conn:
