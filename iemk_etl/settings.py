@@ -121,6 +121,7 @@ class Settings:
     # IEMK_EMULATOR_CLIENTS entries ID=CERT: the certificate pins (paths or fingerprints) each registered system signs
     # with; an ID without any stays unbound (the emulator warns at start).
     emulator_client_certificates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    emulator_reply_threads: int = 4      # IEMK_EMULATOR_REPLY_THREADS: the emulator's reply senders at once
     system_name: str = DEFAULT_SYSTEM_NAME   # HL7v3 sender/device/name
     pdq_action: str = PDQ_ACTIONS[0]         # wsa:Action of the PDQ query
     # The largest message sent or accepted (an HTTP body, an XML document): over it the client refuses to send,
@@ -507,6 +508,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         emulator_clients=emulator_clients,
         emulator_client_certificates=emulator_client_certificates,
         emulator_mo=env.listed("IEMK_EMULATOR_MO"),
+        emulator_reply_threads=env.integer("IEMK_EMULATOR_REPLY_THREADS", 4, minimum=1),
         dags_folder=env.path("IEMK_DAGS_FOLDER", kind="dir"),
         airflow_log_level=env.choice("IEMK_AIRFLOW_LOG_LEVEL", "ERROR", LOG_LEVELS, upper=True),
         p12_passwords=env.prefixed(P12_VARIABLE),

@@ -38,7 +38,8 @@ def _serve_until_signal(stop: Callable[[], None], url: str, what: str) -> int:
 
 def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | None = None,
                     require_registered_patient: bool = False, reply_cert: str | None = None,
-                    reply_key: str | None = None, nsi_dir: str | None = None) -> EmulatorConfig:
+                    reply_key: str | None = None, nsi_dir: str | None = None,
+                    reply_threads: int | None = None) -> EmulatorConfig:
     from iemk_etl.emulator.faults import FaultProfile
     from iemk_etl.emulator.service import EmulatorConfig
 
@@ -52,7 +53,8 @@ def emulator_config(settings: Settings, reply_delay: float = 0.5, faults: str | 
                           faults=profile, require_registered_patient=require_registered_patient,
                           logical_control=settings.logical_control, known_clients=settings.emulator_clients,
                           known_mo=settings.emulator_mo, client_certificates=bound, reply_signer=signer,
-                          max_message_bytes=settings.max_message_bytes, nsi_dir=Path(nsi_dir) if nsi_dir else None)
+                          max_message_bytes=settings.max_message_bytes, nsi_dir=Path(nsi_dir) if nsi_dir else None,
+                          reply_threads=reply_threads or settings.emulator_reply_threads)
 
 
 def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,7 +63,7 @@ def cmd_emulator_serve(args: argparse.Namespace, settings: Settings) -> int:
     if (args.reply_cert is None) != (args.reply_key is None):
         raise SystemExit("--reply-cert и --reply-key задаются вместе")
     config = emulator_config(settings, args.reply_delay, args.faults, args.require_registered_patient,
-                             args.reply_cert, args.reply_key, args.nsi)
+                             args.reply_cert, args.reply_key, args.nsi, args.reply_threads)
     shared = args.workers > 1 or args.reuse_port
     server = EmulatorServer(config, _emulator_dsn(settings), args.host, args.port, reuse_port=shared).start()
     # More processes on the same port: one Python process is held to about one core by the GIL.
@@ -90,7 +92,16 @@ def _worker_args(args: argparse.Namespace) -> list[str]:
         argv += ["--reply-cert", args.reply_cert, "--reply-key", args.reply_key]
     if args.nsi:
         argv += ["--nsi", args.nsi]
+    if args.reply_threads:
+        argv += ["--reply-threads", str(args.reply_threads)]
     return argv
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("ожидается целое число ≥ 1")
+    return value
 
 
 def _emulator_dsn(settings: Settings) -> str:
@@ -131,6 +142,9 @@ def register(sub: Subparsers) -> None:
     es.add_argument("--reply-key", help="its private key (PEM, PKCS#8); with --reply-cert")
     es.add_argument("--nsi", metavar="DIR", help="НСИ control of received documents against this folder of ФНСИ "
                     "dictionary files, answered as XDSDictionaryValidationError (default: none)")
+    es.add_argument("--reply-threads", type=_positive, metavar="N",
+                    help="threads delivering the asynchronous replies at once "
+                    "(default: IEMK_EMULATOR_REPLY_THREADS, else 4)")
     es.add_argument("--workers", type=int, default=1, help="server processes sharing the port (needs --port)")
     es.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     es.set_defaults(func=cmd_emulator_serve)

@@ -69,6 +69,7 @@ def run(settings: Settings, *, patients: int, days: int, seed: int) -> int:
     config = EmulatorConfig(packs_dir=settings.pack_sources, require_packs=settings.require_packs, reply_delay=0.3,
                             nsi_dir=fnsi_standin.DEMO_DIR,
                             logical_control=settings.logical_control, require_registered_patient=True,
+                            reply_threads=settings.emulator_reply_threads,
                             known_clients=frozenset({client_id}),
                             client_certificates={client_id: pinning.Pins(frozenset(map(pinning.fingerprint,
                                                                                        system_certs)))},

@@ -13,7 +13,7 @@ import httpx
 
 from iemk_etl.emulator import inspector
 from iemk_etl.emulator.faults import RATE_LIMIT_TEXT, SyncFault
-from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator
+from iemk_etl.emulator.service import EmulatorConfig, IemkEmulator, verdict
 from iemk_etl.emulator.store import Store, Submission
 from iemk_etl.protocol import soap, wsdl
 from iemk_etl.protocol.xds import retrieve
@@ -31,17 +31,26 @@ INSPECTOR_PATH = "/_emulator/messages"
 
 class ReplySender:
     """Delivers the due RegistryResponses to ReplyTo, retrying with backoff; the queue is in the store, so
-    replies not yet delivered when the emulator stops go out after it starts again."""
+    replies not yet delivered when the emulator stops go out after it starts again.
+
+    ``config.reply_threads`` senders run at once (IEMK_EMULATOR_REPLY_THREADS): each claims its next reply from the
+    store (``Store.due_reply``: never one another sender holds) and posts over its own keep-alive connection to the
+    callback host, so a night's tail of replies is not held to one request at a time. Order is not kept: ИЭМК's
+    answers come in any order anyway (see the ``out_of_order`` fault)."""
 
     def __init__(self, emulator: IemkEmulator) -> None:
         self.emulator = emulator
         self._wake = threading.Event()
         self._stopped = threading.Event()
-        self._http = httpx.Client(timeout=httpx.Timeout(emulator.config.callback_timeout))
-        self._thread = threading.Thread(target=self._run, name="emulator-replies", daemon=True)
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, name=f"emulator-replies-{n}", daemon=True)
+                         for n in range(max(1, emulator.config.reply_threads))]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def poke(self) -> None:
         self._wake.set()
@@ -49,28 +58,47 @@ class ReplySender:
     def stop(self) -> None:
         self._stopped.set()
         self._wake.set()
-        self._thread.join(timeout=10)
-        self._http.close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        with self._clients_lock:
+            for http in self._clients:
+                http.close()
+            self._clients.clear()
+
+    def _http(self) -> httpx.Client:
+        """This thread's client: its connections to the callback host stay open between replies (keep-alive)."""
+        http: httpx.Client | None = getattr(self._local, "http", None)
+        if http is None:
+            http = httpx.Client(timeout=httpx.Timeout(self.emulator.config.callback_timeout))
+            self._local.http = http
+            with self._clients_lock:
+                self._clients.append(http)
+        return http
 
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:
                 claimed = self.emulator.store.due_reply()
                 if claimed is None:
-                    wait = self.emulator.store.next_due_in()
-                    self._wake.wait(timeout=0.5 if wait is None else min(wait, 0.5))
-                    self._wake.clear()
+                    self._idle()
                     continue
                 self._deliver(*claimed)
             except Exception:  # a bad reply or a database hiccup must not stop the sender thread
                 log.exception("reply sender")
                 self._stopped.wait(1)
 
+    def _idle(self) -> None:
+        """Nothing due: sleep until the next reply is due (at most half a second) or a new one is scheduled."""
+        wait = self.emulator.store.next_due_in()
+        self._wake.wait(timeout=0.5 if wait is None else min(wait, 0.5))
+        self._wake.clear()
+
     def _deliver(self, reply_id: int, sub: Submission, body: bytes | None, attempts: int) -> None:
         store, cfg = self.emulator.store, self.emulator.config
         if body is None:
-            body = self.emulator.reply_envelope(sub, self.emulator.process(sub))
-            store.save_reply_body(reply_id, body)
+            response = self.emulator.process(sub, record_verdict=False)
+            body = self.emulator.reply_envelope(sub, response)
+            store.save_reply_body(reply_id, body, (sub.message_id, *verdict(response)))
             if cfg.faults.async_fault("iti41", "lost_reply"):
                 store.record_injected("iti41", "lost_reply")
                 store.reply_lost(reply_id)
@@ -89,10 +117,9 @@ class ReplySender:
         store.reply_attempted(reply_id, delivered=False, error=error,
                               retry_in=None if last else cfg.callback_backoff * 2**attempts)
 
-
     def _post(self, url: str, body: bytes) -> str | None:
         try:
-            r = self._http.post(url, content=body, headers={"Content-Type": soap.CONTENT_TYPE})
+            r = self._http().post(url, content=body, headers={"Content-Type": soap.CONTENT_TYPE})
             return None if r.status_code < 300 else f"HTTP {r.status_code}"
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
@@ -183,7 +210,8 @@ class EmulatorServer:
 
     def __init__(self, config: EmulatorConfig, dsn: str, host: str = "127.0.0.1", port: int = 0, *,
                  reuse_port: bool = False) -> None:
-        self.store = Store(dsn)
+        # Connections for the request threads and one per reply sender.
+        self.store = Store(dsn, size=8 + max(1, config.reply_threads))
         self.emulator = IemkEmulator(config, self.store)
         self.replies = ReplySender(self.emulator)
         self.server = BackgroundServer(make_handler(self.emulator, self.replies), host, port, reuse_port=reuse_port)

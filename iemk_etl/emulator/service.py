@@ -66,6 +66,9 @@ class EmulatorConfig:
     callback_attempts: int = 6
     callback_backoff: float = 0.5
     callback_timeout: float = 10.0
+    # Threads delivering the asynchronous replies at once (IEMK_EMULATOR_REPLY_THREADS), each with its own
+    # keep-alive connection to the callback; 1 keeps the order in which faults meet replies reproducible.
+    reply_threads: int = 4
     known_mo: frozenset[str] | None = None  # None: any OID of ФРМО form (or the legacy МО registry form)
     # ITI-41 refuses a document whose patient was never fed through PIX (XDSPatientRegistrationError).
     require_registered_patient: bool = False
@@ -225,17 +228,19 @@ class IemkEmulator:
 
     # -- asynchronous part: ФЛК and the registry ---------------------------------------------------------
 
-    def process(self, sub: Submission) -> RegistryResponse:
+    def process(self, sub: Submission, *, record_verdict: bool = True) -> RegistryResponse:
+        """ФЛК and the registry rules on an accepted submission. ``record_verdict=False``: the caller records the
+        verdict (``verdict``) itself, with the reply (the reply sender: one commit for both)."""
         if self.config.faults.async_fault("iti41", "registry_busy"):
             self.store.record_injected("iti41", "registry_busy")
             error: RegistryError | None = RegistryError(
                 "XDSRegistryBusy", "Реестр временно перегружен, повторите передачу документа позже")
         else:
             error = self._registry_error(sub)
-        self.store.set_verdict(sub.message_id, "failure" if error else "success", error.text() if error else None)
-        if error:
-            return RegistryResponse(FAILURE, [error])
-        return RegistryResponse(SUCCESS)
+        response = RegistryResponse(FAILURE, [error]) if error else RegistryResponse(SUCCESS)
+        if record_verdict:
+            self.store.set_verdict(sub.message_id, *verdict(response))
+        return response
 
     def _registry_error(self, sub: Submission) -> RegistryError | None:
         if sub.data is None:
@@ -460,6 +465,13 @@ class IemkEmulator:
 
     def stats(self) -> dict[str, int]:
         return self.store.stats()
+
+
+def verdict(response: RegistryResponse) -> tuple[str, str | None]:
+    """What the message table records of a processed submission: (success | failure, the first error's text)."""
+    if response.errors:
+        return "failure", response.errors[0].text()
+    return "success", None
 
 
 def _flk_text(f: validation.Finding) -> str:

@@ -181,18 +181,25 @@ class Store:
         return row is not None
 
     def due_reply(self) -> tuple[int, Submission, bytes | None, int] | None:
-        """Claim the next reply that is due: (reply id, its submission, body if computed, attempts)."""
+        """Claim the next reply that is due: (reply id, its submission, body if computed, attempts).
+
+        Safe with concurrent senders (threads or processes): SKIP LOCKED passes over a reply another sender is
+        claiming, and a claimed reply is leased (due a minute later) in the same committed statement, so no other
+        sender sees it due until its sender has recorded the outcome or died (then it goes out again: after a
+        restart too). One statement claims the reply and reads its submission."""
         with self.connection() as conn:
             row = conn.execute(
-                "UPDATE emulator.reply r SET due_at = clock_timestamp() + interval '60 seconds'"
-                " WHERE r.id = (SELECT id FROM emulator.reply WHERE state = 'pending' AND due_at <= clock_timestamp()"
-                "               ORDER BY due_at FOR UPDATE SKIP LOCKED LIMIT 1)"
-                " RETURNING r.id, r.relates_to, r.body, r.attempts").fetchone()
-            if row is None:
-                return None
-            reply_id, relates_to, body, attempts = row
-            s = conn.execute("SELECT message_id, reply_to, unique_id, patient_id, kind_code, author, data, replaces,"
-                             " metadata FROM emulator.submission WHERE message_id = %s", (relates_to,)).fetchone()
+                "WITH claimed AS ("
+                "   UPDATE emulator.reply r SET due_at = clock_timestamp() + interval '60 seconds'"
+                "   WHERE r.id = (SELECT id FROM emulator.reply WHERE state = 'pending'"
+                "                 AND due_at <= clock_timestamp() ORDER BY due_at FOR UPDATE SKIP LOCKED LIMIT 1)"
+                "   RETURNING r.id, r.relates_to, r.body, r.attempts)"
+                " SELECT c.id, c.body, c.attempts, s.message_id, s.reply_to, s.unique_id, s.patient_id, s.kind_code,"
+                " s.author, s.data, s.replaces, s.metadata"
+                " FROM claimed c JOIN emulator.submission s ON s.message_id = c.relates_to").fetchone()
+        if row is None:
+            return None
+        reply_id, body, attempts, *s = row
         data = Submission(*s[:6], bytes(s[6]) if s[6] is not None else None, s[7], s[8])
         return reply_id, data, bytes(body) if body is not None else None, attempts
 
@@ -220,9 +227,15 @@ class Store:
                                 " GROUP BY service, detail ORDER BY service, detail").fetchall()
         return {(service, kind): n for service, kind, n in rows}
 
-    def save_reply_body(self, reply_id: int, body: bytes) -> None:
-        with self.connection() as conn:
+    def save_reply_body(self, reply_id: int, body: bytes, verdict: tuple[str, str, str | None] | None = None) -> None:
+        """Keep the reply's body (a retry, after a restart too, sends these same bytes); with ``verdict`` —
+        (MessageID, verdict, detail) of its submission — recorded in the same commit."""
+        with self.connection() as conn, conn.transaction():
             conn.execute("UPDATE emulator.reply SET body = %s WHERE id = %s", (body, reply_id))
+            if verdict is not None:
+                message_id, outcome, detail = verdict
+                conn.execute("UPDATE emulator.message SET verdict = %s, detail = %s WHERE message_id = %s",
+                             (outcome, detail, message_id))
 
     def reply_attempted(self, reply_id: int, *, delivered: bool, error: str | None, retry_in: float | None) -> None:
         with self.connection() as conn:

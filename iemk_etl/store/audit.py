@@ -180,7 +180,7 @@ class Recorder:
 
     ``mo`` (an OID or a code) marks every envelope of this recorder with the МО's OID, resolved once; envelopes
     linked to a ledger row take its МО anyway. Safe to share between threads (the receiver is threaded).
-    ``persistent=False`` connects per envelope, for an owner that is never closed (the callback receiver)."""
+    ``persistent=False`` connects per envelope, for an owner that is never closed."""
 
     def __init__(self, dsn: str, mo: str | None = None, *, persistent: bool = True) -> None:
         self._dsn = dsn

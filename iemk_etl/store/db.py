@@ -11,6 +11,9 @@ Only setup commands migrate (``iemk-etl db migrate``, ``db seed``, ``demo``); ev
 from __future__ import annotations
 
 import logging
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 
 import psycopg
@@ -61,6 +64,47 @@ def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
 def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
     # A bounded connect timeout: a task must fail visibly rather than hang on an unreachable server.
     return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=15, application_name="iemk-etl")
+
+
+class ConnectionPool:
+    """A few autocommit connections kept for a threaded server (the callback receiver): a request borrows one
+    instead of connecting anew (a PostgreSQL connection costs a backend process and its start-up, milliseconds).
+
+    A connection is opened on demand when none is free; at most ``size`` idle ones are kept. One that failed at the
+    database level, or that comes back inside a transaction, is closed, never handed out again."""
+
+    def __init__(self, dsn: str, size: int = 8) -> None:
+        self.dsn = dsn
+        self._size = size
+        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = connect(self.dsn, autocommit=True)
+        try:
+            yield conn
+        except psycopg.Error:
+            conn.close()
+            raise
+        finally:
+            self._give_back(conn)
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        reusable = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if reusable and self._idle.qsize() < self._size:
+            self._idle.put(conn)
+        elif not conn.closed:
+            conn.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
 
 def migrations(package: str = PACKAGE) -> list[tuple[str, str]]:

@@ -61,7 +61,12 @@ class ReplyTrust:
 def store_reply(conn: psycopg.Connection, body: bytes, *, trust: ReplyTrust | None = None,
                 limit: int = MAX_MESSAGE_BYTES) -> tuple[str, str]:
     """Store one reply: (what became of it — stored, already stored, quarantined —, its MessageID)."""
-    message = soap.parse(body, limit=limit)
+    return store_message(conn, soap.parse(body, limit=limit), body, trust=trust)
+
+
+def store_message(conn: psycopg.Connection, message: soap.Message, body: bytes, *,
+                  trust: ReplyTrust | None = None) -> tuple[str, str]:
+    """``store_reply`` for a reply already parsed (``body`` its bytes as received)."""
     a = message.addressing
     if not a.message_id:
         raise soap.SoapFormatError("в ответе нет wsa:MessageID")
@@ -76,15 +81,19 @@ def store_reply(conn: psycopg.Connection, body: bytes, *, trust: ReplyTrust | No
     return "stored" if new else "already stored", a.message_id
 
 
-def archive_reply(recorder: audit.Recorder, body: bytes) -> None:
-    """Archive a received body as it came (iemk.audit_exchange), whatever it is: forged, unreadable or a duplicate
-    included. Never raises: the reply's handling does not depend on it."""
+def _envelope(body: bytes, a: soap.Addressing | None) -> audit.Envelope:
+    return audit.Envelope(audit.IN, audit.REPLY, body, "callback", a.action if a else None,
+                          a.message_id if a else None, a.relates_to if a else None)
+
+
+def archive_reply(conn: psycopg.Connection, body: bytes, a: soap.Addressing | None) -> None:
+    """Archive a received body as it came (iemk.audit_exchange), whatever it is: forged, unreadable (``a`` None) or
+    a duplicate included, on an autocommit connection: kept whatever becomes of the reply. Never raises: the
+    reply's handling does not depend on it (a failure is logged, the error's type only)."""
     try:
-        a: soap.Addressing | None = soap.parse(body).addressing
-    except Exception:  # noqa: BLE001 - an unreadable body is archived too, without its addressing
-        a = None
-    recorder.on_exchange(audit.Envelope(audit.IN, audit.REPLY, body, "callback", a.action if a else None,
-                                        a.message_id if a else None, a.relates_to if a else None))
+        audit.insert(conn, _envelope(body, a))
+    except Exception as exc:  # noqa: BLE001 - the archive must never stop a reply
+        log.warning("audit: reply not archived (%s)", type(exc).__name__)
 
 
 def _doubt(conn: psycopg.Connection, message: soap.Message, trust: ReplyTrust) -> inbox.Doubt | None:
@@ -105,9 +114,11 @@ def _doubt(conn: psycopg.Connection, message: soap.Message, trust: ReplyTrust) -
     return None
 
 
-def make_handler(dsn: str, *, trust: ReplyTrust | None = None,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> type[QuietHandler]:
-    recorder = audit.Recorder(dsn, persistent=False)
+def make_handler(dsn: str, *, trust: ReplyTrust | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 pool: db.ConnectionPool | None = None) -> type[QuietHandler]:
+    """The receiver's handler. Requests run on threads of their own (one per connection: a sender keeping its
+    connection alive keeps its thread), each borrowing a database connection from ``pool``, shared by them all."""
+    connections = pool or db.ConnectionPool(dsn)
 
     class CallbackHandler(QuietHandler):
         max_body = max_message_bytes
@@ -120,9 +131,8 @@ def make_handler(dsn: str, *, trust: ReplyTrust | None = None,
             if body is None:     # refused (413, 400, 501, 417), answered and logged
                 return
             try:
-                archive_reply(recorder, body)
-                with db.connect(dsn) as conn:
-                    outcome, message_id = store_reply(conn, body, trust=trust, limit=max_message_bytes)
+                with connections.connection() as conn:
+                    outcome, message_id = self._store(conn, body)
             except soap.SoapFormatError as exc:
                 fault = soap.Fault("Sender", "FormatError", str(exc))
                 self.respond(400, soap.build_fault(fault), soap.CONTENT_TYPE)
@@ -135,14 +145,27 @@ def make_handler(dsn: str, *, trust: ReplyTrust | None = None,
             # A quarantined reply is acknowledged too: the sender has nothing to retry, and a forger learns nothing.
             self.respond(202)
 
+        @staticmethod
+        def _store(conn: psycopg.Connection, body: bytes) -> tuple[str, str]:
+            """Archive the body as it came, then store the reply in one transaction, committed before the answer."""
+            try:
+                message = soap.parse(body, limit=max_message_bytes)
+            except soap.SoapFormatError:
+                archive_reply(conn, body, None)
+                raise
+            archive_reply(conn, body, message.addressing)
+            with conn.transaction():
+                return store_message(conn, message, body, trust=trust)
+
     return CallbackHandler
 
 
 class CallbackServer:
     def __init__(self, dsn: str, host: str = "127.0.0.1", port: int = 0, *, trust: ReplyTrust | None = None,
                  max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
-        self.server = BackgroundServer(make_handler(dsn, trust=trust, max_message_bytes=max_message_bytes), host,
-                                       port)
+        self.pool = db.ConnectionPool(dsn)
+        self.server = BackgroundServer(make_handler(dsn, trust=trust, max_message_bytes=max_message_bytes,
+                                                    pool=self.pool), host, port)
 
     @property
     def url(self) -> str:
@@ -154,6 +177,7 @@ class CallbackServer:
 
     def stop(self) -> None:
         self.server.stop()
+        self.pool.close()
 
     def __enter__(self) -> CallbackServer:
         return self.start()
