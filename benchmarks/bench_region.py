@@ -241,6 +241,7 @@ class Night:
     emulator_workers: int
     keep: bool
     flk_processes: int
+    heartbeat_interval: int
     children: list[Child] = dataclasses.field(default_factory=list)
 
     def run(self) -> dict[str, Any]:
@@ -307,6 +308,9 @@ class Night:
                 # As docker-compose.yaml and the README advise for hundreds of МО: the full parse is not redone
                 # every 30 s beside the night.
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+                # A task's supervisor notices its process has ended at its next wake-up, up to this many seconds
+                # after the end (Airflow 3.3's default 5 s is seconds of an idle slot after every task).
+                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(self.heartbeat_interval),
                 "IEMK_HOME": str(self.cache / "home"),
                 "IEMK_SOURCE_DSN": dsn,
                 "IEMK_MO_SOURCES": "file",
@@ -532,7 +536,7 @@ def summary(rows: list[tuple[str, dict[str, Any]]]) -> None:
 
 def _night(args: argparse.Namespace, spec: Spec, prevalidated: bool) -> dict[str, Any]:
     return Night(args.cache, spec, prevalidated, args.parallelism, args.timeout, args.emulator_workers,
-                 args.keep, args.flk_processes).run()
+                 args.keep, args.flk_processes, args.heartbeat_interval).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -542,10 +546,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parallelism", type=int, default=os.cpu_count() or 1, help="Airflow core.parallelism")
     p.add_argument("--timeout", type=float, default=7200, help="seconds a night may take")
     p.add_argument("--emulator-workers", type=int, default=1)
-    # 1: validate's ФЛК pool (flk.parallel, spawn) cannot start under Airflow's task runner today: each spawned
-    # worker re-runs the `airflow` script, whose import fails on the task's database setting (README); the chunks
-    # still put both cores to work through the mapped validate tasks.
+    # 1, the default in task processes: the mapped validate tasks put the cores to work (benchmarks/README.md).
     p.add_argument("--flk-processes", type=int, default=1, help="IEMK_FLK_PROCESSES of the task processes")
+    p.add_argument("--heartbeat-interval", type=int, default=1,
+                   help="Airflow [workers] min_heartbeat_interval (Airflow's default is 5; README: region scale)")
     p.add_argument("--parse-samples", type=int, default=3, help="fresh processes timing one task's DAG parse")
     p.add_argument("--keep", action="store_true",
                    help="keep the run's databases (run_<key>, airflow_<key>) and its work folder (logs)")
