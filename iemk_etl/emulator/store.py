@@ -9,11 +9,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import queue
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import psycopg
@@ -79,10 +76,7 @@ class Store:
 
     def __init__(self, dsn: str, size: int = 8) -> None:
         self.dsn = dsn
-        self._pool: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
-        self._size = size
-        self._made = 0
-        self._lock = threading.Lock()
+        self._pool = db.ConnectionPool(dsn, size, application_name="iemk-emulator")
         db.migrate(dsn, package=MIGRATIONS, schema=SCHEMA)  # the emulator is a dev tool: it sets itself up
         self._complete_documents()
 
@@ -100,30 +94,13 @@ class Store:
                              (sha1_hex(bytes(data)), len(bytes(data)), f"urn:uuid:{uuid.uuid4()}",
                               kind.doc_type if kind else None, unique_id))
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self) -> AbstractContextManager[psycopg.Connection]:
         """A pooled connection in autocommit: a one-statement call costs one round trip; callers that need
         several statements together open ``conn.transaction()`` themselves."""
-        try:
-            conn = self._pool.get_nowait()
-        except queue.Empty:
-            conn = psycopg.connect(self.dsn, connect_timeout=15, application_name="iemk-emulator", autocommit=True)
-        try:
-            yield conn
-        except BaseException:
-            conn.close()
-            raise
-        if conn.closed or self._pool.qsize() >= self._size:
-            conn.close()
-        else:
-            self._pool.put(conn)
+        return self._pool.connection()
 
     def close(self) -> None:
-        while True:
-            try:
-                self._pool.get_nowait().close()
-            except queue.Empty:
-                return
+        self._pool.close()
 
     def reset(self) -> None:
         with self.connection() as conn, conn.transaction():

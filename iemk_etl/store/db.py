@@ -61,21 +61,23 @@ def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
     return embedded_pg.start(settings.home)
 
 
-def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
+def connect(dsn: str, *, autocommit: bool = False, application_name: str = "iemk-etl") -> psycopg.Connection:
     # A bounded connect timeout: a task must fail visibly rather than hang on an unreachable server.
-    return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=15, application_name="iemk-etl")
+    return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=15, application_name=application_name)
 
 
 class ConnectionPool:
-    """A few autocommit connections kept for a threaded server (the callback receiver): a request borrows one
-    instead of connecting anew (a PostgreSQL connection costs a backend process and its start-up, milliseconds).
+    """A few autocommit connections kept for a threaded server (the callback receiver, the emulator's store): a
+    request borrows one instead of connecting anew (a PostgreSQL connection costs a backend process and its
+    start-up, milliseconds).
 
     A connection is opened on demand when none is free; at most ``size`` idle ones are kept. One that failed at the
     database level, or that comes back inside a transaction, is closed, never handed out again."""
 
-    def __init__(self, dsn: str, size: int = 8) -> None:
+    def __init__(self, dsn: str, size: int = 8, *, application_name: str = "iemk-etl") -> None:
         self.dsn = dsn
         self._size = size
+        self._application_name = application_name
         self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
 
     @contextmanager
@@ -83,7 +85,7 @@ class ConnectionPool:
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:
-            conn = connect(self.dsn, autocommit=True)
+            conn = connect(self.dsn, autocommit=True, application_name=self._application_name)
         try:
             yield conn
         except psycopg.Error:
