@@ -6,6 +6,7 @@ module and not on each other: the OpenSSL backend needs the DER of a key, and th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +44,8 @@ class GostBackend(Protocol):
     name: str
 
     def streebog256(self, data: bytes) -> bytes: ...
+
+    def streebog256_parts(self, parts: Iterable[bytes]) -> bytes: ...
 
     def streebog512(self, data: bytes) -> bytes: ...
 

@@ -49,6 +49,10 @@ class Signer(Protocol):
 
     def digest(self, data: bytes) -> bytes: ...
 
+    def digest_parts(self, parts: Iterable[bytes]) -> bytes:
+        """The digest of the parts' concatenation, fed a part at a time where the hash allows it."""
+        ...
+
 
 @dataclass(frozen=True)
 class RsaSha256Signer:
@@ -85,11 +89,7 @@ class GostSigner:
         return self.backend.streebog256(data)
 
     def digest_parts(self, parts: Iterable[bytes]) -> bytes:
-        # The OpenSSL backend hashes a part at a time; gostcrypto's incremental update is broken (backend.py).
-        incremental = getattr(self.backend, "streebog256_parts", None)
-        if incremental is not None:
-            return bytes(incremental(parts))
-        return self.backend.streebog256(b"".join(parts))
+        return self.backend.streebog256_parts(parts)
 
     @property
     def certificate(self) -> asn1_x509.Certificate:

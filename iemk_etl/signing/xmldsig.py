@@ -454,17 +454,9 @@ def add_reference(signed_info: etree._Element, target: etree._Element, uri: str,
     sub(reference, (DS, "DigestMethod"), Algorithm=digest_method or signer.digest_method)
     data = _transformed(target, enveloped, tuple((a, []) for a in transforms), document=uri == "")
     parts = expand(data) if expand is not None else None
-    digest = signer.digest(data) if parts is None else digest_parts(signer, parts)
+    digest = signer.digest(data) if parts is None else signer.digest_parts(parts)
     sub(reference, (DS, "DigestValue"), base64.b64encode(digest).decode())
     return reference
-
-
-def digest_parts(signer: Signer, parts: Iterable[bytes]) -> bytes:
-    """The signer's digest of the parts' concatenation, without making it when the signer hashes incrementally."""
-    incremental = getattr(signer, "digest_parts", None)
-    if incremental is not None:
-        return bytes(incremental(parts))
-    return signer.digest(b"".join(parts))
 
 
 def sign_enveloped(root: etree._Element, signer: Signer, *, c14n: str = EXC_C14N,

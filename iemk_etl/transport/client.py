@@ -159,7 +159,10 @@ class IemkClient:
         chunk at a time under its exact Content-Length (not chunked: the same bytes and headers as a whole body)."""
         raw: bytes | soap.SplicedMessage = soap.to_bytes(envelope)
         if placeholder is not None:
-            raw = placeholder.splice(raw) or raw
+            spliced = placeholder.splice(raw)
+            if spliced is None:     # never send the request with the token in place of the document
+                raise ValueError("ITI-41: the serialised envelope does not hold the document's placeholder")
+            raw = spliced
         if len(raw) > self.max_message_bytes:
             raise CallError(CallResult.failure(errors.MESSAGE_TOO_LARGE, _too_large(len(raw), self.max_message_bytes)))
         self._observe(audit.Envelope(audit.OUT, audit.REQUEST, raw, service, addressing.action,
