@@ -144,25 +144,32 @@ def outbox_documents(conn: psycopg.Connection, mo_oid: str, document_ids: list[i
 
 # --- ledger rows with their МИС documents ------------------------------------------------------------
 
+# A document up to this size comes with its row (``_SMALL_CDA``: one statement for a whole chunk); a larger one is
+# read by ``read_cda`` in slices of this size.
+_CDA_SLICE = 4 * 1024 * 1024
+_SMALL_CDA = f"CASE WHEN octet_length(d.cda) <= {_CDA_SLICE} THEN d.cda END"
+
+
 def ledger_queued_content(conn: psycopg.Connection, ledger_ids: list[int]) -> list[QueuedContent]:
     """The bytes of the ledger rows among ``ledger_ids`` still waiting for format control."""
-    rows = conn.execute(
-        "SELECT l.id, l.kind_code, l.content_hash, d.id, octet_length(d.cda) FROM iemk.ledger l"
+    rows = conn.cursor(binary=True).execute(
+        f"SELECT l.id, l.kind_code, l.content_hash, d.id, octet_length(d.cda), {_SMALL_CDA} FROM iemk.ledger l"  # noqa: S608 - a constant
         " JOIN mis.semd_document d ON d.id = l.document_id WHERE l.id = ANY(%s) AND l.state = 'queued'",
         (ledger_ids,),
     ).fetchall()
-    return [QueuedContent(lid, kind, digest, read_cda(conn, document_id, size))
-            for lid, kind, digest, document_id, size in rows]
+    return [QueuedContent(lid, kind, digest, read_cda(conn, document_id, size, small))
+            for lid, kind, digest, document_id, size, small in rows]
 
 
-_CDA_SLICE = 4 * 1024 * 1024
-
-
-def read_cda(conn: psycopg.Connection, document_id: int, size: int | None) -> bytes:
-    """A МИС document's bytes (``size`` of them, its octet_length), streamed a slice at a time into the one bytes
-    object returned. Fetched whole, a 50 MB bytea is in libpq's input buffer, in its result and in the Python bytes
-    at once (and as hex, twice over, unless fetched in binary); sliced, only the returned bytes are whole. One
-    statement reads every slice (row by row: psycopg's stream), so they all come from one snapshot."""
+def read_cda(conn: psycopg.Connection, document_id: int, size: int | None,
+             small: bytes | memoryview | None = None) -> bytes:
+    """A МИС document's bytes (``size`` of them, its octet_length): ``small`` when its row brought them, else
+    streamed a slice at a time into the one bytes object returned. Fetched whole, a 50 MB bytea is in libpq's input
+    buffer, in its result and in the Python bytes at once (and as hex, twice over, unless fetched in binary);
+    sliced, only the returned bytes are whole. One statement reads every slice (row by row: psycopg's stream), so
+    they all come from one snapshot."""
+    if small is not None:
+        return bytes(small)
     if size is None or size <= _CDA_SLICE:
         row = conn.cursor(binary=True).execute("SELECT cda FROM mis.semd_document WHERE id = %s",
                                                (document_id,)).fetchone()
@@ -200,7 +207,7 @@ def _bytes(value: bytes | memoryview | None) -> bytes | None:
 
 _SUBMISSION = """
 SELECT l.mo_oid, l.unique_id, l.version, l.content_hash, l.resend_round, l.attempts, l.kind_code, d.created_at,
-       d.id, octet_length(d.cda), m.name, p.local_id, s.snils, s.family, s.given, s.patronymic,
+       d.id, octet_length(d.cda), """ + _SMALL_CDA + """, m.name, p.local_id, s.snils, s.family, s.given, s.patronymic,
        -- a later version replaces (XDS RPLC) the newest earlier one ИЭМК stored
        (SELECT e.unique_id FROM iemk.ledger e JOIN mis.semd_document ed ON ed.id = e.document_id
          WHERE ed.mo_oid = d.mo_oid AND ed.local_uid = d.local_uid AND ed.version < d.version AND e.state = 'stored'
@@ -224,7 +231,7 @@ def lock_ledger_submission(conn: psycopg.Connection, ledger_id: int) -> Submissi
     if row is None:
         return None
     values = list(row)
-    values[8:10] = [read_cda(conn, values[8], values[9])]       # the document's id and size: its bytes
+    values[8:11] = [read_cda(conn, *values[8:11])]       # the document's id, size and small bytes: its bytes
     return SubmissionRow(*values)
 
 
