@@ -43,6 +43,7 @@ class Sent:
 
     content_type: str
     raw: bytes
+    framing: str = ""       # how the body was delimited: "Content-Length" (its exact length) or what else
 
     @property
     def envelope(self):  # noqa: ANN201 - an lxml element
@@ -59,7 +60,11 @@ class Capture:
         self.unknown_client: soap.Fault | None = None
 
     def __call__(self, request: httpx.Request) -> None:
-        self.sent.append(Sent(request.headers["content-type"], request.read()))
+        raw = request.read()
+        framing = ("Content-Length" if request.headers.get("content-length") == str(len(raw))
+                   and "transfer-encoding" not in request.headers
+                   else request.headers.get("transfer-encoding", "no length"))
+        self.sent.append(Sent(request.headers["content-type"], raw, framing))
 
     def first(self, action: str) -> Sent:
         found = [s for s in self.sent if s.action == action]

@@ -81,6 +81,7 @@ class Msg:
 
     def __init__(self, sent: Sent) -> None:
         self.content_type = sent.content_type
+        self.framing = sent.framing
         self.envelope = sent.envelope
 
     def xpath(self, path: str) -> list:
@@ -636,6 +637,11 @@ def _unknown_client(w: Wire) -> list[str]:
 def _max_message(w: Wire) -> list[str]:
     return _one([str(settings.load({}).max_message_bytes), str(xml.MAX_MESSAGE_BYTES),
                  str(http_server.MAX_BODY_BYTES)], "message limit")
+
+
+@check("HTTP-REQUEST-FRAMING")
+def _request_framing(w: Wire) -> list[str]:
+    return _one([s.framing for s in w.all], "request body framing")
 
 
 @check("HTTP-REFUSALS")
